@@ -1,0 +1,388 @@
+"""The pieces every GAN family shares: the ``GAN`` base class, update phases, the one
+``train_step`` used by both training and benchmarks, and the GAN registry.
+
+A family file (``gans/mnist_mlp.py`` and friends) defines a config dataclass, ``Generator``,
+``Discriminator`` and a ``GAN`` subclass whose :meth:`GAN.phases` lists its updates as data:
+which network each phase optimises, its loss, how often it runs. :func:`train_step` runs the
+phases; it never synchronises the GPU — every scalar it returns is a detached device tensor,
+summed by :class:`diagnostics.stream.ScalarStream` and read once per log interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterator, Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .errors import UserError, unknown_name
+
+__all__ = [
+    "GAN",
+    "Phase",
+    "StepContext",
+    "train_step",
+    "register_gan",
+    "list_gans",
+    "get_gan_entry",
+    "build_gan",
+    "GANEntry",
+    "apply_overrides",
+    "bce_logits",
+    "grad_norm",
+    "seed_bce_phases",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Phases
+
+
+@dataclass
+class StepContext:
+    """What one training step's phases share."""
+
+    real: torch.Tensor  # the real batch, already in the model's layout and value range
+    labels: torch.Tensor | None  # class labels for conditional families, else None
+    step: int  # global step index (0-based), for phases that run every k steps
+    scalars: dict[str, torch.Tensor] = field(default_factory=dict)  # detached, on device
+    cache: dict[str, Any] = field(default_factory=dict)  # tensors shared between phases
+
+    @property
+    def batch_size(self) -> int:
+        return self.real.shape[0]
+
+    def report(self, name: str, value: torch.Tensor) -> None:
+        """Record a scalar for the stream (detached; never ``.item()``)."""
+        self.scalars[name] = value.detach().float().mean()
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One optimiser update inside a training step.
+
+    ``net`` names whose optimiser steps ("D" or "G"). ``loss(ctx)`` returns the loss to
+    minimise and reports its scalars. ``every`` > 1 runs the phase only on steps where
+    ``step % every == every - 1`` (WGAN's n_critic). ``after`` runs after the optimiser step
+    (weight clipping).
+    """
+
+    name: str
+    net: Literal["D", "G"]
+    loss: Callable[[StepContext], torch.Tensor]
+    every: int = 1
+    after: Callable[[], None] | None = None
+
+
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    """Total L2 norm of a module's gradients, as a device tensor (no sync)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros((), device=next(module.parameters()).device)
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+
+
+def bce_logits(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """BCE against a constant target, from logits (the seed's Sigmoid + BCELoss, stabler)."""
+    return F.binary_cross_entropy_with_logits(logits.float(), torch.full_like(logits.float(), target))
+
+
+def seed_bce_phases(
+    d_logits: Callable[[torch.Tensor], torch.Tensor],
+    generate: Callable[[torch.Tensor], torch.Tensor],
+    latent: Callable[[int, torch.device], torch.Tensor],
+) -> list[Phase]:
+    """The course notes' BCE schedule shared by the MLP and CelebA GANs.
+
+    Two separate D optimiser steps — real with target 1, then ``G(z1).detach()`` with target 0
+    — then one G step through D on a *fresh* ``z2`` with target 1 (non-saturating loss).
+    ``loss/d`` is the mean of the two D terms, so its equilibrium is ln 2 like each term.
+    """
+
+    def d_real(ctx: StepContext) -> torch.Tensor:
+        # (1) D step on real data, target 1
+        logits = d_logits(ctx.real)
+        ctx.report("d/real", torch.sigmoid(logits))
+        loss = bce_logits(logits, 1.0)
+        ctx.report("loss/d_real", loss)
+        return loss
+
+    def d_fake(ctx: StepContext) -> torch.Tensor:
+        # (2) D step on G(z1).detach(), target 0 — G gets no gradient
+        logits = d_logits(generate(latent(ctx.batch_size, ctx.real.device)).detach())
+        ctx.report("d/fake", torch.sigmoid(logits))
+        loss = bce_logits(logits, 0.0)
+        ctx.report("loss/d_fake", loss)
+        ctx.report("loss/d", (ctx.scalars["loss/d_real"] + loss.detach()) / 2)
+        return loss
+
+    def g(ctx: StepContext) -> torch.Tensor:
+        # (3) G step through D on a fresh z2, target 1
+        logits = d_logits(generate(latent(ctx.batch_size, ctx.real.device)))
+        ctx.report("d/fake_g", torch.sigmoid(logits))
+        loss = bce_logits(logits, 1.0)
+        ctx.report("loss/g", loss)
+        return loss
+
+    return [Phase("d_real", "D", d_real), Phase("d_fake", "D", d_fake), Phase("g", "G", g)]
+
+
+# --------------------------------------------------------------------------------------------
+# The GAN base class
+
+
+class GAN(nn.Module):
+    """A generator, a discriminator (or critic), their optimisers and update phases.
+
+    Subclasses set the class attributes and implement :meth:`phases`, :meth:`latent`,
+    :meth:`generate` and :meth:`d_logits`. Data arrives from a data source in [0, 1] (images,
+    ``(B, C, H, W)``) or natural coordinates (toy vectors); :meth:`prepare` maps it to the
+    model's layout and range, :meth:`to_data` maps generator output back.
+    """
+
+    name: ClassVar[str] = ""
+    #: "probability": D ends in a sigmoid, equilibrium at 0.5. "critic": unbounded (WGAN).
+    kind: ClassVar[Literal["probability", "critic"]] = "probability"
+    #: shape of one sample as the data source must deliver it: (C, H, W) or (D,)
+    data_shape: ClassVar[tuple[int, ...]] = ()
+    #: the generator's output range; image data in [0, 1] is mapped to it. None: identity
+    #: (toy vectors in natural coordinates)
+    value_range: ClassVar[tuple[float, float] | None] = (0.0, 1.0)
+    #: the loss whose equilibrium value the diagnostics compare against ("bce", "mse", "wasserstein")
+    loss_kind: ClassVar[str] = "bce"
+    #: data sources this family runs on by default / accepts ("image" = any image source)
+    default_dataset: ClassVar[str] = "fake"
+    #: the seed's training defaults (the CLI uses them when --batch-size/--epochs are not given)
+    default_batch_size: ClassVar[int] = 64
+    default_epochs: ClassVar[int] = 1
+    conditional: ClassVar[bool] = False
+    num_classes: ClassVar[int | None] = None
+
+    def __init__(self, config: Any):
+        super().__init__()
+        self.config = config
+        self.G: nn.Module
+        self.D: nn.Module
+        self.opt_g: torch.optim.Optimizer
+        self.opt_d: torch.optim.Optimizer
+
+    # -- what families implement -------------------------------------------------------------
+    def phases(self) -> list[Phase]:
+        raise NotImplementedError
+
+    def latent(self, n: int, *, device: torch.device | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n latent codes z."""
+        raise NotImplementedError
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """G(z) in the model's layout and range."""
+        return self.G(z) if labels is None else self.G(z, labels)
+
+    def d_logits(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """D's pre-sigmoid output (a critic's score for critics), shape (B,)."""
+        raise NotImplementedError
+
+    def build_optimizers(self) -> None:
+        raise NotImplementedError
+
+    def before_training(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+        """Called once with the first real batch of a fresh (not resumed) run."""
+
+    # -- shared behaviour -------------------------------------------------------------------
+    def cached_phases(self) -> list[Phase]:
+        """:meth:`phases`, built once (closures over self; no per-step allocation)."""
+        cached = self.__dict__.get("_phase_cache")
+        if cached is None:
+            cached = self.__dict__["_phase_cache"] = self.phases()
+        return cached
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def d_prob(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """D's probability that x is real (critics: the raw score)."""
+        out = self.d_logits(x, labels)
+        return out if self.kind == "critic" else torch.sigmoid(out)
+
+    def prepare(self, x01: torch.Tensor) -> torch.Tensor:
+        """Data-source batch → model input (range mapping; layout changes in subclasses)."""
+        if self.value_range is None or self.value_range == (0.0, 1.0):
+            return x01
+        lo, hi = self.value_range
+        return x01 * (hi - lo) + lo
+
+    def to_data(self, x: torch.Tensor) -> torch.Tensor:
+        """Model output → the data source's layout and range (inverse of :meth:`prepare`)."""
+        if self.value_range is None or self.value_range == (0.0, 1.0):
+            return x
+        lo, hi = self.value_range
+        return (x - lo) / (hi - lo)
+
+    def sample_labels(self, n: int, *, device: torch.device | None = None, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        if not self.conditional:
+            return None
+        assert self.num_classes is not None
+        return torch.randint(self.num_classes, (n,), device=device or self.device, generator=generator)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None, batch_size: int = 500) -> torch.Tensor:
+        """n samples in data space ([0, 1] images or toy vectors), generated in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            out = []
+            if self.conditional and labels is None:
+                labels = self.sample_labels(n, generator=generator, device=self.device if generator is None else generator.device)
+            for i in range(0, n, batch_size):
+                m = min(batch_size, n - i)
+                z = self.latent(m, device=self.device if generator is None else generator.device, generator=generator).to(self.device)
+                y = None if labels is None else labels[i : i + m].to(self.device)
+                out.append(self.to_data(self.generate(z, y)).float())
+            return torch.cat(out)
+        finally:
+            self.train(was_training)
+
+    def optimizer_state(self) -> dict[str, Any]:
+        return {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+    def load_optimizer_state(self, state: dict[str, Any]) -> None:
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, kind={self.kind!r}"
+
+
+def train_step(gan: GAN, real: torch.Tensor, labels: torch.Tensor | None = None, *, step: int = 0, autocast_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """One training step: run each phase's update. Returns detached device scalars.
+
+    The same function is called by the training loop and timed by the benchmarks, so what
+    is timed is what trains. ``autocast_dtype`` (e.g. ``torch.bfloat16``) wraps the forward
+    passes in autocast; losses are computed in float32.
+    """
+    ctx = StepContext(real=real, labels=labels, step=step)
+    nets = {"D": gan.D, "G": gan.G}
+    opts = {"D": gan.opt_d, "G": gan.opt_g}
+    amp = (
+        torch.autocast(device_type=real.device.type, dtype=autocast_dtype)
+        if autocast_dtype is not None
+        else contextlib.nullcontext()
+    )
+    for phase in gan.cached_phases():
+        if phase.every > 1 and step % phase.every != phase.every - 1:
+            continue
+        opt = opts[phase.net]
+        opt.zero_grad(set_to_none=True)
+        with amp:
+            loss = phase.loss(ctx)
+        loss.backward()
+        ctx.scalars[f"grad/{phase.net.lower()}"] = grad_norm(nets[phase.net])
+        opt.step()
+        if phase.after is not None:
+            phase.after()
+    return ctx.scalars
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+
+
+@dataclass(frozen=True)
+class GANEntry:
+    name: str
+    cls: type[GAN]
+    config_cls: type
+    seed_section: str  # which section of the course notes it reproduces
+    summary: str
+
+    def default_config(self) -> Any:
+        return self.config_cls()
+
+
+_REGISTRY: dict[str, GANEntry] = {}
+
+
+def register_gan(name: str, *, config: type, seed_section: str, summary: str) -> Callable[[type[GAN]], type[GAN]]:
+    """Class decorator: register a GAN family under ``name`` (duplicates are refused)."""
+
+    def deco(cls: type[GAN]) -> type[GAN]:
+        if name in _REGISTRY:
+            raise RuntimeError(f"GAN {name!r} registered twice")
+        cls.name = name
+        _REGISTRY[name] = GANEntry(name, cls, config, seed_section, summary)
+        return cls
+
+    return deco
+
+
+def _ensure_loaded() -> None:
+    from . import families  # noqa: F401  (importing registers every family)
+
+
+def list_gans() -> list[str]:
+    _ensure_loaded()
+    return sorted(_REGISTRY)
+
+
+def get_gan_entry(name: str) -> GANEntry:
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        raise unknown_name("GAN", name, list(_REGISTRY))
+    return _REGISTRY[name]
+
+
+def apply_overrides(config: Any, overrides: dict[str, Any] | None) -> Any:
+    """A copy of a config dataclass with ``overrides`` applied; strings are parsed to the field's type."""
+    if not overrides:
+        return config
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    changes = {}
+    for key, value in overrides.items():
+        if key not in fields:
+            raise UserError(f"{type(config).__name__} has no field {key!r}; fields: {', '.join(fields)}")
+        current = getattr(config, key)
+        if isinstance(value, str) and not isinstance(current, str):
+            value = _parse_value(key, value, current)
+        changes[key] = value
+    return dataclasses.replace(config, **changes)
+
+
+def _parse_value(key: str, text: str, current: Any) -> Any:
+    import ast
+
+    if isinstance(current, bool):
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise UserError(f"--set {key}={text}: expected true or false")
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise UserError(f"--set {key}={text}: cannot parse {text!r} as {type(current).__name__}") from None
+    if isinstance(current, float) and isinstance(value, int):
+        value = float(value)
+    if current is not None and not isinstance(value, type(current)):
+        raise UserError(f"--set {key}={text}: expected {type(current).__name__}, got {type(value).__name__}")
+    return value
+
+
+def build_gan(name: str, overrides: dict[str, Any] | None = None, *, device: torch.device | str = "cpu") -> GAN:
+    """Build a registered GAN with its seed defaults (plus ``overrides``) on ``device``."""
+    entry = get_gan_entry(name)
+    config = apply_overrides(entry.default_config(), overrides)
+    gan = entry.cls(config)
+    gan.to(device)
+    gan.build_optimizers()
+    return gan
+
+
+def iter_entries() -> Iterator[GANEntry]:
+    _ensure_loaded()
+    for name in sorted(_REGISTRY):
+        yield _REGISTRY[name]
