@@ -263,7 +263,7 @@ def _sqrt_psd(m: torch.Tensor) -> torch.Tensor:
 
 
 def gaussian_stats(features: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and unbiased covariance of ``features`` (N, D), both float64 on CPU/input device.
+    """Mean (D,) and unbiased covariance (D, D) of ``features`` (N, D), float64, on the input device.
 
     The covariance uses the ``N - 1`` normaliser, matching torchmetrics and
     pytorch-fid, so cached statistics are interchangeable with theirs.

@@ -52,6 +52,9 @@ __all__ = [
     "GRID25_STD",
     "mixture_centers",
     "DEBIAN_FASHION_MNIST",
+    "register_dataset",
+    "synthetic_data",
+    "tensor_data",
 ]
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -144,7 +147,9 @@ class DataEntry:
 _SOURCES: dict[str, DataEntry] = {}
 
 
-def _register(name: str, kind: str, summary: str):
+def register_dataset(name: str, kind: str, summary: str):
+    """Decorator: register ``build(options, shape, device) -> Data`` under ``name``."""
+
     def deco(fn):
         if name in _SOURCES:
             raise RuntimeError(f"data source {name!r} registered twice")
@@ -212,7 +217,7 @@ def _fit_images(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return x.contiguous()
 
 
-def _tensor_data(name: str, shape, device, opts: DataOptions, train_x: torch.Tensor, train_y, test_x: torch.Tensor, test_y, num_classes, info) -> Data:
+def tensor_data(name: str, shape, device, opts: DataOptions, train_x: torch.Tensor, train_y, test_x: torch.Tensor, test_y, num_classes, info) -> Data:
     """Data held as uint8 tensors on ``device``; batches are converted to float there."""
     train_x = _fit_images(train_x, shape).to(device)
     test_x = _fit_images(test_x, shape)
@@ -238,7 +243,7 @@ def _tensor_data(name: str, shape, device, opts: DataOptions, train_x: torch.Ten
     return Data(name, tuple(shape), "image", num_classes, n, info, epoch, real)
 
 
-def _synthetic_data(name: str, shape, device, opts: DataOptions, sampler: Callable[[int, torch.Generator], torch.Tensor], epoch_size: int, info, kind="vector") -> Data:
+def synthetic_data(name: str, shape, device, opts: DataOptions, sampler: Callable[[int, torch.Generator], torch.Tensor], epoch_size: int, info, kind="vector") -> Data:
     """Fresh samples per batch from ``sampler(n, generator)``, seeded by (seed, epoch, batch)."""
     n = opts.epoch_size or epoch_size
 
@@ -258,7 +263,7 @@ def _synthetic_data(name: str, shape, device, opts: DataOptions, sampler: Callab
 # Synthetic and embedded sources
 
 
-@_register("pattern1010", "vector", "the 1010 GAN's real 4-vectors [0.8–1, 0–0.2, 0.8–1, 0–0.2]")
+@register_dataset("pattern1010", "vector", "the 1010 GAN's real 4-vectors [0.8–1, 0–0.2, 0.8–1, 0–0.2]")
 def _pattern1010(opts, shape, device):
     if shape != (4,):
         raise UserError(f"pattern1010 gives 4-vectors; this GAN takes {shape}")
@@ -267,7 +272,7 @@ def _pattern1010(opts, shape, device):
     def sampler(n, g):
         return lo + 0.2 * torch.rand((n, 4), generator=g)  # random.uniform on each range
 
-    return _synthetic_data("pattern1010", shape, device, opts, sampler, 1, {"source": "embedded generator (seed's generate_real)"})
+    return synthetic_data("pattern1010", shape, device, opts, sampler, 1, {"source": "embedded generator (seed's generate_real)"})
 
 
 def _mixture(name: str):
@@ -280,22 +285,22 @@ def _mixture(name: str):
             k = torch.randint(centers.shape[0], (n,), generator=g)
             return centers[k] + std * torch.randn((n, 2), generator=g)
 
-        return _synthetic_data(name, shape, device, opts, sampler, 10_000, {"modes": int(centers.shape[0]), "std": std, "source": "embedded Gaussian mixture"})
+        return synthetic_data(name, shape, device, opts, sampler, 10_000, {"modes": int(centers.shape[0]), "std": std, "source": "embedded Gaussian mixture"})
 
     return build
 
 
-_register("ring8", "vector", "8 Gaussians on a circle of radius 2, std 0.02 (VEEGAN)")(_mixture("ring8"))
-_register("grid25", "vector", "25 Gaussians on a 5×5 grid, spacing 2, std 0.05 (PacGAN)")(_mixture("grid25"))
+register_dataset("ring8", "vector", "8 Gaussians on a circle of radius 2, std 0.02 (VEEGAN)")(_mixture("ring8"))
+register_dataset("grid25", "vector", "25 Gaussians on a 5×5 grid, spacing 2, std 0.05 (PacGAN)")(_mixture("grid25"))
 
 
-@_register("fake", "any", "random tensors of the model's input shape (timing and dry runs only)")
+@register_dataset("fake", "any", "random tensors of the model's input shape (timing and dry runs only)")
 def _fake(opts, shape, device):
     kind = "vector" if len(shape) == 1 else "image"
-    return _synthetic_data("fake", shape, device, opts, lambda n, g: torch.rand((n, *shape), generator=g), 1024, {"source": "torch.rand"}, kind=kind)
+    return synthetic_data("fake", shape, device, opts, lambda n, g: torch.rand((n, *shape), generator=g), 1024, {"source": "torch.rand"}, kind=kind)
 
 
-@_register("digits", "image", "scikit-learn's 1,797 8×8 handwritten digits, resized to 28×28 (embedded)")
+@register_dataset("digits", "image", "scikit-learn's 1,797 8×8 handwritten digits, resized to 28×28 (embedded)")
 def _digits(opts, shape, device):
     from sklearn.datasets import load_digits
 
@@ -307,10 +312,10 @@ def _digits(opts, shape, device):
     perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))  # fixed split
     n_test = 360
     te, tr = perm[:n_test], perm[n_test:]
-    return _tensor_data("digits", shape, device, opts, x[tr], y[tr], x[te], y[te], 10, {"source": "sklearn.datasets.load_digits (8×8 → 28×28 bilinear)"})
+    return tensor_data("digits", shape, device, opts, x[tr], y[tr], x[te], y[te], 10, {"source": "sklearn.datasets.load_digits (8×8 → 28×28 bilinear)"})
 
 
-@_register("photos", "image", "random crops of scikit-learn's two sample photos (embedded)")
+@register_dataset("photos", "image", "random crops of scikit-learn's two sample photos (embedded)")
 def _photos(opts, shape, device):
     from sklearn.datasets import load_sample_images
 
@@ -336,7 +341,7 @@ def _photos(opts, shape, device):
         return out
 
     train, test = crops(n_train, 0), crops(n_test, 1)
-    return _tensor_data("photos", shape, device, opts, train, None, test, None, None, {"source": "sklearn.datasets.load_sample_images (china.jpg, flower.jpg), random crops", "crop_seed": [0, 1]})
+    return tensor_data("photos", shape, device, opts, train, None, test, None, None, {"source": "sklearn.datasets.load_sample_images (china.jpg, flower.jpg), random crops", "crop_seed": [0, 1]})
 
 
 # --------------------------------------------------------------------------------------------
@@ -405,16 +410,16 @@ def _mnist_like(name: str, tv_name: str, allow_debian: bool):
             if arr.ndim != 3 or arr.shape[1:] != (28, 28):
                 raise DataError(f"{folder}: {what} have shape {arr.shape}; expected (N, 28, 28)")
         to_t = lambda a: torch.from_numpy(a.copy())  # noqa: E731
-        return _tensor_data(name, shape, device, opts, to_t(xtr).unsqueeze(1), to_t(ytr).long(), to_t(xte).unsqueeze(1), to_t(yte).long(), 10, {"source": str(folder)})
+        return tensor_data(name, shape, device, opts, to_t(xtr).unsqueeze(1), to_t(ytr).long(), to_t(xte).unsqueeze(1), to_t(yte).long(), 10, {"source": str(folder)})
 
     return build
 
 
-_register("mnist", "image", "MNIST in torchvision's layout under --data-root (MNIST/raw)")(_mnist_like("mnist", "MNIST", False))
-_register("fashion-mnist", "image", "Fashion-MNIST: torchvision layout under --data-root, or Debian's dataset-fashion-mnist")(_mnist_like("fashion-mnist", "FashionMNIST", True))
+register_dataset("mnist", "image", "MNIST in torchvision's layout under --data-root (MNIST/raw)")(_mnist_like("mnist", "MNIST", False))
+register_dataset("fashion-mnist", "image", "Fashion-MNIST: torchvision layout under --data-root, or Debian's dataset-fashion-mnist")(_mnist_like("fashion-mnist", "FashionMNIST", True))
 
 
-@_register("auto", "image", "mnist → fashion-mnist → digits: the first one present")
+@register_dataset("auto", "image", "mnist → fashion-mnist → digits: the first one present")
 def _auto(opts, shape, device):
     tried = []
     for name in ("mnist", "fashion-mnist", "digits"):
@@ -522,7 +527,7 @@ class CelebAH5:
         return {**self.__dict__, "_file": None}
 
 
-@_register("celeba-h5", "image", "the seed's CelebA h5 file: group img_align_celeba, datasets 0.jpg, 1.jpg, … (218×178×3)")
+@register_dataset("celeba-h5", "image", "the seed's CelebA h5 file: group img_align_celeba, datasets 0.jpg, 1.jpg, … (218×178×3)")
 def _celeba(opts, shape, device):
     if opts.root is None:
         raise DataError("celeba-h5 needs --data-root pointing at the h5 file (group img_align_celeba, datasets 0.jpg, 1.jpg, …)")
@@ -575,7 +580,7 @@ class ImageFolder:
         return _crop_or_resize(img, h, w, squash=True)
 
 
-@_register("image-folder", "image", "a folder of .jpg/.jpeg/.png/.gif (the seed's anime loader: Resize, CenterCrop)")
+@register_dataset("image-folder", "image", "a folder of .jpg/.jpeg/.png/.gif (the seed's anime loader: Resize, CenterCrop)")
 def _image_folder(opts, shape, device):
     if opts.root is None:
         raise DataError("image-folder needs --data-root pointing at a folder of images")

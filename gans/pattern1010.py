@@ -69,6 +69,8 @@ class Pattern1010GAN(GAN):
     value_range = None
     loss_kind = "mse"
     default_dataset = "pattern1010"
+    default_batch_size = 1
+    default_epochs = 10000  # one step per epoch: the seed's 10,000 epochs of one sample
 
     def __init__(self, config: Pattern1010Config):
         super().__init__(config)
