@@ -317,28 +317,29 @@ def _digits(opts, shape, device):
 
 @register_dataset("photos", "image", "random crops of scikit-learn's two sample photos (embedded)")
 def _photos(opts, shape, device):
+    from PIL import Image
     from sklearn.datasets import load_sample_images
 
     c, h, w = shape
-    imgs = [torch.from_numpy(np.array(im)).permute(2, 0, 1) for im in load_sample_images().images]  # (3, 427, 640)
-    budget = 96 * 2**20  # bytes of uint8 crops to hold
-    n_train = int(min(2048, max(64, budget // (c * h * w))))
+    photos = [Image.fromarray(np.array(im)) for im in load_sample_images().images]  # 2 × 427×640 RGB
+    budget = 96 * 2**20  # bytes of uint8 crops to hold on the device
+    n_train = int(min(1024, max(64, budget // (c * h * w))))
     n_test = max(32, n_train // 4)
 
     def crops(n: int, seed: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(seed)
-        out = torch.empty((n, 3, h, w), dtype=torch.uint8)
+        # PIL does the resampling (single-threaded C, fast); torch only holds the result
+        rng = np.random.default_rng(seed)
+        out = np.empty((n, h, w, 3), dtype=np.uint8)
         for i in range(n):
-            img = imgs[int(torch.randint(len(imgs), (1,), generator=g))]
-            H, W = img.shape[1:]
-            scale = 0.25 + 0.75 * float(torch.rand((), generator=g))  # crop side: 25–100 % of the fit
+            img = photos[rng.integers(len(photos))]
+            W, H = img.size
+            scale = rng.uniform(0.25, 1.0)  # crop side: 25–100 % of the largest crop that fits
             ch = int(min(H, W * h / w) * scale)
             cw = max(1, int(ch * w / h))
-            top = int(torch.randint(H - ch + 1, (1,), generator=g))
-            left = int(torch.randint(W - cw + 1, (1,), generator=g))
-            patch = img[:, top : top + ch, left : left + cw].unsqueeze(0).float()
-            out[i] = F.interpolate(patch, size=(h, w), mode="bilinear", align_corners=False, antialias=True).round().clamp(0, 255).to(torch.uint8)[0]
-        return out
+            top, left = int(rng.integers(H - ch + 1)), int(rng.integers(W - cw + 1))
+            out[i] = np.asarray(img.resize((w, h), Image.BILINEAR, box=(left, top, left + cw, top + ch), reducing_gap=2.0))
+        x = torch.from_numpy(out).permute(0, 3, 1, 2)
+        return x if c == 3 else x.float().mean(1, keepdim=True).round().to(torch.uint8)
 
     train, test = crops(n_train, 0), crops(n_test, 1)
     return tensor_data("photos", shape, device, opts, train, None, test, None, None, {"source": "sklearn.datasets.load_sample_images (china.jpg, flower.jpg), random crops", "crop_seed": [0, 1]})

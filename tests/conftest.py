@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny data files in the seed's exact formats."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_celeba_h5(path: Path, n: int = 24, shape=(218, 178, 3), group: str = "img_align_celeba", seed: int = 0) -> Path:
+    """An h5 file in the seed's CelebA layout: group img_align_celeba, datasets "0.jpg", "1.jpg", …"""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    with h5py.File(path, "w") as f:
+        g = f.create_group(group)
+        for i in range(n):
+            # a face-ish blob: a bright ellipse on a dark background, plus noise
+            h, w = shape[:2]
+            yy, xx = np.mgrid[0:h, 0:w]
+            mask = ((yy - h / 2) / (h / 3)) ** 2 + ((xx - w / 2) / (w / 4)) ** 2 < 1
+            img = rng.integers(0, 60, size=shape, dtype=np.uint8)
+            img[mask] = np.clip(180 + rng.integers(-20, 20, size=(mask.sum(), shape[2])), 0, 255).astype(np.uint8) if len(shape) == 3 else 180
+            g.create_dataset(f"{i}.jpg", data=img)
+    return path
+
+
+def write_image_folder(folder: Path, n: int = 12, size=(80, 96), exts=(".jpg", ".png", ".jpeg", ".gif"), seed: int = 0) -> Path:
+    """A folder in the seed's anime-loader layout: images of mixed formats in one folder."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        arr = rng.integers(0, 255, size=(size[0], size[1], 3), dtype=np.uint8)
+        Image.fromarray(arr).save(folder / f"img{i:03d}{exts[i % len(exts)]}")
+    return folder
+
+
+@pytest.fixture
+def celeba_h5(tmp_path: Path) -> Path:
+    return write_celeba_h5(tmp_path / "celeba.h5")
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    return write_image_folder(tmp_path / "faces")
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600, env: dict | None = None):
+    """Run ``python -m gans ARGS`` in a subprocess (the console script's entry point)."""
+    import subprocess
+
+    e = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "gans", *args], cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout, env=e)
