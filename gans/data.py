@@ -64,20 +64,16 @@ CELEBA_SHAPE = (218, 178, 3)
 
 # VEEGAN (Srivastava et al. 2017) ring: 8 modes on a circle of radius 2, std 0.02.
 # PacGAN (Lin et al. 2018) grid: 25 modes at {-4,-2,0,2,4}², std 0.05.
-RING8_RADIUS, RING8_STD = 2.0, 0.02
-GRID25_SPACING, GRID25_STD = 2.0, 0.05
+# One definition, shared with the mode-counting metric so data and metric cannot disagree.
+from diagnostics.metrics import GRID25_SPACING, GRID25_STD, RING8_RADIUS, RING8_STD, grid25_centers, ring8_centers  # noqa: E402
 
 
 def mixture_centers(name: str) -> tuple[torch.Tensor, float]:
     """Mode centres (K, 2) and per-mode std of the ``ring8`` or ``grid25`` mixture."""
     if name == "ring8":
-        angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
-        centers = torch.stack([torch.cos(angles), torch.sin(angles)], 1) * RING8_RADIUS
-        return centers.float(), RING8_STD
+        return ring8_centers().float(), RING8_STD
     if name == "grid25":
-        axis = (torch.arange(5, dtype=torch.float32) - 2) * GRID25_SPACING
-        gx, gy = torch.meshgrid(axis, axis, indexing="ij")
-        return torch.stack([gx.reshape(-1), gy.reshape(-1)], 1), GRID25_STD
+        return grid25_centers().float(), GRID25_STD
     raise unknown_name("mixture", name, ["ring8", "grid25"])
 
 
