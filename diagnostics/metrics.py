@@ -58,6 +58,7 @@ __all__ = [
     "class_coverage",
     "prdc",
     "ndb",
+    "ndb_centers",
     "mixture_modes",
     "ring8_centers",
     "grid25_centers",
@@ -829,6 +830,27 @@ def _js_divergence(p: np.ndarray, q: np.ndarray) -> float:
     return max(0.5 * _kl(p, m) + 0.5 * _kl(q, m), 0.0)
 
 
+def ndb_centers(real_train: ArrayLike, *, k: int = 100, seed: int = 0) -> np.ndarray:
+    """The k-means centres (k, D) that :func:`ndb` fits to ``real_train`` (for its ``centers=``)."""
+    from sklearn.cluster import KMeans
+
+    k = _check_positive_int(k, "k", "NDB", minimum=2)
+    ref = _as_features(real_train, "reference (train)", f"NDB with k={k}", min_samples=k)
+    km = KMeans(n_clusters=k, n_init=_NDB_N_INIT, random_state=seed).fit(ref.cpu().numpy())
+    return km.cluster_centers_.astype(np.float64)
+
+
+def _nearest_center(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre for each row (exact distances, blockwise)."""
+    c = torch.from_numpy(np.ascontiguousarray(centers))
+    out = []
+    rows = _row_block(c.shape[0])
+    for s in range(0, x.shape[0], rows):
+        d = torch.cdist(torch.from_numpy(np.ascontiguousarray(x[s : s + rows])), c, compute_mode="donot_use_mm_for_euclid_dist")
+        out.append(d.argmin(dim=1).numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
 def ndb(
     real_train: ArrayLike,
     real_test_or_fake: ArrayLike,
@@ -836,6 +858,7 @@ def ndb(
     k: int = 100,
     alpha: float = 0.05,
     seed: int = 0,
+    centers: ArrayLike | None = None,
 ) -> NDBResult:
     r"""Number of statistically Different Bins (Richardson & Weiss 2018).
 
@@ -859,6 +882,12 @@ def ndb(
 
     ``real_proportions`` in the result are those of ``real_train``,
     ``fake_proportions`` those of ``real_test_or_fake``.
+
+    ``centers`` (optional, ``(k, D)``): k-means centres already fitted to
+    ``real_train`` by :func:`ndb_centers` with the same ``k`` and ``seed``; the
+    fit is then skipped (it dominates the cost and depends only on the
+    reference set, so repeated evaluations against one reference can share it).
+    Samples are assigned to the nearest centre, as ``KMeans.predict`` does.
     """
     from scipy.stats import norm
     from sklearn.cluster import KMeans
@@ -873,10 +902,17 @@ def ndb(
     ref_np = ref.cpu().numpy()
     other_np = other.cpu().numpy()
 
-    km = KMeans(n_clusters=k, n_init=_NDB_N_INIT, random_state=seed).fit(ref_np)
+    if centers is None:
+        km = KMeans(n_clusters=k, n_init=_NDB_N_INIT, random_state=seed).fit(ref_np)
+        assign = km.predict
+    else:
+        cen = _as_features(centers, "k-means centre", metric, min_samples=k).cpu().numpy()
+        if cen.shape != (k, ref_np.shape[1]):
+            raise ValueError(f"{metric}: centers must have shape ({k}, {ref_np.shape[1]}), got {cen.shape}")
+        assign = lambda a: _nearest_center(a, cen)  # noqa: E731
     n1, n2 = ref_np.shape[0], other_np.shape[0]
-    c1 = np.bincount(km.predict(ref_np), minlength=k)
-    c2 = np.bincount(km.predict(other_np), minlength=k)
+    c1 = np.bincount(assign(ref_np), minlength=k)
+    c2 = np.bincount(assign(other_np), minlength=k)
     p1 = c1 / n1
     p2 = c2 / n2
     pooled = (c1 + c2) / (n1 + n2)

@@ -1,0 +1,314 @@
+"""The CI regression gate: normalised step times against a committed baseline.
+
+CI machines are noisy and differ from run to run, so absolute step times from another machine
+mean little. Instead every GAN's step time is divided by the time of a fixed *calibration
+workload* (a matmul, a small conv and a run of tiny element-wise ops — BLAS, conv and
+dispatch overhead, the three things GAN steps on a CPU spend their time on) measured
+**interleaved** with it in the same run: calibration, GAN a, calibration, GAN b, calibration, …
+for several rounds (the GAN order rotates each round). A GAN's *normalised step time* is the
+median over rounds of ``step time / mean(calibration just before, just after)``. Machine speed
+and background load move both numbers together and cancel.
+
+The gate fails (exit 1) when any GAN's normalised step time is more than ``threshold``
+(default 15 %) above the baseline stored in ``bench/baseline.json``. A GAN over the threshold
+is measured a second time, independently, and fails only if it is over again — an injected
+30 % slowdown fails both times, a one-off burst of background load does not.
+``--update-baseline`` rewrites the baseline (per mode: ``quick`` and ``full`` are stored apart).
+
+On the CPU the gate runs single-threaded by default (``--threads 1``): with two cores shared
+with other jobs, OpenMP's spinning threads make multi-threaded step times swing by integer
+factors, single-threaded ones by a few per cent. Baselines from one kind of machine transfer
+only roughly to another (the calibration mix cannot match every GAN's mix of work); when CI
+moves to different hardware, regenerate the baseline there with ``--update-baseline``.
+
+Test hook: ``GANBENCH_INJECT_SLOWDOWN=gan:1.3`` slows the timed step of ``gan`` by 30 %
+(see :mod:`bench.timing`); tests/test_regress.py uses it to show the gate fails.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from gans.core import list_gans
+from gans.errors import UserError
+from gans.utils import atomic_write_json, resolve_device
+
+from .timing import Cell, PreparedStep, cuda_sync, machine_facts, prepare_step, time_steps
+
+__all__ = [
+    "DEFAULT_BASELINE",
+    "DEFAULT_THRESHOLD",
+    "QUICK_SETTINGS",
+    "Calibration",
+    "gan_settings",
+    "measure_normalised",
+    "compare",
+    "format_report",
+    "load_baseline",
+    "update_baseline",
+    "run_gate",
+]
+
+DEFAULT_BASELINE = Path(__file__).with_name("baseline.json")
+DEFAULT_THRESHOLD = 0.15  # 15 %: well above run-to-run noise of the ratio (~3-5 %), well below 30 %
+
+# Quick (CI) settings: small batches so every registered GAN fits in a couple of minutes on a
+# 2-core CPU. celeba_conv's 256-channel k8 convs take seconds per image on such a CPU, so its
+# quick form uses 32 channels (same layers and schedule). GANs not listed get QUICK_DEFAULT.
+QUICK_SETTINGS: dict[str, dict[str, Any]] = {
+    "pattern1010": {"batch_size": 64},
+    "mnist_mlp": {"batch_size": 32},
+    "dcgan": {"batch_size": 2},
+    "celeba_mlp": {"batch_size": 1},
+    "segan": {"batch_size": 2},
+    "celeba_conv": {"batch_size": 2, "overrides": {"channels": 32}},
+}
+QUICK_DEFAULT: dict[str, Any] = {"batch_size": 8}
+FULL_SETTINGS: dict[str, dict[str, Any]] = {"celeba_conv": {"batch_size": 8, "overrides": {"channels": 64}}}
+FULL_DEFAULT: dict[str, Any] = {"batch_size": 32}
+
+
+def gan_settings(gan: str, quick: bool) -> dict[str, Any]:
+    table, default = (QUICK_SETTINGS, QUICK_DEFAULT) if quick else (FULL_SETTINGS, FULL_DEFAULT)
+    s = dict(default)
+    s.update(table.get(gan, {}))
+    s.setdefault("overrides", {})
+    return s
+
+
+class Calibration:
+    """A fixed workload whose time measures this machine's speed right now."""
+
+    def __init__(self, device: torch.device):
+        g = torch.Generator().manual_seed(1234)
+        # sized to a few ms per call on a CPU core: long enough that timer and scheduler
+        # granularity do not dominate, short enough to interleave finely
+        self.a = torch.randn(320, 320, generator=g).to(device)
+        self.x = torch.randn(8, 32, 32, 32, generator=g).to(device)
+        self.w = torch.randn(32, 32, 3, 3, generator=g).to(device)
+        self.v = torch.randn(16384, generator=g).to(device)
+
+    def __call__(self) -> None:
+        self.a @ self.a  # BLAS
+        F.conv2d(self.x, self.w, padding=1)  # convolution
+        s = self.v
+        for _ in range(64):  # dispatcher-bound small ops, like a small GAN's step
+            s = s * 1.0001 + 0.001
+        return None
+
+
+def _time_block(fn: Callable[[], Any], n: int, device: torch.device) -> float:
+    """Milliseconds per call over a block of n calls (median of per-call times)."""
+    return statistics.median(time_steps(fn, n, device))
+
+
+def measure_normalised(
+    gans: Sequence[str],
+    *,
+    quick: bool = True,
+    rounds: int = 5,
+    device: str = "cpu",
+    settings: dict[str, dict[str, Any]] | None = None,
+    target_block_s: float | None = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> dict[str, dict[str, Any]]:
+    """Normalised step time of each GAN (step time / calibration time, interleaved).
+
+    ``settings`` (from a baseline) fixes each GAN's batch size, overrides and steps per block so
+    that the comparison is like for like; missing GANs get :func:`gan_settings` and a block
+    length chosen from a probe step (about ``target_block_s`` seconds per block).
+    """
+    dev = resolve_device(device)
+    target = target_block_s if target_block_s is not None else (0.12 if quick else 0.5)
+    cal = Calibration(dev)
+    for _ in range(3):
+        cal()
+    cuda_sync(dev)
+    cal_ms = _time_block(cal, 5, dev)
+    cal_n = max(3, min(50, math.ceil(target / max(cal_ms / 1000.0, 1e-6))))
+    preps: dict[str, PreparedStep] = {}
+    info: dict[str, dict[str, Any]] = {}
+    for gan in gans:
+        s = dict((settings or {}).get(gan) or gan_settings(gan, quick))
+        t0 = time.perf_counter()
+        prep = prepare_step(Cell(gan, int(s["batch_size"]), device, "fp32", False, None, tuple(sorted(s.get("overrides", {}).items()))))
+        for _ in range(2):  # warm-up
+            prep.run_cycle()
+        cuda_sync(dev)
+        probe_ms = _time_block(prep.run_cycle, 1, dev)
+        if not s.get("steps"):
+            s["steps"] = max(1, min(50, math.ceil(target / max(probe_ms / 1000.0, 1e-6))))  # samples (cycles) per block
+        preps[gan] = prep
+        info[gan] = {"batch_size": int(s["batch_size"]), "overrides": s.get("overrides", {}), "steps": int(s["steps"]), "cycle": prep.cycle, "ratios": [], "step_ms": [], "cal_ms": []}
+        log(f"  {gan}: batch {s['batch_size']}, {s['steps']} samples per block, probe {probe_ms / prep.cycle:.2f} ms/step ({time.perf_counter() - t0:.1f} s to build and warm up)")
+    order = list(gans)
+    for r in range(rounds):
+        k = r % len(order) if order else 0
+        rot = order[k:] + order[:k]
+        before = _time_block(cal, cal_n, dev)
+        for gan in rot:
+            prep = preps[gan]
+            step_ms = _time_block(prep.run_cycle, info[gan]["steps"], dev) / prep.cycle
+            after = _time_block(cal, cal_n, dev)
+            c = (before + after) / 2
+            info[gan]["ratios"].append(step_ms / c)
+            info[gan]["step_ms"].append(step_ms)
+            info[gan]["cal_ms"].append(c)
+            before = after
+    out = {}
+    for gan in gans:
+        d = info[gan]
+        problems = preps[gan].check()
+        if problems:
+            raise RuntimeError(f"{gan}: correctness check failed after timing: {'; '.join(problems)}")
+        out[gan] = {
+            "ratio": statistics.median(d["ratios"]),
+            "ratio_spread": (max(d["ratios"]) - min(d["ratios"])) / statistics.median(d["ratios"]),
+            "step_ms": statistics.median(d["step_ms"]),
+            "cal_ms": statistics.median(d["cal_ms"]),
+            "batch_size": d["batch_size"],
+            "overrides": d["overrides"],
+            "steps": d["steps"],
+            "rounds": rounds,
+        }
+        preps[gan].release()
+    return out
+
+
+def compare(current: dict[str, dict[str, Any]], baseline: dict[str, dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
+    """Rows of (gan, current, baseline, change, verdict); verdict "slower" fails the gate."""
+    rows = []
+    for gan in sorted(set(current) | set(baseline)):
+        cur, base = current.get(gan), baseline.get(gan)
+        if cur is None:
+            rows.append({"gan": gan, "verdict": "not measured", "baseline": base["ratio"]})
+            continue
+        if base is None:
+            rows.append({"gan": gan, "verdict": "new (no baseline)", **_cur(cur)})
+            continue
+        change = cur["ratio"] / base["ratio"] - 1.0
+        verdict = "slower" if change > threshold else ("faster" if change < -threshold else "ok")
+        rows.append({"gan": gan, "verdict": verdict, "change": change, "baseline": base["ratio"], **_cur(cur)})
+    return rows
+
+
+def _cur(cur: dict[str, Any]) -> dict[str, Any]:
+    return {k: cur[k] for k in ("ratio", "step_ms", "cal_ms", "batch_size", "ratio_spread") if k in cur}
+
+
+def format_report(rows: Sequence[dict[str, Any]], threshold: float) -> str:
+    head = f"{'GAN':<13} {'batch':>5} {'step ms':>9} {'calib ms':>9} {'normalised':>10} {'baseline':>9} {'change':>8}  verdict"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        f = lambda k, fmt: (fmt.format(r[k]) if r.get(k) is not None else "–")  # noqa: E731
+        verdict = r["verdict"].upper() if r["verdict"] == "slower" else r["verdict"]
+        if r.get("confirm") is not None:
+            verdict += f" (re-measured: {r['confirm']:+.1%})"
+        lines.append(
+            f"{r['gan']:<13} {f('batch_size', '{:d}'):>5} {f('step_ms', '{:.3f}'):>9} {f('cal_ms', '{:.3f}'):>9} "
+            f"{f('ratio', '{:.3f}'):>10} {f('baseline', '{:.3f}'):>9} {f('change', '{:+.1%}'):>8}  {verdict}"
+        )
+    lines.append(f"normalised = step time / calibration time, measured interleaved in this run; fails when > {threshold:.0%} above the baseline.")
+    return "\n".join(lines)
+
+
+def load_baseline(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        return {"version": 1, "modes": {}}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON ({e}); regenerate it with `ganbench regress --update-baseline`") from None
+    if not isinstance(data, dict) or "modes" not in data:
+        raise UserError(f"{path}: not a ganbench baseline (no 'modes'); regenerate it with `ganbench regress --update-baseline`")
+    return data
+
+
+def update_baseline(path: str | Path, mode: str, measured: dict[str, dict[str, Any]], *, device: str, threads: int | None, threshold: float) -> dict[str, Any]:
+    data = load_baseline(path)
+    data["version"] = 1
+    data["threshold"] = threshold
+    data["about"] = ("Normalised step times (step time / calibration time, interleaved in one run) for `ganbench regress`. "
+                     "Regenerate with `ganbench regress [--quick] --update-baseline` on the CI machine class.")
+    m = machine_facts(device)
+    old = data["modes"].get(mode, {})
+    kept = old.get("gans", {}) if old.get("device") == device else {}  # a --gans subset updates only those
+    data["modes"][mode] = {
+        "device": device,
+        "threads": threads,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": {k: m.get(k) for k in ("cpu", "cpu_count", "torch", "gpu", "loadavg_1m") if k in m},
+        "gans": {**kept, **{g: {k: round(v, 6) if isinstance(v, float) else v for k, v in d.items() if k in ("ratio", "step_ms", "cal_ms", "batch_size", "overrides", "steps")} for g, d in measured.items()}},
+    }
+    atomic_write_json(path, data)
+    return data
+
+
+def run_gate(
+    *,
+    gans: Sequence[str] | None = None,
+    quick: bool = False,
+    baseline_path: str | Path = DEFAULT_BASELINE,
+    threshold: float | None = None,
+    update: bool = False,
+    rounds: int | None = None,
+    device: str = "cpu",
+    threads: int | None = 1,
+    log: Callable[[str], None] = print,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Measure, compare, report. Returns (exit code, rows): 0 pass, 1 a GAN got slower."""
+    mode = "quick" if quick else "full"
+    names = list(gans) if gans else list_gans()
+    valid = set(list_gans())
+    for g in names:
+        if g not in valid:
+            raise UserError(f"unknown GAN {g!r}; valid GANs: {', '.join(sorted(valid))}")
+    base = load_baseline(baseline_path)
+    section = base.get("modes", {}).get(mode, {})
+    base_gans = section.get("gans", {}) if section.get("device", device) == device else {}
+    thr = threshold if threshold is not None else float(base.get("threshold", DEFAULT_THRESHOLD))
+    rounds = rounds or (5 if quick else 9)
+    old_threads = torch.get_num_threads()
+    if threads and resolve_device(device).type == "cpu":
+        torch.set_num_threads(threads)
+    try:
+        settings = None if update else {g: base_gans[g] for g in names if g in base_gans}
+        log(f"ganbench regress ({mode}, {device}, {torch.get_num_threads()} thread(s), {rounds} rounds): {', '.join(names)}")
+        current = measure_normalised(names, quick=quick, rounds=rounds, device=device, settings=settings, log=log)
+        if update:
+            update_baseline(baseline_path, mode, current, device=device, threads=threads, threshold=thr)
+            rows = compare(current, current, thr)
+            log(format_report(rows, thr))
+            log(f"baseline ({mode}) written to {baseline_path}")
+            return 0, rows
+        rows = compare(current, {g: base_gans[g] for g in names if g in base_gans}, thr)
+        slow = [r["gan"] for r in rows if r["verdict"] == "slower"]
+        if slow:  # confirm: a GAN fails only when an independent re-measurement is slower too
+            log(f"over the threshold: {', '.join(slow)}; measuring them again to rule out noise …")
+            again = measure_normalised(slow, quick=quick, rounds=rounds, device=device, settings={g: base_gans[g] for g in slow}, log=log)
+            for r in rows:
+                if r["gan"] in again:
+                    r["confirm"] = again[r["gan"]]["ratio"] / r["baseline"] - 1.0
+                    if r["confirm"] <= thr:
+                        r["verdict"] = "ok (noise: not confirmed)"
+        log(format_report(rows, thr))
+        failed = [r["gan"] for r in rows if r["verdict"] == "slower"]
+        if failed:
+            log(f"REGRESSION: {', '.join(failed)} got more than {thr:.0%} slower (normalised) than {baseline_path}")
+            return 1, rows
+        missing = [r["gan"] for r in rows if r["verdict"].startswith("new")]
+        if missing:
+            log(f"no baseline for {', '.join(missing)} in {baseline_path} ({mode}); add it with --update-baseline")
+        log("regression gate passed")
+        return 0, rows
+    finally:
+        torch.set_num_threads(old_threads)

@@ -1,0 +1,317 @@
+"""``ganbench diagnose``: score any two sample sets (a thin shell over diagnostics.evaluate).
+
+Inputs (``--real`` and ``--fake``):
+
+* a folder of images (.png/.jpg/.jpeg/.gif), read in sorted order, all of one size;
+* ``.npy`` / ``.npz`` (the array under ``x``, ``samples``, ``images`` or the only/first array) /
+  ``.pt`` (a tensor, or a dict holding one under those keys): images ``(N, C, H, W)``,
+  ``(N, H, W)`` or ``(N, H, W, C)`` (C ∈ {1, 3}); uint8 is divided by 255, floats in [-1, 1]
+  (tanh outputs) are mapped to [0, 1]; vectors ``(N, D)`` for toys;
+* a run directory (``--fake`` only; its last checkpoint is sampled via ``gans.loop.load_run_gan``);
+* a data-set name such as ``digits`` or ``ring8`` (``--real`` only): its train split is the
+  reference and its test split the held-out ceiling.
+
+When ``--real`` is a file or folder, it is split in half at random (seeded): one half is the
+reference, the other the held-out ceiling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gans.errors import UserError
+
+__all__ = ["add_commands", "load_samples", "cmd_diagnose"]
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".gif")
+ARRAY_KEYS = ("x", "samples", "images", "fake", "real", "arr_0")
+
+
+def add_commands(sub: Any) -> None:
+    p = sub.add_parser(
+        "diagnose", help="score two sample sets: FID, coverage, PRDC, NDB, modes, collapse verdict",
+        description="Compare fake samples with real ones (every applicable metric, next to the real ceiling: held-out real data "
+        "scored the same way) and give the collapse verdict. Exit codes: 0 ok, 2 bad input.",
+        epilog="examples: ganbench diagnose --real digits --fake runs/mnist_mlp-…   |   ganbench diagnose --real real.npy --fake fake.npy --json",
+    )
+    p.add_argument("--real", metavar="PATH|DATASET", help="real samples: image folder, .npy/.npz/.pt, or a data-set name (e.g. digits, fashion-mnist, ring8)")
+    p.add_argument("--fake", metavar="PATH|RUN_DIR", help="fake samples: image folder, .npy/.npz/.pt, or a run directory (samples its last checkpoint)")
+    p.add_argument("--features", default="auto", help="feature extractor: auto, classifier, inception, random-conv, raw (default auto)")
+    p.add_argument("--n", type=int, default=2000, help="samples per set (default 2000; fewer when a set is smaller)")
+    p.add_argument("--mixture", choices=["ring8", "grid25"], help="score 2-D points as this Gaussian mixture (modes, high quality)")
+    p.add_argument("--data-root", metavar="PATH", help="where --real's data set lives (mnist, fashion-mnist)")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling a run's generator and splitting --real files (default 0)")
+    p.add_argument("--device", default="cpu", help="device for sampling and features (default cpu)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--dry-run", action="store_true", help="check the inputs (or, without them, run on small built-in arrays) and print the plan")
+    p.set_defaults(func=cmd_diagnose)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def _to_float_samples(arr: Any, where: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(arr)) if not isinstance(arr, torch.Tensor) else arr.detach().cpu()
+    if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)):
+        raise UserError(f"{where}: expected a numeric array, got dtype {t.dtype}")
+    if t.ndim < 2:
+        raise UserError(f"{where}: expected samples of shape (N, D) or images (N, C, H, W), got shape {tuple(t.shape)}")
+    if t.ndim > 4:
+        raise UserError(f"{where}: expected at most 4 dimensions (N, C, H, W), got shape {tuple(t.shape)}")
+    is_uint8 = t.dtype == torch.uint8
+    t = t.float()
+    if t.ndim == 3:
+        t = t.unsqueeze(1)  # (N, H, W) grey images
+    elif t.ndim == 4 and t.shape[1] not in (1, 3) and t.shape[3] in (1, 3):
+        t = t.permute(0, 3, 1, 2).contiguous()  # channels-last
+    if t.ndim == 4:
+        if t.shape[1] not in (1, 3):
+            raise UserError(f"{where}: images must have 1 or 3 channels, got shape {tuple(t.shape)}")
+        if is_uint8:
+            t = t / 255.0
+        else:
+            finite = t[torch.isfinite(t)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.numel() else (0.0, 1.0)
+            if lo < -1e-3 and lo >= -1.0 - 1e-3 and hi <= 1.0 + 1e-3:
+                t = (t + 1) / 2  # tanh outputs
+            elif lo < -1e-3 or hi > 1.0 + 1e-3:
+                raise UserError(f"{where}: float images must lie in [0, 1] (or [-1, 1]); values span [{lo:.3g}, {hi:.3g}] — scale them or save uint8")
+    return t
+
+
+def _load_array_file(path: Path) -> torch.Tensor:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                keys = list(z.keys())
+                if not keys:
+                    raise UserError(f"{path}: the .npz holds no arrays")
+                key = next((k for k in ARRAY_KEYS if k in keys), keys[0])
+                arr = z[key]
+        elif suffix in (".pt", ".pth"):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(obj, dict):
+                key = next((k for k in ARRAY_KEYS if k in obj and isinstance(obj[k], torch.Tensor)), None)
+                if key is None:
+                    raise UserError(f"{path}: a dict without a tensor under {', '.join(ARRAY_KEYS)}")
+                obj = obj[key]
+            if not isinstance(obj, torch.Tensor):
+                raise UserError(f"{path}: expected a tensor, got {type(obj).__name__}")
+            arr = obj
+        else:
+            raise UserError(f"{path}: unsupported file type {suffix!r}; use an image folder, .npy, .npz or .pt")
+    except UserError:
+        raise
+    except Exception as e:
+        raise UserError(f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    return _to_float_samples(arr, str(path))
+
+
+def _load_image_folder(path: Path, n: int) -> torch.Tensor:
+    from PIL import Image
+
+    files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTS and f.is_file())
+    if not files:
+        raise UserError(f"{path}: no images (.png, .jpg, .jpeg, .gif) in this folder")
+    files = files[:n]
+    out, mode, size = [], None, None
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                if mode is None:
+                    mode = "L" if im.mode in ("L", "1", "I;16", "I") else "RGB"
+                im = im.convert(mode)
+                arr = np.asarray(im, dtype=np.uint8)
+        except Exception as e:
+            raise UserError(f"{f}: unreadable image ({type(e).__name__}: {e})") from None
+        if size is None:
+            size = arr.shape
+        elif arr.shape != size:
+            raise UserError(f"{f}: image size {arr.shape[:2]} differs from the folder's first image {size[:2]}; all images must share one size")
+        out.append(arr)
+    x = torch.from_numpy(np.stack(out))
+    x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    return x.float() / 255.0
+
+
+def _is_run_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "config.json").is_file()
+
+
+def load_samples(spec: str, *, n: int, role: str, seed: int = 0, device: str = "cpu") -> tuple[torch.Tensor, dict[str, Any]]:
+    """Samples from a path (file, folder, run directory); returns (samples, info)."""
+    path = Path(spec)
+    if not path.exists():
+        raise UserError(f"--{role} {spec}: no such file or folder" + (" (or data-set name)" if role == "real" else ""))
+    if _is_run_dir(path):
+        if role != "fake":
+            raise UserError(f"--real {spec} is a run directory; give real samples or a data-set name (the run's data set: see its config.json)")
+        from gans.loop import load_run_gan
+        from gans.utils import resolve_device
+
+        gan, config = load_run_gan(path, device=resolve_device(device))
+        g = torch.Generator(device="cpu").manual_seed(seed + 424_242)
+        x = gan.sample(n, generator=g).float().cpu()
+        return x, {"source": "run", "run": str(path), "dataset": config.get("dataset"), "gan": config.get("gan"), "data_root": (config.get("train") or {}).get("data_root")}
+    if path.is_dir():
+        return _load_image_folder(path, n), {"source": "folder", "path": str(path)}
+    x = _load_array_file(path)
+    if x.shape[0] > n:
+        x = x[:n]
+    return x, {"source": "file", "path": str(path)}
+
+
+def _dataset_names() -> list[str]:
+    from gans.data import list_datasets
+
+    return list_datasets()
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _print_table(out: dict[str, Any]) -> None:
+    print(f"real: {out['real']}   fake: {out['fake']}")
+    print(f"features: {out['extractor']} (weights {str(out['weights_hash'])[:12] if out['weights_hash'] else '–'})   n_real={out['n_real']}  n_test={out['n_test']}  n_fake={out['n_fake']}")
+    print()
+    print(f"  {'metric':<16}{'fake':>12}{'real ceiling':>15}")
+    print(f"  {'-' * 16}{'-' * 12:>12}{'-' * 13:>15}")
+    for k, v in out["metrics"].items():
+        print(f"  {k:<16}{_fmt(v):>12}{_fmt(out['ceiling'].get(k)):>15}")
+    print()
+    print(f"collapse verdict: {out['verdict']['collapse']} — {out['verdict']['sentence']}")
+    if out.get("equilibrium"):
+        eq = out["equilibrium"]
+        print(f"equilibrium verdict (training run): {eq['verdict']} — {eq['sentence']}")
+
+
+def _dry_arrays(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    from gans.data import mixture_centers
+
+    centers, std = mixture_centers("ring8")
+    g = torch.Generator().manual_seed(seed)
+    k = torch.randint(8, (600,), generator=g)
+    real = centers[k] + std * torch.randn(600, 2, generator=g)
+    kf = torch.randint(2, (300,), generator=g)  # a generator that found 2 of the 8 modes
+    fake = centers[kf] + std * torch.randn(300, 2, generator=g)
+    return real[:300], real[300:], fake
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_samples
+    from .features import get_extractor, resolve_extractor_name
+
+    if args.n is not None and args.n <= 0:
+        raise UserError(f"--n must be a positive integer, got {args.n}")
+    if args.dry_run and args.real is None and args.fake is None:
+        tr, te, fk = _dry_arrays(args.seed)
+        res = evaluate_samples(tr, te, fk, extractor="raw", data_kind="vector", mixture="ring8", cache=False)
+        out = {"real": "built-in ring8 (dry run)", "fake": "built-in 2-mode ring8 (dry run)", "dry_run": True, **_result_dict(res)}
+        _emit(out, args)
+        return 0
+    if args.real is None or args.fake is None:
+        raise UserError("diagnose needs --real and --fake (or --dry-run alone to check the install)")
+
+    fake, fake_info = load_samples(args.fake, n=args.n, role="fake", seed=args.seed, device=args.device)
+    data = None
+    real_is_dataset = not Path(args.real).exists() and args.real in _dataset_names()
+    if real_is_dataset:
+        from gans.data import DataOptions, load_data
+
+        data = load_data(args.real, tuple(fake.shape[1:]), options=DataOptions(root=args.data_root, seed=0))
+        n_tr = min(args.n, data.n_train) if data.finite else args.n
+        n_te = min(args.n, int(data.info.get("n_test", 0))) if data.finite else args.n
+        if n_te == 0:
+            raise UserError(f"{data.name} has no held-out test split; pass real samples as a file instead")
+        real_train = data.real(n_tr, "train", seed=0)[0]
+        real_test = data.real(n_te, "test", seed=0)[0]
+        real_desc = f"{data.name} (train {n_tr}, test {n_te})"
+    else:
+        if not Path(args.real).exists():
+            raise UserError(f"--real {args.real}: no such file or folder, and not a data-set name (valid: {', '.join(_dataset_names())})")
+        real, _ = load_samples(args.real, n=2 * args.n, role="real", seed=args.seed)
+        if tuple(real.shape[1:]) != tuple(fake.shape[1:]):
+            raise UserError(_mismatch(real, fake))
+        perm = torch.randperm(real.shape[0], generator=torch.Generator().manual_seed(args.seed))
+        half = real.shape[0] // 2
+        real_train, real_test = real[perm[:half]], real[perm[half:]]
+        real_desc = f"{args.real} ({real.shape[0]} samples split {half}/{real.shape[0] - half})"
+        if fake_info.get("dataset"):  # a run's data set gives the classifier its labels
+            try:
+                from gans.data import DataOptions, load_data
+
+                data = load_data(fake_info["dataset"], tuple(fake.shape[1:]), options=DataOptions(root=fake_info.get("data_root")))
+            except UserError:
+                data = None
+    if tuple(real_train.shape[1:]) != tuple(fake.shape[1:]):
+        raise UserError(_mismatch(real_train, fake))
+    mixture = args.mixture or (data.name if data is not None and data.name in ("ring8", "grid25") else None)
+    kind = "vector" if fake.ndim == 2 else "image"
+    ex_name = resolve_extractor_name(args.features, data, shape=tuple(fake.shape[1:]))
+    if args.dry_run:
+        from .evaluate import _check_counts
+
+        _check_counts(real_train.shape[0], real_test.shape[0], fake.shape[0])
+        plan = {"dry_run": True, "real": real_desc, "fake": args.fake, "shape": list(fake.shape[1:]), "n_real": real_train.shape[0], "n_test": real_test.shape[0], "n_fake": fake.shape[0], "extractor": ex_name, "mixture": mixture}
+        print(json.dumps(plan, indent=2) if args.json else f"dry run: would score {plan['n_fake']} fake vs {plan['n_real']} real (+{plan['n_test']} held-out) samples of shape {tuple(plan['shape'])} with {ex_name} features" + (f" and {mixture} modes" if mixture else ""))
+        return 0
+    ex = get_extractor(ex_name, data, shape=tuple(fake.shape[1:]), device=args.device)
+    res = evaluate_samples(real_train, real_test, fake, extractor=ex, data_kind=kind, mixture=mixture, data=data)
+    out = {"real": real_desc, "fake": args.fake, **_result_dict(res)}
+    if fake_info.get("source") == "run":
+        from .verdicts import read_verdicts
+
+        eq = read_verdicts(fake_info["run"]).get("equilibrium")
+        if eq:
+            out["equilibrium"] = eq
+    _emit(out, args)
+    return 0
+
+
+def _mismatch(real: torch.Tensor, fake: torch.Tensor) -> str:
+    rs, fs = tuple(real.shape[1:]), tuple(fake.shape[1:])
+    if len(rs) == 3 and len(fs) == 3 and rs[0] != fs[0]:
+        return f"real images have {rs[0]} channel(s) but fake images have {fs[0]} (shapes {rs} vs {fs}); convert one set"
+    return f"real samples have shape {rs} but fake samples have {fs}; both sets must have the same per-sample shape"
+
+
+def _result_dict(res: Any) -> dict[str, Any]:
+    return {
+        "extractor": res.extractor,
+        "weights_hash": res.weights_hash,
+        "n_real": res.n_real,
+        "n_test": res.n_test,
+        "n_fake": res.n_fake,
+        "metrics": res.metrics,
+        "ceiling": res.ceiling,
+        "verdict": {"collapse": res.verdict.verdict, "sentence": res.verdict.sentence, "scores": res.verdict.scores},
+        "eval_s": round(res.eval_s, 3),
+    }
+
+
+def _emit(out: dict[str, Any], args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+    else:
+        _print_table(out)

@@ -1,0 +1,365 @@
+"""Reading what reports are built from: run directories, sweep results, ``.benchmarks`` JSON.
+
+Reports are rebuilt from files only, so every reader here is tolerant: a run without eval
+records, a sweep row without ``flops``, a torn last line of ``metrics.jsonl`` — each simply
+yields less to show, never a crash. A path that is not what it should be is a
+:class:`gans.errors.UserError` naming the path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gans.errors import UserError
+
+__all__ = ["RunData", "load_run", "SweepRow", "load_sweep", "BenchRun", "load_benchmarks", "finite", "median"]
+
+
+def finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def median(xs: list[float]) -> float | None:
+    xs = [x for x in xs if finite(x)]
+    return statistics.median(xs) if xs else None
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:  # a torn last line from a crash
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+    return out
+
+
+@dataclass
+class RunData:
+    """Everything a report shows about one run directory."""
+
+    path: Path
+    config: dict[str, Any]
+    scalars: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    evals: list[dict[str, Any]]
+    verdicts: dict[str, Any] | None
+    samples: list[tuple[int, Path]]  # (step, png) sorted by step
+    sources: list[Path] = field(default_factory=list)  # every file read
+    other: list[dict[str, Any]] = field(default_factory=list)  # records of other types (e.g. eval_time)
+
+    # ---- identity -------------------------------------------------------------------------
+    @property
+    def train(self) -> dict[str, Any]:
+        return self.config.get("train") or {}
+
+    @property
+    def gan(self) -> str:
+        return str(self.config.get("gan") or self.train.get("gan") or "?")
+
+    @property
+    def dataset(self) -> str:
+        return str(self.config.get("dataset") or self.train.get("dataset") or "?")
+
+    @property
+    def batch_size(self) -> int | None:
+        return self.train.get("batch_size")
+
+    @property
+    def seed(self) -> int | None:
+        return self.train.get("seed")
+
+    @property
+    def gan_kind(self) -> str:
+        return str(self.config.get("gan_kind") or "probability")
+
+    @property
+    def loss_kind(self) -> str:
+        return str(self.config.get("loss_kind") or "bce")
+
+    @property
+    def is_critic(self) -> bool:
+        return self.gan_kind == "critic" or self.loss_kind == "wasserstein"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def steps_per_epoch(self) -> int | None:
+        return self.config.get("steps_per_epoch")
+
+    # ---- series ---------------------------------------------------------------------------
+    def series(self, key: str, x: str = "step") -> tuple[list[float], list[float]]:
+        """(x, value) of a scalar over training; x is ``step``, ``epoch`` or ``wall_s``."""
+        xs, ys = [], []
+        for r in self.scalars:
+            v = r.get(key)
+            if finite(v) and finite(r.get(x)):
+                xs.append(float(r[x]))
+                ys.append(float(v))
+        return xs, ys
+
+    def eval_series(self, metric: str, x: str = "step", ceiling: bool = False) -> tuple[list[float], list[float]]:
+        xs, ys = [], []
+        for r in self.evals:
+            v = (r.get("ceiling" if ceiling else "metrics") or {}).get(metric)
+            if finite(v) and finite(r.get(x)):
+                xs.append(float(r[x]))
+                ys.append(float(v))
+        return xs, ys
+
+    def eval_metric_names(self) -> list[str]:
+        names: list[str] = []
+        for r in self.evals:
+            for k, v in (r.get("metrics") or {}).items():
+                if k not in names and finite(v):
+                    names.append(k)
+        return names
+
+    @property
+    def final_eval(self) -> dict[str, Any] | None:
+        return self.evals[-1] if self.evals else None
+
+    @property
+    def last_step(self) -> int:
+        steps = [r.get("step", 0) for r in self.scalars + self.events + self.evals if finite(r.get("step"))]
+        return int(max(steps)) if steps else 0
+
+    @property
+    def status(self) -> str:
+        for e in reversed(self.events):
+            if e.get("event") in ("finished", "interrupted", "diverged"):
+                return str(e["event"])
+        return "incomplete"
+
+    def train_wall_s(self) -> float | None:
+        """Wall time of the whole run: the ``finished`` event's, else the last record's."""
+        for e in reversed(self.events):
+            if e.get("event") == "finished" and finite(e.get("wall_s")):
+                return float(e["wall_s"])
+        walls = [r["wall_s"] for r in self.scalars + self.evals if finite(r.get("wall_s"))]
+        return float(max(walls)) if walls else None
+
+    def timing(self) -> dict[str, float | None]:
+        """Median throughput over logged intervals; the first interval (warm-up) is left out when others exist."""
+        recs = [r for r in self.scalars if finite(r.get("time/images_per_s"))]
+        if len(recs) > 2:
+            recs = recs[1:]
+        return {
+            "images_per_s": median([r["time/images_per_s"] for r in recs]),
+            "ms_per_step": median([r.get("time/ms_per_step") for r in recs]),
+            "wall_s": self.train_wall_s(),
+            "steps": self.last_step,
+        }
+
+    # ---- verdicts -------------------------------------------------------------------------
+    def equilibrium_timeline(self) -> tuple[list[dict[str, Any]], str]:
+        """Verdict changes ``[{since_step, verdict, message}]`` and where they came from."""
+        out = []
+        for e in self.events:
+            if e.get("event") == "verdict" and e.get("kind", "equilibrium") == "equilibrium" and e.get("verdict"):
+                since = e.get("since_step", e.get("step", 0))
+                out.append({"since_step": since, "verdict": str(e["verdict"]), "message": str(e.get("message") or e.get("sentence") or "")})
+        if out:
+            return out, "verdict events in metrics.jsonl"
+        offline = _offline_equilibrium(self)
+        if offline:
+            return offline, "computed now by diagnostics.equilibrium from the logged scalars"
+        return [], "none (no verdict events, and diagnostics.equilibrium is not available)"
+
+    def final_verdicts(self) -> dict[str, dict[str, Any]]:
+        """``{name: {verdict, sentence, source}}`` — verdicts.json first, else the last events/evals."""
+        out: dict[str, dict[str, Any]] = {}
+        if isinstance(self.verdicts, dict):
+            for name, v in self.verdicts.items():
+                if isinstance(v, dict) and (v.get("verdict") or v.get("sentence")):
+                    out[name] = {"verdict": v.get("verdict"), "sentence": v.get("sentence") or v.get("message") or "", "source": "verdicts.json", "since_step": v.get("since_step")}
+        if "equilibrium" not in out:
+            timeline, src = self.equilibrium_timeline()
+            if timeline:
+                last = timeline[-1]
+                out["equilibrium"] = {"verdict": last["verdict"], "sentence": last["message"], "source": "metrics.jsonl (last verdict event)" if src.startswith("verdict events") else src, "since_step": last["since_step"]}
+        if "collapse" not in out:
+            for r in reversed(self.evals):
+                v = r.get("verdict")
+                if isinstance(v, dict) and (v.get("collapse") or v.get("sentence")):
+                    out["collapse"] = {"verdict": v.get("collapse") or v.get("verdict"), "sentence": v.get("sentence") or "", "source": f"metrics.jsonl (eval at step {r.get('step')})"}
+                    break
+        for e in self.events:
+            if e.get("event") == "diverged" and "diverged" not in out:
+                out["divergence"] = {"verdict": "diverged", "sentence": str(e.get("message") or ""), "source": "metrics.jsonl (diverged event)"}
+        return out
+
+
+def _offline_equilibrium(run: RunData) -> list[dict[str, Any]]:
+    """Verdict changes recomputed with ``diagnostics.equilibrium`` when that module exists."""
+    try:
+        from diagnostics.equilibrium import equilibrium_verdicts  # type: ignore
+    except Exception:
+        return []
+    try:
+        result = equilibrium_verdicts(run.scalars, run.gan_kind, run.loss_kind)
+    except Exception:
+        return []
+    out = []
+    for v in result or []:
+        get = (lambda k, d=None: v.get(k, d)) if isinstance(v, dict) else (lambda k, d=None: getattr(v, k, d))
+        verdict = get("verdict")
+        if not verdict:
+            continue
+        since = get("since_step")
+        since = get("step", 0) if since is None else since
+        msg = get("message") or get("sentence") or ""
+        if out and out[-1]["verdict"] == str(verdict):
+            continue  # keep changes only
+        out.append({"since_step": since, "verdict": str(verdict), "message": str(msg)})
+    return out
+
+
+def load_run(path: str | os.PathLike) -> RunData:
+    """Read a run directory (config.json + metrics.jsonl, optional verdicts.json and samples/)."""
+    p = Path(path)
+    cfg_path, met_path = p / "config.json", p / "metrics.jsonl"
+    if not p.is_dir():
+        raise UserError(f"{p}: no such run directory")
+    if not cfg_path.is_file():
+        raise UserError(f"{p}: not a run directory (no config.json); pass the folder `ganbench train` wrote")
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{cfg_path}: unreadable JSON ({e})") from None
+    sources = [cfg_path]
+    records: list[dict[str, Any]] = []
+    if met_path.is_file():
+        records = _read_jsonl(met_path)
+        sources.append(met_path)
+    verdicts = None
+    vpath = p / "verdicts.json"
+    if vpath.is_file():
+        try:
+            verdicts = json.loads(vpath.read_text(encoding="utf-8"))
+            sources.append(vpath)
+        except json.JSONDecodeError:
+            verdicts = None
+    samples = []
+    for s in sorted((p / "samples").glob("*.png")):
+        m = re.search(r"(\d+)", s.stem)
+        samples.append((int(m.group(1)) if m else 0, s))
+    samples.sort()
+    return RunData(
+        path=p,
+        config=config,
+        scalars=[r for r in records if r.get("type") == "scalars"],
+        events=[r for r in records if r.get("type") == "event"],
+        evals=[r for r in records if r.get("type") == "eval"],
+        verdicts=verdicts,
+        samples=samples,
+        sources=sources,
+        other=[r for r in records if r.get("type") not in ("scalars", "event", "eval")],
+    )
+
+
+# ---- sweep results ----------------------------------------------------------------------------
+
+SWEEP_FIELDS = ("gan", "batch_size", "device", "precision", "compile", "status", "ms_median", "ms_iqr", "images_per_s", "peak_mem_bytes", "flops")
+
+
+@dataclass
+class SweepRow:
+    row: dict[str, Any]
+    source: Path
+
+    def get(self, k: str, default: Any = None) -> Any:
+        return self.row.get(k, default)
+
+    @property
+    def images_per_s(self) -> float | None:
+        v = self.row.get("images_per_s")
+        if finite(v):
+            return float(v)
+        ms, bs = self.row.get("ms_median"), self.row.get("batch_size")
+        if finite(ms) and finite(bs) and ms > 0:
+            return 1000.0 * bs / ms
+        return None
+
+
+def load_sweep(path: str | os.PathLike) -> list[SweepRow]:
+    """Rows of a sweep: a folder holding ``results.jsonl`` (searched one level down too) or the file."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.glob("results.jsonl")) or sorted(p.glob("*/results.jsonl")) or sorted(p.glob("*.jsonl"))
+    elif p.is_file():
+        files = [p]
+    else:
+        raise UserError(f"--sweep {p}: no such file or folder")
+    if not files:
+        raise UserError(f"--sweep {p}: no results.jsonl here (run `ganbench sweep` first)")
+    return [SweepRow(r, f) for f in files for r in _read_jsonl(f)]
+
+
+# ---- pytest-benchmark saved runs --------------------------------------------------------------
+
+
+@dataclass
+class BenchRun:
+    """One saved pytest-benchmark run (``.benchmarks/<machine>/NNNN_*.json``)."""
+
+    path: Path
+    machine_dir: str
+    number: int
+    datetime: str
+    machine_info: dict[str, Any]
+    commit_info: dict[str, Any]
+    benchmarks: list[dict[str, Any]]
+
+    @property
+    def label(self) -> str:
+        commit = (self.commit_info.get("id") or "")[:8]
+        return f"{self.number:04d}" + (f" @{commit}" if commit else "")
+
+    @property
+    def machine(self) -> str:
+        mi = self.machine_info
+        cpu = mi.get("cpu") or {}
+        cpu_name = cpu.get("brand_raw") or cpu.get("brand") or mi.get("processor") or ""
+        parts = [mi.get("node") or "", cpu_name, mi.get("system") or "", mi.get("python_version") or ""]
+        gpu = (self.benchmarks[0].get("extra_info") or {}).get("device_name") if self.benchmarks else None
+        if gpu:
+            parts.append(str(gpu))
+        return " · ".join(str(x) for x in parts if x) or self.machine_dir
+
+
+def load_benchmarks(folder: str | os.PathLike) -> list[BenchRun]:
+    """Every saved run under a ``.benchmarks`` folder, oldest first."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise UserError(f"{root}: no such .benchmarks folder (save runs with `pytest bench --benchmark-autosave`)")
+    runs = []
+    for f in sorted(root.rglob("*.json")):
+        try:
+            d = json.loads(f.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if not isinstance(d, dict) or not isinstance(d.get("benchmarks"), list):
+            continue
+        m = re.match(r"(\d+)", f.name)
+        runs.append(BenchRun(f, f.parent.name, int(m.group(1)) if m else 0, str(d.get("datetime") or ""),
+                             d.get("machine_info") or {}, d.get("commit_info") or {}, d["benchmarks"]))
+    if not runs:
+        raise UserError(f"{root}: no pytest-benchmark JSON files found (expected <machine>/NNNN_*.json)")
+    runs.sort(key=lambda r: (r.datetime, r.number, str(r.path)))
+    return runs

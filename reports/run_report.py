@@ -1,0 +1,152 @@
+"""The run report: one run directory → one self-contained HTML page.
+
+Sections (ids in brackets, the test checks each): configuration and data set [config], losses
+with their equilibrium reference [losses], D(x)/D(G(z)) with the 0.5 line and verdict bands
+[discriminator], sample quality over training with the real-data ceiling [quality], sample grids
+at several points [samples], final verdicts with their sentences [verdicts], timing [timing].
+Built only from config.json, metrics.jsonl, verdicts.json and samples/*.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from gans.utils import atomic_write_text
+
+from . import plots
+from .html import esc, img_png, page, section, table, verdict_badge
+from .load import RunData, load_run
+
+__all__ = ["build_run_report", "write_run_report", "pick_samples", "RUN_SECTIONS"]
+
+RUN_SECTIONS = ("config", "losses", "discriminator", "quality", "samples", "verdicts", "timing")
+
+
+def pick_samples(run: RunData, k: int = 6) -> list[tuple[int, Path]]:
+    """Up to ``k`` sample grids spread evenly over training, first and last included."""
+    s = run.samples
+    if len(s) <= k:
+        return list(s)
+    idx = sorted({round(i * (len(s) - 1) / (k - 1)) for i in range(k)})
+    return [s[i] for i in idx]
+
+
+def _config_section(run: RunData) -> str:
+    c, t = run.config, run.train
+    data = c.get("data") or {}
+    rows = [
+        ("GAN", f"{run.gan} ({c.get('seed_section', '')})"),
+        ("kind / loss", f"{run.gan_kind} / {run.loss_kind}"),
+        ("data set", run.dataset),
+        ("batch size", t.get("batch_size")),
+        ("epochs / steps", f"{t.get('epochs')} epochs · {c.get('total_steps')} steps ({c.get('steps_per_epoch')} per epoch)"),
+        ("seed", t.get("seed")),
+        ("precision", t.get("precision")),
+        ("device", c.get("device")),
+        ("status", f"{run.status} at step {run.last_step}"),
+    ]
+    body = [table(["setting", "value"], rows)]
+    if data:
+        body.append("<h3>Data set details</h3>" + table(["field", "value"], [(k, json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in data.items()]))
+    gc = c.get("gan_config") or {}
+    if gc:
+        body.append("<h3>GAN configuration</h3>" + table(["field", "value"], [(k, json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in gc.items()]))
+    ver = c.get("versions") or {}
+    if ver:
+        body.append("<h3>Versions</h3>" + table(["package", "version"], list(ver.items())))
+    if c.get("command"):
+        cmd = c["command"]
+        body.append(f"<p class=\"note\">Command: <code>{esc(' '.join(cmd) if isinstance(cmd, list) else cmd)}</code></p>")
+    return section("config", "Configuration, data set, device and versions", "\n".join(body))
+
+
+def _verdict_rows(final: dict[str, dict[str, Any]]) -> str:
+    if not final:
+        return "<p>No verdicts were recorded for this run (it was trained without diagnostics).</p>"
+    rows = []
+    for name, v in final.items():
+        rows.append((esc(name), verdict_badge(v.get("verdict")), f'<span class="verdict-sentence" data-verdict="{esc(name)}">{esc(v.get("sentence", ""))}</span>', esc(v.get("source", ""))))
+    return table(["diagnostic", "verdict", "explanation", "from"], rows, raw=True)
+
+
+def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6) -> str:
+    """The HTML text of a run's report."""
+    run = run_dir if isinstance(run_dir, RunData) else load_run(run_dir)
+    timeline, tl_source = run.equilibrium_timeline()
+    parts = [_config_section(run)]
+
+    # Losses -----------------------------------------------------------------------------------
+    png = plots.loss_plot(run, timeline)
+    if run.is_critic:
+        ref_note = "Critic losses have no equilibrium value; the critic gap E[D(x)] − E[D(G(z))] is plotted beside them (it shrinks as G improves)."
+    else:
+        ref = plots.EQUILIBRIUM_REFERENCE.get(run.loss_kind)
+        ref_note = f"Dashed line: each loss term at the equilibrium D = ½ is {ref[1]}." if ref else "No equilibrium reference for this loss."
+    parts.append(section("losses", "D and G losses", (img_png(png, "D and G loss curves") if png else "<p>No scalars logged.</p>") + f"<p class=\"note\">{esc(ref_note)}</p>"))
+
+    # Discriminator outputs and verdict bands -------------------------------------------------
+    if run.is_critic:
+        body = "<p>A critic outputs unbounded scores, not probabilities, so there is no 0.5 line; see the critic gap above (verdict bands are shaded there).</p>"
+    else:
+        png = plots.prob_plot(run, timeline)
+        body = img_png(png, "D(x) and D(G(z)) with verdict bands") if png else "<p>No D(x)/D(G(z)) logged.</p>"
+    if timeline:
+        rows = [(t["since_step"], verdict_badge(t["verdict"]), esc(t["message"])) for t in timeline]
+        body += f"<h3>Equilibrium verdicts over time</h3><p class=\"note\">Source: {esc(tl_source)}.</p>" + table(["since step", "verdict", "why"], rows, raw=True)
+    else:
+        body += f"<p class=\"note\">Equilibrium verdicts: {esc(tl_source)}.</p>"
+    parts.append(section("discriminator", "D(x) and D(G(z)) with equilibrium verdicts", body))
+
+    # Quality ----------------------------------------------------------------------------------
+    names = run.eval_metric_names()
+    if names:
+        png = plots.quality_plot(run, names)
+        last = run.final_eval or {}
+        rows = [(m, (last.get("metrics") or {}).get(m), (last.get("ceiling") or {}).get(m), plots.METRIC_LABELS.get(m, (m, ""))[0]) for m in names]
+        info = f"Final evaluation at step {last.get('step')}: {last.get('n_fake')} generated vs {last.get('n_real')} real samples, features: {last.get('extractor')}" + (f" (weights {last.get('weights_hash')})" if last.get("weights_hash") else "")
+        body = img_png(png, "sample quality over training") + f"<p class=\"note\">{esc(info)}. Dashed green: the same metric between held-out real data and the training data — the best a generator can score.</p>" + table(["metric", "generated (final)", "real-data ceiling", "meaning"], rows)
+    else:
+        body = "<p>No quality evaluations in metrics.jsonl (the run was trained without diagnostics, or stopped before its first evaluation).</p>"
+    parts.append(section("quality", "Sample quality: FID, diversity, coverage, PRDC", body))
+
+    # Samples ----------------------------------------------------------------------------------
+    picked = pick_samples(run, max_grids)
+    if picked:
+        spe = run.steps_per_epoch or 0
+        figs = []
+        for step, p in picked:
+            ep = f", epoch {step / spe:.3g}" if spe else ""
+            figs.append(f"<figure>{img_png(p.read_bytes(), f'samples at step {step}', cls='grid')}<figcaption>step {step}{ep}<br>{esc(p.name)}</figcaption></figure>")
+            if p not in run.sources:
+                run.sources.append(p)
+        body = f'<div class="grids">{"".join(figs)}</div><p class="note">Same fixed z at every point, so changes are the generator\'s.</p>'
+    else:
+        body = "<p>No sample grids in samples/.</p>"
+    parts.append(section("samples", "Samples during training", body))
+
+    # Verdicts ---------------------------------------------------------------------------------
+    parts.append(section("verdicts", "Final verdicts", _verdict_rows(run.final_verdicts())))
+
+    # Timing -----------------------------------------------------------------------------------
+    tm = run.timing()
+    png = plots.timing_plot(run)
+    rows = [("images/s (median over logged intervals)", tm["images_per_s"]), ("ms/step (median)", tm["ms_per_step"]),
+            ("training wall time (s)", tm["wall_s"]), ("steps", tm["steps"])]
+    parts.append(section("timing", "Timing", table(["measure", "value"], rows) + (img_png(png, "throughput over training") if png else "")))
+
+    t = run.train
+    subtitle = (f'<b>{esc(run.gan)}</b> on <span class="dataset">{esc(run.dataset)}</span> · batch {esc(t.get("batch_size"))} · '
+                f'seed {esc(t.get("seed"))} · {esc(run.config.get("device", "?"))} · {esc(run.status)} at step {run.last_step}')
+    return page(f"Run report: {run.gan} on {run.dataset} (batch {t.get('batch_size')}) — {run.name}", "\n".join(parts),
+                sources=[str(s) for s in run.sources], kind="run", subtitle=subtitle)
+
+
+def write_run_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Write the report (default ``RUN_DIR/report.html``) atomically; returns its path."""
+    out = Path(out) if out is not None else Path(run_dir) / "report.html"
+    atomic_write_text(out, build_run_report(run_dir))
+    return out
+

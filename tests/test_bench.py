@@ -1,0 +1,181 @@
+"""The benchmark harness: timing core, sweeps (OOM rows, resume after a kill), pytest-benchmark output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.sweep import append_result, format_table, read_results
+from bench.timing import Cell, is_oom, measure_cell, parse_slowdown, summarize, time_steps
+from gans.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
+    ENV["GANBENCH_CACHE"] = str(tmp_path / "cache")
+    # one thread: on a shared 2-core machine OpenMP's spinning threads make step times swing by
+    # integer factors; these tests compare times within one process
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# -- timing core -------------------------------------------------------------------------------
+
+
+def test_summarize_known_quartiles():
+    med, q25, q75 = summarize([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert (med, q25, q75) == (3.0, 2.0, 4.0)
+    assert summarize([7.0]) == (7.0, 7.0, 7.0)
+
+
+def test_time_steps_measures_the_work():
+    times = time_steps(lambda: time.sleep(0.01), 3, "cpu")
+    assert len(times) == 3 and all(9.0 <= t < 200.0 for t in times)
+
+
+def test_parse_slowdown_and_is_oom():
+    assert parse_slowdown("mnist_mlp:1.3, dcgan:2") == {"mnist_mlp": 1.3, "dcgan": 2.0}
+    assert parse_slowdown("") == {}
+    for bad in ("mnist_mlp", "mnist_mlp:0.5", "x:abc"):
+        with pytest.raises(UserError):
+            parse_slowdown(bad)
+    assert is_oom(MemoryError()) and is_oom(RuntimeError("CUDA out of memory. Tried to allocate"))
+    assert is_oom(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes"))
+    assert not is_oom(RuntimeError("shape mismatch"))
+
+
+def test_measure_cell_reports_a_trained_step():
+    row = measure_cell(Cell("pattern1010", 8), steps=4, warmup=2)
+    assert row.status == "ok", row.error
+    assert row.steps == 4 and len(row.times_ms) == 4
+    assert row.ms_q25 <= row.ms_median <= row.ms_q75
+    assert row.images_per_s == pytest.approx(8 / (row.ms_median / 1000))
+    # pattern1010: 3 phases; D (4→3→1) and G (1→3→4) linears, forward+backward — a small positive count
+    assert row.flops_per_step and row.flops_per_step > 0
+    assert row.mem_kind == "cpu_rss_increase_sampled" and row.peak_mem_mb is not None
+    assert row.machine["torch"] == torch.__version__
+
+
+def test_measure_cell_impossible_batch_is_an_oom_row():
+    row = measure_cell(Cell("mnist_mlp", 10**8), steps=1, warmup=1)  # 10^8 × 784 floats = 314 GB
+    assert row.status == "oom" and "allocate" in row.error
+
+
+def test_injected_slowdown_slows_the_timed_step(monkeypatch):
+    base = measure_cell(Cell("mnist_mlp", 16), steps=6, warmup=2, flops=False)
+    monkeypatch.setenv("GANBENCH_INJECT_SLOWDOWN", "mnist_mlp:3")
+    slow = measure_cell(Cell("mnist_mlp", 16), steps=6, warmup=2, flops=False)
+    assert "test hook" in slow.note
+    assert slow.ms_median > 1.8 * base.ms_median
+
+
+# -- results file ------------------------------------------------------------------------------
+
+
+def test_append_result_survives_a_torn_line(tmp_path):
+    p = tmp_path / "results.jsonl"
+    append_result(p, {"key": "a", "status": "ok"})
+    with open(p, "a") as f:
+        f.write('{"key": "b", "sta')  # a sweep killed mid-write
+    append_result(p, {"key": "c", "status": "oom"})
+    assert [r["key"] for r in read_results(p)] == ["a", "c"]
+
+
+def test_table_groups_batch_sizes_side_by_side():
+    rows = [
+        {"key": "k1", "gan": "g", "batch_size": 96, "device": "cpu", "precision": "fp32", "compile": False, "status": "ok", "ms_median": 10.0, "ms_iqr": 1.0, "images_per_s": 9600.0, "peak_mem_mb": 50.0},
+        {"key": "k2", "gan": "g", "batch_size": 512, "device": "cpu", "precision": "fp32", "compile": False, "status": "ok", "ms_median": 40.0, "ms_iqr": 2.0, "images_per_s": 12800.0, "peak_mem_mb": 200.0},
+        {"key": "k3", "gan": "g", "batch_size": 4096, "device": "cpu", "precision": "fp32", "compile": False, "status": "oom", "error": "cap"},
+    ]
+    text = format_table(rows)
+    line = next(l for l in text.splitlines() if l.startswith("cpu fp32"))
+    assert line.index("0.75") < line.index("1.00") < line.index("OOM")  # 9600/12800, best, oom
+
+
+# -- sweeps through the CLI ----------------------------------------------------------------------
+
+
+def _sweep(out, *args, **kw):
+    cmd = [sys.executable, "-m", "gans", "sweep", "--gans", "pattern1010", "--steps", "2", "--warmup", "1", "--threads", "1", "--no-flops", "--out", str(out), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=out.parent, timeout=300, **kw)
+
+
+def test_sweep_records_oom_under_the_memory_cap_and_goes_on(tmp_path):
+    out = tmp_path / "sweep"
+    # batch 10^8 of pattern1010 needs 1.6 GB for the batch alone: over a 300 MB cap
+    r = _sweep(out, "--batch-sizes", "100000000", "4", "--memory-cap-mb", "300")
+    assert r.returncode == 0, r.stderr
+    rows = {row["batch_size"]: row for row in read_results(out / "results.jsonl")}
+    assert rows[100000000]["status"] == "oom" and "memory cap" in rows[100000000]["error"]
+    assert rows[4]["status"] == "ok" and rows[4]["ms_median"] > 0
+    assert "OOM (cap 300 MB)" in r.stdout
+    assert (out / "results.csv").read_text().count("\n") == 3
+
+
+def test_sweep_killed_midway_resumes_without_redoing_cells(tmp_path):
+    out = tmp_path / "sweep"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "gans", "sweep", "--gans", "pattern1010", "--batch-sizes", "2", "3", "4", "--steps", "2", "--warmup", "1", "--threads", "1", "--no-flops", "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=ENV, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    jsonl = out / "results.jsonl"
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and len(read_results(jsonl)) < 1:
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its running cell, midway
+        proc.wait()
+    first = read_results(jsonl)
+    assert 1 <= len(first) < 3, "killed after the first cell and before the last"
+    r = _sweep(out, "--batch-sizes", "2", "3", "4")
+    assert r.returncode == 0, r.stderr
+    assert f"resuming: {len(first)} of 3 cells" in r.stderr
+    rows = read_results(jsonl)
+    assert sorted(row["batch_size"] for row in rows) == [2, 3, 4]  # each cell exactly once
+    assert rows[: len(first)] == first  # finished cells untouched
+
+
+def test_sweep_user_errors_exit_2(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "gans", "sweep", "--gans", "nope", "--out", str(tmp_path)], capture_output=True, text=True, env=ENV)
+    assert r.returncode == 2 and "unknown GAN 'nope'" in r.stderr and "mnist_mlp" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "gans", "sweep", "--gans", "dcgan", "--batch-sizes", "96", "512", "--dry-run"], capture_output=True, text=True, env=ENV)
+    assert r.returncode == 0 and "dcgan|bs=512|cpu|fp32|compile=off" in r.stdout and "nothing was measured" in r.stdout
+
+
+# -- pytest-benchmark suite ----------------------------------------------------------------------
+
+
+def test_pytest_bench_autosave_writes_every_cell(tmp_path):
+    storage = tmp_path / "store"
+    cmd = [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-p", "no:cacheprovider", "-q", "-k", "test_train_step",
+           "--benchmark-autosave", f"--benchmark-storage={storage}", "--gans", "mnist_mlp", "pattern1010",
+           "--batch-sizes", "2", "4", "--bench-threads", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "ganbench: per-cell settings" in r.stdout
+    files = list(storage.glob("*/0001_*.json"))
+    assert len(files) == 1, list(storage.rglob("*"))
+    data = json.loads(files[0].read_text())
+    cells = {(b["extra_info"]["gan"], b["extra_info"]["batch_size"]): b for b in data["benchmarks"]}
+    assert set(cells) == {("mnist_mlp", 2), ("mnist_mlp", 4), ("pattern1010", 2), ("pattern1010", 4)}
+    for (gan, bs), b in cells.items():
+        ei = b["extra_info"]
+        assert ei["device"] == "cpu" and ei["images_per_s"] == pytest.approx(bs / b["stats"]["median"] * ei["cycle"], rel=1e-6)
+        assert ei["peak_mem_mb"] is not None and ei["mem_kind"] == "cpu_rss_increase_sampled"
+        assert ei["flops_per_step"] > 0
+    assert data["machine_info"]["torch"]["version"] == torch.__version__
+    assert "cudnn" in data["machine_info"]["torch"] and "tf32_matmul" in data["machine_info"]["torch"]

@@ -1,0 +1,75 @@
+"""Benchmark report from two autosaved pytest-benchmark runs (standard JSON) and a sweep; a planted slowdown is flagged."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+from reports.bench_report import bench_rows, build_bench_report, find_changes
+from reports.load import load_benchmarks
+from reports.testing import check_self_contained, write_benchmark_json
+
+
+def _bench(name, gan, bs, median, iqr):
+    return {"name": name, "median": median, "iqr": iqr, "group": "train_step",
+            "params": {"gan": gan, "batch_size": bs}, "extra_info": {"gan": gan, "batch_size": bs, "device": "cpu", "precision": "fp32"}}
+
+
+def _two_runs(root):
+    m = root / "Linux-CPython-3.11-64bit"
+    write_benchmark_json(m / "0001_aaaa1111_20250101_120000.json", number=1, datetime="2025-01-01T12:00:00", commit="aaaa1111" * 5, benchmarks=[
+        _bench("test_step[mnist_mlp-96]", "mnist_mlp", 96, 0.010, 0.0005),
+        _bench("test_step[mnist_mlp-512]", "mnist_mlp", 512, 0.040, 0.002),
+        _bench("test_step[dcgan-128]", "dcgan", 128, 0.200, 0.020)])
+    write_benchmark_json(m / "0002_bbbb2222_20250102_120000.json", number=2, datetime="2025-01-02T12:00:00", commit="bbbb2222" * 5, benchmarks=[
+        _bench("test_step[mnist_mlp-96]", "mnist_mlp", 96, 0.0102, 0.0005),  # +2 %: noise
+        _bench("test_step[mnist_mlp-512]", "mnist_mlp", 512, 0.056, 0.002),  # +40 %: the planted slowdown
+        _bench("test_step[dcgan-128]", "dcgan", 128, 0.230, 0.020)])  # +15 % but < 2 × IQR: noise
+    return root
+
+
+def test_changes_beyond_noise(tmp_path):
+    runs = load_benchmarks(_two_runs(tmp_path / ".benchmarks"))
+    assert [r.number for r in runs] == [1, 2]
+    rows = bench_rows(runs)
+    r96 = [r for r in rows if r["short"] == "test_step[mnist_mlp-96]" and r["run"].startswith("0001")][0]
+    assert r96["images_per_s"] == 96 / 0.010  # batch / median when extra_info has no images_per_s
+    changes = {c["name"].split("::")[1]: c for c in find_changes(rows)}
+    assert changes["test_step[mnist_mlp-512]"]["flagged"] and changes["test_step[mnist_mlp-512]"]["kind"] == "slowdown"
+    assert abs(changes["test_step[mnist_mlp-512]"]["rel"] - 0.4) < 1e-9
+    assert not changes["test_step[mnist_mlp-96]"]["flagged"]  # below the relative threshold
+    assert not changes["test_step[dcgan-128]"]["flagged"]  # below 2 × IQR
+
+
+def test_bench_report_page(tmp_path):
+    root = _two_runs(tmp_path / ".benchmarks")
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    rows = [{"gan": "mnist_mlp", "batch_size": 96, "device": "cpu", "precision": "fp32", "compile": False, "status": "ok", "ms_median": 10.0, "ms_iqr": 0.4, "images_per_s": 9600.0},
+            {"gan": "mnist_mlp", "batch_size": 512, "device": "cpu", "precision": "fp32", "status": "ok", "ms_median": 40.0},  # no images_per_s: derived
+            {"gan": "dcgan", "batch_size": 4096, "device": "cuda", "precision": "bf16", "status": "oom"}]
+    (sweep / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    html = build_bench_report(root, [sweep])
+    for sid in ("machines", "throughput", "history", "sweep", "sources"):
+        assert f'data-section="{sid}"' in html
+    check_self_contained(html)
+    # the planted slowdown is highlighted, and only it
+    assert html.count('<tr class="regression">') == 2  # the slowdown row + the oom sweep row
+    slow = re.search(r'<tr class="regression"><td>([^<]*)</td>', html)
+    assert slow and "mnist_mlp-512" in slow.group(1)
+    assert "<b>1 slowdown(s)</b>" in html and "+40.0%" in html
+    # machine and sources shown; the derived sweep throughput is 512 / 40 ms = 12,800 images/s
+    assert "Test CPU @ 3.0GHz" in html and "0002_bbbb2222_20250102_120000.json" in html and "results.jsonl" in html
+    assert "12,800" in html
+
+
+def test_bench_report_cli(tmp_path):
+    root = _two_runs(tmp_path / ".benchmarks")
+    out = tmp_path / "bench.html"
+    r = subprocess.run([sys.executable, "-m", "gans", "bench-report", str(root), "-o", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "slowdown" in out.read_text()
+    r = subprocess.run([sys.executable, "-m", "gans", "bench-report", str(tmp_path / "nope")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.startswith("ganbench: error:")

@@ -1,0 +1,89 @@
+"""Feature extractors: registry, auto choice, the cached classifier, inception without weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import diagnostics.features as feats
+from diagnostics.features import get_extractor, list_extractors, register_extractor, resolve_extractor_name
+from gans.data import DEBIAN_FASHION_MNIST, load_data
+from gans.errors import UserError
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "ganbench-cache"))
+        yield
+
+
+def test_registry_lists_refuses_duplicates_and_unknown_names():
+    assert {"classifier", "inception", "raw", "random-conv"} <= set(list_extractors())
+    with pytest.raises(RuntimeError, match="registered twice"):
+        register_extractor("raw")(lambda data, **kw: None)
+    with pytest.raises(UserError, match="valid feature extractors: .*classifier.*raw"):
+        get_extractor("vgg", shape=(2,))
+
+
+def test_auto_choice():
+    assert resolve_extractor_name("auto", load_data("digits", (1, 28, 28))) == "classifier"
+    assert resolve_extractor_name("auto", load_data("ring8", (2,))) == "raw"
+    assert resolve_extractor_name("auto", load_data("photos", (3, 32, 32))) == "random-conv"  # unlabelled images
+
+
+def test_raw_and_random_conv():
+    x = torch.rand(7, 1, 8, 8)
+    raw = get_extractor("raw", shape=(1, 8, 8))
+    assert torch.equal(raw.features(x), x.reshape(7, 64)) and raw.weights_hash is None
+    with pytest.raises(UserError, match="at most 4096"):
+        get_extractor("raw", shape=(3, 64, 64))
+    a, b = get_extractor("random-conv", shape=(3, 32, 32)), get_extractor("random-conv", shape=(3, 32, 32))
+    assert a.weights_hash == b.weights_hash  # fixed seed: the same feature space every time
+    imgs = torch.rand(5, 3, 32, 32)
+    assert torch.allclose(a.features(imgs), b.features(imgs))
+    assert a.features(imgs).shape == (5, 256)
+    with pytest.raises(UserError, match="per-sample shape"):
+        a.features(torch.rand(5, 1, 32, 32))
+
+
+def test_inception_without_weights_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.delenv(feats.INCEPTION_WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty hub cache
+    with pytest.raises(UserError) as e:
+        get_extractor("inception", shape=(3, 64, 64))
+    msg = str(e.value)
+    assert feats.INCEPTION_WEIGHTS_ENV in msg and feats.INCEPTION_WEIGHTS_FILE in msg and "never download" in msg
+    monkeypatch.setenv(feats.INCEPTION_WEIGHTS_ENV, str(tmp_path / "missing.pth"))
+    with pytest.raises(UserError, match="missing.pth|torch-fidelity"):
+        get_extractor("inception", shape=(3, 64, 64))
+
+
+def _accuracy(ex, data) -> float:
+    x, y = data.real(int(data.info["n_test"]), "test")
+    return float((ex.predict(x).argmax(1) == y).float().mean())
+
+
+def test_classifier_on_digits_is_accurate_and_cached(monkeypatch):
+    data = load_data("digits", (1, 28, 28))
+    ex = get_extractor("classifier", data)
+    acc = _accuracy(ex, data)
+    assert acc >= 0.97, acc
+    assert ex.info["test_accuracy"] == pytest.approx(acc, abs=1e-6)  # recorded in the cache metadata
+    f, p = ex.features_and_probs(data.real(10, "test")[0])
+    assert f.shape == (10, 128) and p.shape == (10, 10) and torch.allclose(p.sum(1), torch.ones(10))
+
+    def boom(*a, **k):
+        raise AssertionError("the classifier was trained again")
+
+    monkeypatch.setattr(feats, "train_classifier", boom)
+    again = get_extractor("classifier", data)  # a cache hit trains nothing
+    assert again.weights_hash == ex.weights_hash
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists(), reason="fashion-mnist not installed")
+def test_classifier_on_fashion_mnist_reaches_88_percent():
+    data = load_data("fashion-mnist", (1, 28, 28))
+    ex = get_extractor("classifier", data)
+    assert _accuracy(ex, data) >= 0.88
