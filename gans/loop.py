@@ -249,7 +249,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, cal
     gan = build_gan(cfg.gan, cfg.overrides, device=device)
     data = load_data(cfg.dataset, gan.data_shape, options=DataOptions(root=cfg.data_root, download=cfg.download, seed=cfg.seed, skip_corrupt=cfg.skip_corrupt, workers=cfg.workers, epoch_size=cfg.epoch_size), device=device)
     data.check_batch_size(cfg.batch_size)
-    if gan.conditional and data.num_classes is None:
+    if gan.conditional and data.num_classes is None and data.name != "fake":  # fake: the family draws labels
         raise UserError(f"{cfg.gan} is conditional and needs a labelled data set; {data.name} has no labels")
     spe = data.steps_per_epoch(cfg.batch_size)
     total = cfg.steps if cfg.steps is not None else cfg.epochs * spe
