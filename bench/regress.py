@@ -6,7 +6,8 @@ workload* (a matmul, a small conv and a run of tiny element-wise ops — BLAS, c
 dispatch overhead, the three things GAN steps on a CPU spend their time on) measured
 **interleaved** with it in the same run: calibration, GAN a, calibration, GAN b, calibration, …
 for several rounds (the GAN order rotates each round). A GAN's *normalised step time* is the
-median over rounds of ``step time / mean(calibration just before, just after)``. Machine speed
+median over rounds of ``step time / mean(calibration just before, just after)``, each time
+the fastest call of its block (the least disturbed by background load). Machine speed
 and background load move both numbers together and cancel.
 
 The gate fails (exit 1) when any GAN's normalised step time is more than ``threshold``
@@ -106,8 +107,14 @@ class Calibration:
 
 
 def _time_block(fn: Callable[[], Any], n: int, device: torch.device) -> float:
-    """Milliseconds per call over a block of n calls (median of per-call times)."""
-    return statistics.median(time_steps(fn, n, device))
+    """Milliseconds per call over a block of n calls: the fastest call.
+
+    Under bursts of background load, medians of the calibration and of a GAN's step move by
+    different amounts (their sensitivity to a shared cache and core differs); the fastest call
+    of a block is the least disturbed estimate of each, and a real slowdown (every call
+    slower) moves it fully.
+    """
+    return min(time_steps(fn, n, device))
 
 
 def measure_normalised(

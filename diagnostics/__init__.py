@@ -1,4 +1,11 @@
-"""Diagnostics for GAN training: sample-quality and mode-collapse metrics.
+"""Diagnostics for GAN training: equilibrium, sample quality and mode collapse.
+
+* :mod:`diagnostics.metrics` — pure metrics of features (FID, PRDC, NDB, coverage, modes).
+* :mod:`diagnostics.features` — feature extractors in a registry (classifier, inception, random-conv, raw).
+* :mod:`diagnostics.evaluate` — every applicable score of fakes and of held-out reals (the ceiling).
+* :mod:`diagnostics.verdicts` — the collapse verdict and verdicts.json.
+* :mod:`diagnostics.equilibrium` — the windowed D/G equilibrium verdict (live and offline).
+* :mod:`diagnostics.live` — training callbacks; :mod:`diagnostics.cli` — ``ganbench diagnose``.
 
 Submodules are imported explicitly (e.g. ``from diagnostics.metrics import prdc``)
 so that importing the package stays cheap and free of optional dependencies.

@@ -29,7 +29,6 @@ count, so repeated evaluations during training only extract features of the fake
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any

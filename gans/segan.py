@@ -70,7 +70,7 @@ import torch.nn.functional as F
 from .core import GAN, Phase, StepContext, register_gan
 from .data import Data, DataOptions, register_dataset
 from .errors import UserError
-from .speech import PREEMPHASIS, SpeechCorpus, SpeechDataError, build_speech_corpus, deemphasis
+from .speech import PREEMPHASIS, SpeechCorpus, SpeechDataError, build_speech_corpus, deemphasis, preemphasis
 from .speech_metrics import SNRImprovement, snr_improvement
 from .utils import cache_dir
 from .wgan import wasserstein_phases
@@ -105,6 +105,8 @@ class SEGANConfig:
     beta1: float = 0.5  # Adam betas (WGAN-GP toy code: (0.5, 0.9))
     beta2: float = 0.9
     preemph: float = PREEMPHASIS  # pre-emphasis coefficient (SEGAN: 0.95)
+    adv_warmup: int = 0  # steps over which G's adversarial weight ramps linearly from 0 to 1 (0 = none; SEGAN: none)
+    residual: bool = True  # G outputs noisy + tanh(correction), last layer zero-initialised (SEGAN: False; see the docstring)
 
     @classmethod
     def full(cls) -> "SEGANConfig":
@@ -123,7 +125,9 @@ def _deemphasis_t(y: torch.Tensor, coef: float) -> torch.Tensor:
 
 
 class SEGANGenerator(nn.Module):
-    def __init__(self, channels: Sequence[int], z_channels: int, kernel: int):
+    """SEGAN's encoder–decoder; with ``residual`` it returns ``noisy + tanh(h)`` and starts at the identity."""
+
+    def __init__(self, channels: Sequence[int], z_channels: int, kernel: int, residual: bool = False):
         super().__init__()
         pad = kernel // 2
         chans = [1, *channels]
@@ -140,6 +144,10 @@ class SEGANGenerator(nn.Module):
                 self.dec_act.append(nn.PReLU(out))
                 inp = out * 2  # skip connection doubles the channels
         self.z_channels = z_channels
+        self.residual = residual
+        if residual:  # the correction starts at exactly 0, so G starts as the identity on the noisy input
+            nn.init.zeros_(self.dec[-1].weight)
+            nn.init.zeros_(self.dec[-1].bias)
 
     def forward(self, z: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:  # (B,zc,T/2^L), (B,1,T) -> (B,1,T)
         h = noisy
@@ -153,6 +161,8 @@ class SEGANGenerator(nn.Module):
             h = deconv(h)
             if j < len(self.dec) - 1:
                 h = torch.cat([self.dec_act[j](h), skips.pop()], 1)
+        if self.residual:
+            return noisy + torch.tanh(h)
         return torch.tanh(h)
 
 
@@ -200,7 +210,7 @@ class SEGAN(GAN):
             raise UserError(f"kernel must be odd and ≥ 3, got {config.kernel}")
         self.data_shape = (1, int(config.window))  # instance value: the window is configurable
         self.bottleneck = config.window >> L
-        self.G = SEGANGenerator(chans, config.z_channels, config.kernel)
+        self.G = SEGANGenerator(chans, config.z_channels, config.kernel, residual=bool(config.residual))
         self.D = SEGANDiscriminator(chans, config.kernel, config.window)
 
     def build_optimizers(self) -> None:
@@ -258,6 +268,7 @@ class SEGAN(GAN):
             gp_lambda=c.gp_lambda,
             condition=cond,
             g_extra=l1,
+            adv_weight=(lambda ctx: min(1.0, (ctx.step + 1) / c.adv_warmup)) if c.adv_warmup > 0 else None,
         )
 
 
@@ -268,7 +279,12 @@ class SEGAN(GAN):
 def enhance(gan: SEGAN, noisy: np.ndarray, *, seed: int = 0, batch_size: int = 16) -> np.ndarray:
     """Enhance one 1-D waveform window by window (no overlap, as SEGAN's test script).
 
-    The signal is zero-padded to a whole number of windows; the output is trimmed back.
+    As in SEGAN's ``clean()``, the whole signal is pre-emphasised *before* it is cut into
+    windows and the concatenated output is de-emphasised as a whole, so the filter's state runs
+    across window boundaries (pre-emphasising each window on its own would restart the filter
+    at every boundary and leave a decaying error after each one). The signal is zero-padded to
+    a whole number of windows; the output is trimmed back. A generator that returns its
+    condition therefore gives back ``noisy`` itself (up to float rounding).
     Raises :class:`SpeechDataError` for audio shorter than one window.
     """
     noisy = np.asarray(noisy, dtype=np.float32)
@@ -279,7 +295,7 @@ def enhance(gan: SEGAN, noisy: np.ndarray, *, seed: int = 0, batch_size: int = 1
         raise SpeechDataError(f"audio of {noisy.shape[0]} samples is shorter than one window of {T} samples; use longer audio or a smaller --set window=…")
     n = -(-noisy.shape[0] // T)
     padded = np.zeros(n * T, np.float32)
-    padded[: noisy.shape[0]] = noisy
+    padded[: noisy.shape[0]] = preemphasis(noisy, gan.config.preemph)
     windows = torch.from_numpy(padded).reshape(n, 1, T)
     g = torch.Generator().manual_seed(seed)
     was = gan.training
@@ -287,9 +303,9 @@ def enhance(gan: SEGAN, noisy: np.ndarray, *, seed: int = 0, batch_size: int = 1
     try:
         out = []
         for i in range(0, n, batch_size):
-            y = windows[i : i + batch_size].to(gan.device)
+            y = windows[i : i + batch_size].to(gan.device)  # already in model space
             z = gan.latent(y.shape[0], device=torch.device("cpu"), generator=g).to(gan.device)
-            out.append(gan.generate(z, y).float().cpu())
+            out.append(gan.G(z, y).float().cpu())
     finally:
         gan.train(was)
     emph = torch.cat(out).reshape(-1).numpy()

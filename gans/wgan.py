@@ -184,12 +184,14 @@ def critic_grad_norms(critic, real: torch.Tensor, fake: torch.Tensor, *, generat
         return _grad_norms(critic, x_hat, create_graph=False).detach()
 
 
-def wasserstein_phases(gan: GAN, critic, generate, latent, *, n_critic: int, clip: float, gp_lambda: float, condition=None, g_extra=None) -> list[Phase]:
+def wasserstein_phases(gan: GAN, critic, generate, latent, *, n_critic: int, clip: float, gp_lambda: float, condition=None, g_extra=None, adv_weight=None) -> list[Phase]:
     """The WGAN / WGAN-GP schedule: a critic step every loop step, a G step every ``n_critic``-th.
 
     ``critic(x, cond)`` and ``generate(z, cond)`` take the condition returned by
     ``condition(ctx)`` (None for unconditional families; SEGAN passes the noisy speech).
     ``g_extra(ctx, fake)``, when given, is added to the generator loss (SEGAN's L1 term).
+    ``adv_weight(ctx)``, when given, scales the generator's adversarial term ``−E[D(G(z))]``
+    (a Python float from the step index; SEGAN's warm-up).
     """
     if n_critic < 1:
         raise UserError(f"n_critic must be ≥ 1, got {n_critic}")
@@ -225,6 +227,8 @@ def wasserstein_phases(gan: GAN, critic, generate, latent, *, n_critic: int, cli
         score = critic(fake, c).float().mean()
         loss = -score
         ctx.report("d/fake_g", score)
+        if adv_weight is not None:
+            loss = adv_weight(ctx) * loss
         if g_extra is not None:
             ctx.report("loss/g_adv", loss)
             loss = loss + g_extra(ctx, fake)

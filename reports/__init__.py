@@ -1,0 +1,14 @@
+"""Self-contained HTML reports built only from files: run directories, sweep results, ``.benchmarks``.
+
+* :mod:`reports.run_report` — ``ganbench report RUN_DIR``: one run (config, losses with the
+  equilibrium reference, D outputs with verdict bands, quality with the real-data ceiling,
+  sample grids, verdicts, timing).
+* :mod:`reports.compare` — ``ganbench compare-batch``: train at several batch sizes, compare at
+  equal epochs and equal wall time, conclude from the numbers.
+* :mod:`reports.bench_report` — ``ganbench bench-report``: pytest-benchmark history and sweeps.
+* :mod:`reports.html` (page, tables, index), :mod:`reports.plots` (matplotlib Agg),
+  :mod:`reports.load` (tolerant readers), :mod:`reports.browser` (headless Chromium check),
+  :mod:`reports.testing` (hand-written inputs in the documented formats).
+
+Submodules are imported explicitly so that ``import reports`` stays cheap.
+"""

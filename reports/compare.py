@@ -26,7 +26,6 @@ the actual training wall time next to the budget, so any mismatch is visible.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import statistics
@@ -233,15 +232,14 @@ def _eval_pauses(run: RunData) -> list[tuple[int, float]]:
 
 def _train_wall(run: RunData, step: float, raw_wall: float | None) -> float | None:
     """Training wall time at ``step``: logged wall time minus the evaluation pauses before it."""
-    wall = None
-    for r in run.scalars:
-        if r.get("step") == step and finite(r.get("wall_s")):
-            wall = float(r["wall_s"])
-    if wall is None:
-        wall = raw_wall
+    cache = run.__dict__.setdefault("_wall_cache", {})
+    if not cache:
+        cache["walls"] = {r.get("step"): float(r["wall_s"]) for r in run.scalars if finite(r.get("wall_s"))}
+        cache["pauses"] = sorted(_eval_pauses(run))
+    wall = cache["walls"].get(step, raw_wall)
     if wall is None:
         return None
-    paused = sum(s for st, s in _eval_pauses(run) if st < step)
+    paused = sum(s for st, s in cache["pauses"] if st < step)
     return max(0.0, wall - paused)
 
 

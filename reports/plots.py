@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .load import RunData, finite  # noqa: E402
+from .load import RunData  # noqa: E402
 
 __all__ = [
     "loss_plot", "prob_plot", "quality_plot", "timing_plot", "overlay_plot", "bar_chart", "history_plot",

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 from reports.bench_report import bench_rows, build_bench_report, find_changes
 from reports.load import load_benchmarks
@@ -65,11 +63,14 @@ def test_bench_report_page(tmp_path):
     assert "12,800" in html
 
 
-def test_bench_report_cli(tmp_path):
+def test_bench_report_cli(tmp_path, capsys):
+    from gans.cli import main
+
     root = _two_runs(tmp_path / ".benchmarks")
     out = tmp_path / "bench.html"
-    r = subprocess.run([sys.executable, "-m", "gans", "bench-report", str(root), "-o", str(out)], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    assert main(["bench-report", str(root), "-o", str(out)]) == 0
     assert "slowdown" in out.read_text()
-    r = subprocess.run([sys.executable, "-m", "gans", "bench-report", str(tmp_path / "nope")], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and r.stderr.startswith("ganbench: error:")
+    assert main(["bench-report", str(root), "--dry-run"]) == 0
+    assert main(["bench-report", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ganbench: error:") and "Traceback" not in err

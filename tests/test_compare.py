@@ -137,6 +137,7 @@ def test_compare_batch_dry_run_and_user_errors(tmp_path, capsys):
     assert [s["steps"] for s in comp["runs"]] == [2, 2] and comp["dataset"] == "fake"
 
 
+@pytest.mark.slow
 def test_time_budget_converts_measured_rate_to_steps(tmp_path):
     from reports.compare import compare_batch
 

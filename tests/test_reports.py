@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -118,7 +117,7 @@ def test_report_without_metrics_is_still_a_page(tmp_path):
     assert "No scalars logged" in html and "No quality evaluations" in html
 
 
-def test_cli_report_index_and_errors(real_run, tmp_path):
+def test_cli_report_index_and_errors(real_run, tmp_path, capsys):
     run_dir, _ = real_run
     other = shutil.copytree(run_dir, tmp_path / "copy")
     out = tmp_path / "out"
@@ -127,6 +126,9 @@ def test_cli_report_index_and_errors(real_run, tmp_path):
     index = (out / "index.html").read_text()
     assert 'href="run.html"' in index and 'href="copy.html"' in index
     assert (out / "run.html").stat().st_size > 10_000
-    r = subprocess.run([sys.executable, "-m", "gans", "report", str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2
-    assert r.stderr.strip().startswith("ganbench: error:") and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    from gans.cli import main
+
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().startswith("ganbench: error:") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["index", str(out)]) == 0
