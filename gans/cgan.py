@@ -128,14 +128,6 @@ class CGAN(GAN):
         self.G = CGenerator(config.z_dim, config.num_classes, config.embed_dim, config.hidden_g, dim)
         self.D = CDiscriminator(dim, config.num_classes, config.embed_dim, config.hidden_d, config.dropout)
 
-    def build_optimizers(self) -> None:
-        c = self.config
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-
-    def latent(self, n, *, device=None, generator=None):
-        return torch.randn((n, self.config.z_dim), device=device or self.device, generator=generator)
-
     def prepare(self, x01):
         return (x01 * 2.0 - 1.0).reshape(x01.shape[0], -1)  # (B, 1, 28, 28) in [0, 1] -> (B, 784) in [-1, 1]
 

@@ -175,8 +175,8 @@ class GAN(nn.Module):
         raise NotImplementedError
 
     def latent(self, n: int, *, device: torch.device | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n latent codes z."""
-        raise NotImplementedError
+        """n latent codes z ~ N(0, 1) of shape (n, config.z_dim); families with other codes override."""
+        return torch.randn((n, self.config.z_dim), device=device or self.device, generator=generator)
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """G(z) in the model's layout and range."""
@@ -187,7 +187,12 @@ class GAN(nn.Module):
         raise NotImplementedError
 
     def build_optimizers(self) -> None:
-        raise NotImplementedError
+        """Adam for both nets from the config's ``lr`` (``lr_d`` for D when set), ``beta1``, ``beta2``;
+        families with other optimisers override."""
+        c = self.config
+        betas = (c.beta1, c.beta2)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=getattr(c, "lr_d", None) or c.lr, betas=betas)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=betas)
 
     def before_training(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> None:
         """Called once with the first real batch of a fresh (not resumed) run."""

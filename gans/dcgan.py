@@ -123,11 +123,6 @@ class DCGAN(GAN):
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
 
-    def build_optimizers(self) -> None:
-        c = self.config
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d or c.lr, betas=(c.beta1, c.beta2))
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-
     def latent(self, n, *, device=None, generator=None):
         return torch.randn((n, self.config.z_dim, 1, 1), device=device or self.device, generator=generator)
 

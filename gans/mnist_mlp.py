@@ -71,14 +71,6 @@ class MLPGAN(GAN):
         self.G = MLPGenerator(config.z_dim, config.hidden_g, dim)
         self.D = MLPDiscriminator(dim, config.hidden_d)
 
-    def build_optimizers(self) -> None:
-        c = self.config
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d or c.lr, betas=(c.beta1, c.beta2))
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-
-    def latent(self, n, *, device=None, generator=None):
-        return torch.randn((n, self.config.z_dim), device=device or self.device, generator=generator)
-
     def prepare(self, x01):
         return x01.reshape(x01.shape[0], -1)  # (B, C, H, W) -> (B, C*H*W)
 

@@ -38,7 +38,6 @@ import math
 import os
 import shutil
 import subprocess
-import tempfile
 import wave
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -49,6 +48,7 @@ import numpy as np
 from scipy.signal import lfilter, resample_poly
 
 from .errors import DataError
+from .utils import atomic_write_bytes
 
 __all__ = [
     "SpeechDataError",
@@ -208,7 +208,7 @@ def espeak_version(exe: str | None = None, *, memo_dir: str | os.PathLike | None
     if memo_path is not None:
         memo[fp] = version
         try:
-            _atomic_write_bytes(memo_path, json.dumps(memo, indent=1, sort_keys=True).encode())
+            atomic_write_bytes(memo_path, json.dumps(memo, indent=1, sort_keys=True).encode())
         except OSError:
             pass  # the memo is only an optimisation
     return version
@@ -436,23 +436,6 @@ class SpeechCorpus:
         return len(self.test_clean)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _pack(arrays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
@@ -586,7 +569,7 @@ def build_speech_corpus(
     meta["key"] = key
     buf = io.BytesIO()
     np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
     return _load(path, stride)
 
 
