@@ -405,7 +405,9 @@ def prepare_step(cell: Cell, *, seed: int = 0) -> PreparedStep:
     if cell.compile:
         _compile_nets(gan)
     g = torch.Generator().manual_seed(seed)
-    x01 = torch.rand((cell.batch_size, *entry.cls.data_shape), generator=g).to(device)
+    # the instance's shape: some families size their data from the config (segan's window)
+    shape = tuple(getattr(gan, "data_shape", None) or entry.cls.data_shape)
+    x01 = torch.rand((cell.batch_size, *shape), generator=g).to(device)
     real = gan.prepare(x01)
     labels = gan.sample_labels(cell.batch_size, device=device) if gan.conditional else None
     prep = PreparedStep(cell, gan, real, labels, device)

@@ -545,7 +545,9 @@ def render_comparison(comp: dict[str, Any], runs: list[RunData], run_reports: di
     errs = [t[str(b)]["sd"] or 0.0 for b in comp["batch_sizes"]]
     png = plots.bar_chart(labels, vals, errors=errs, ylabel="throughput (images/s)", title="Training throughput (median over logged intervals)")
     rows = [(s["name"], s["batch_size"], s["seed"], s["images_per_s"], s["ms_per_step"]) for s in summaries]
-    parts.append(section("throughput", "Throughput", table(["run", "batch", "seed", "images/s", "ms/step"], rows) + (img_png(png, "throughput") if png else "")))
+    note = ("<p class=\"note\">Median of the loop's logged intervals (wall clock, sample writing included, evaluations excluded). The runs ran one after "
+            "another, so other load on the machine changes these numbers; for timings use <code>ganbench sweep</code> / <code>pytest bench</code>.</p>")
+    parts.append(section("throughput", "Throughput", table(["run", "batch", "seed", "images/s", "ms/step"], rows) + (img_png(png, "throughput") if png else "") + note))
     rows = []
     for s in summaries:
         for k, v in s["verdicts"].items():

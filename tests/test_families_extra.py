@@ -56,12 +56,6 @@ def _train(gan, data_name: str, steps: int, bs: int, seed: int = 0, every=None):
 def test_shapes_range_and_gradients_reach_z(name):
     overrides = SMALL_SEGAN if name == "segan" else None
     gan = build_gan(name, overrides)
-    z = gan.latent(3).requires_grad_(True)
-    labels = torch.tensor([0, 1, 9]) if gan.conditional else None
-    out = gan.generate(z, labels)
-    assert out.shape[0] == 3
-    gan.d_logits(out, labels).sum().backward()
-    assert z.grad is not None and z.grad.abs().sum() > 0
     x = gan.sample(5)
     assert x.shape == (5, *gan.data_shape)
     if gan.value_range is not None:
@@ -77,6 +71,13 @@ def test_shapes_range_and_gradients_reach_z(name):
         assert {"critic/gap", "critic/gp"} <= set(scalars)
         assert torch.allclose(scalars["critic/gap"], scalars["d/real"] - scalars["d/fake"])
     assert all(torch.isfinite(v) for v in scalars.values())
+    # after a G step (segan's residual G starts with a zero last layer, so z has no effect before)
+    z = gan.latent(3).requires_grad_(True)
+    labels = torch.tensor([0, 1, 9]) if gan.conditional else None
+    out = gan.generate(z, labels)
+    assert out.shape[0] == 3
+    gan.d_logits(out, labels).sum().backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("name", NEW)
@@ -86,8 +87,6 @@ def test_dry_run(name, tmp_path, capsys):
         args += [f"--set=enc_channels={SMALL_SEGAN['enc_channels']}", "--set=kernel=15", "--set=z_channels=32"]
     rc = main(args)
     err = capsys.readouterr().err
-    if rc == 2 and "is conditional and needs a labelled data set" in err:
-        pytest.skip("gans/loop.py still refuses conditional families on unlabelled data (fake); cgan draws labels itself")
     assert rc == 0, err[-2000:]
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
     assert list((tmp_path / "run" / "samples").glob("*.png"))
@@ -206,35 +205,88 @@ def test_critic_gap_shrinks(name):
 
 
 def test_gradient_penalty_keeps_critic_gradients_near_one():
+    """‖∇D(x̂)‖ at the interpolates x̂ = εx + (1−ε)G(z) (ε ~ U[0, 1] per sample, norm over all 784
+    inputs) with the paper's settings (λ = 10, n_critic 5, Adam 1e-4, β = (0, 0.9)).
+
+    The penalty is soft: a critic trained against a fake distribution at distance W maximises
+    ``slope·W − λ(slope − 1)²``, so its slope settles near ``1 + W/(2λ)`` — above 1 while G is far
+    from the data (measured: ~1.7 at step 100 with a critic gap of ~24, seeds 0–2) and → 1 as the
+    gap shrinks (1.00–1.04 over steps 500–800). Width 256 keeps it quick (at 512 the critic starts
+    to memorise the 1,437 training digits after ~500 steps and the gap grows back).
+    """
     from gans.wgan import critic_grad_norms
 
-    norms, during = {}, {}
-    for name in ("wgan_gp", "wgan"):
-        gan = build_gan(name, {"hidden": 256})
-        data, log = _train(gan, "digits", 200, 64, every=True)
-        # ‖∇D(x̂)‖ at the random interpolates of the last 50 critic steps (as trained)
-        during[name] = float(np.mean([s["critic/grad_norm"] for s in log[-50:]]))
-        real = gan.prepare(data.real(256, "train")[0])
-        with torch.no_grad():
-            fake = gan.generate(gan.latent(256))
-        norms[name] = float(critic_grad_norms(lambda x: gan.d_logits(x), real, fake, generator=torch.Generator().manual_seed(0)).mean())
-    # measured on this CPU: ~1.5–1.6 after 200 steps (the penalty is soft while G still moves fast)
-    assert 0.7 <= during["wgan_gp"] <= 2.0, during
-    assert 0.7 <= norms["wgan_gp"] <= 2.0, norms  # after the run, on fresh interpolates
-    assert norms["wgan"] < 0.5 and during["wgan"] < 0.5, (norms, during)  # clipping at 0.01: far below 1
+    gan = build_gan("wgan_gp", {"hidden": 256})
+    assert (gan.config.gp_lambda, gan.config.n_critic, gan.config.lr, gan.config.beta1, gan.config.beta2) == (10.0, 5, 1e-4, 0.0, 0.9)
+    data, log = _train(gan, "digits", 600, 64, every=True)
+    norm = np.array([s["critic/grad_norm"] for s in log])
+    gap = np.array([s["critic/gap"] for s in log])
+    early, late = norm[50:150].mean(), norm[-100:].mean()
+    print(f"wgan_gp ‖∇D(x̂)‖: steps 50–150 {early:.3f} (gap {gap[50:150].mean():.1f}), last 100 {late:.3f} (gap {gap[-100:].mean():.2f})")
+    assert early > 1.3, early  # a large gap holds the slope above 1 (the penalty is soft) ...
+    assert 0.8 <= late <= 1.25, late  # ... and once G is close the penalty holds it near 1
+    assert abs(late - 1) < 0.5 * abs(early - 1)
+
+    # on fresh interpolates after 100 more critic steps with G held fixed (step 0 runs no G phase)
+    for x, _ in data.epoch(64, 99, device=CPU):
+        train_step(gan, gan.prepare(x), step=0)
+    real = gan.prepare(data.real(512, "train", seed=1)[0])
+    with torch.no_grad():
+        fake = gan.generate(gan.latent(512, generator=torch.Generator().manual_seed(2)))
+    fresh = critic_grad_norms(lambda x: gan.d_logits(x), real, fake, generator=torch.Generator().manual_seed(0))
+    print(f"wgan_gp fresh interpolates, G fixed: mean {float(fresh.mean()):.3f}, std {float(fresh.std()):.3f}")
+    assert 0.8 <= float(fresh.mean()) <= 1.25, fresh.mean()
+
+    # contrast: the clipped critic (c = 0.01) is far from 1-Lipschitz at the same points
+    clipped = build_gan("wgan", {"hidden": 256})
+    _, log = _train(clipped, "digits", 200, 64, every=True)
+    during = float(np.mean([s["critic/grad_norm"] for s in log[-50:]]))
+    with torch.no_grad():
+        fake = clipped.generate(clipped.latent(512, generator=torch.Generator().manual_seed(2)))
+    after = float(critic_grad_norms(lambda x: clipped.d_logits(x), real, fake, generator=torch.Generator().manual_seed(0)).mean())
+    print(f"wgan (clipped) ‖∇D(x̂)‖: last 50 steps {during:.4f}, fresh {after:.4f}")
+    assert during < 0.5 and after < 0.5, (during, after)
 
 
 # ----------------------------------------------------------------------------- segan
 
 
+def test_enhance_with_an_identity_generator_returns_the_noisy_signal():
+    """enhance() pre-emphasises the whole utterance, cuts windows, pads the last partial one and
+    de-emphasises the concatenation: with G = identity the output is the input."""
+    from gans.segan import enhance
+    from gans.speech_metrics import segmental_snr
+
+    class Identity(torch.nn.Module):
+        def forward(self, z, noisy):
+            return noisy
+
+    rng = np.random.default_rng(0)
+    noisy = (0.1 * rng.standard_normal(3 * 4096 + 1234)).astype(np.float32)  # a partial last window
+    clean = (noisy + 0.05 * rng.standard_normal(noisy.shape[0])).astype(np.float32)
+    gan = build_gan("segan", SMALL_SEGAN)
+    out = enhance(gan, noisy)  # a fresh residual G starts at exactly the identity
+    gan.G = Identity()
+    out_id = enhance(gan, noisy, batch_size=2)  # windows split across batches
+    for o in (out, out_id):
+        assert o.shape == noisy.shape and o.dtype == np.float32
+        np.testing.assert_allclose(o, noisy, atol=1e-5, rtol=0)
+        assert abs(segmental_snr(clean, o) - segmental_snr(clean, noisy)) < 1e-3
+
+
 @needs_espeak
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="200 CPU steps are not enough yet: segSNR enhanced -3.6 dB vs noisy 0.1 dB, rising ~0.6 dB per 50 steps")
 def test_segan_improves_segmental_snr():
+    """200 steps (batch 8, small config) raise held-out segSNR above the noisy input's.
+
+    Measured (1 thread, loaded CPU, ~90 s): segSNR noisy +0.13 dB → enhanced +0.59 dB (gain
+    +0.46 dB), SNR 5.00 → 5.73 dB; the gain grows by ~0.15 dB per 50 steps up to step 350.
+    """
     from gans.segan import evaluate_segan
 
     gan = build_gan("segan", SMALL_SEGAN)
     data, _ = _train(gan, "speech", 200, 8)
     res = evaluate_segan(gan, data, max_utterances=4)
-    print(f"segan: {res}")
+    print(f"segan: {res}, snr gain {res.snr_gain:.2f} dB")
     assert res.segsnr_enhanced > res.segsnr_noisy, res
+    assert res.snr_enhanced > res.snr_noisy, res
