@@ -14,13 +14,24 @@ What is timed: ``gans.core.train_step`` on a random ``[0, 1]`` batch of the GAN'
 (the ``fake`` source), prepared and on the device before timing. One round = one phase cycle
 (one step for every GAN whose phases all run every step).
 
-CPU budget: the default run must finish in minutes on a 2-core CPU, so on the CPU each cell
-first runs one warm-up step under FlopCounterMode and times it, then picks its rounds so that
-the timed region takes about ``CPU_CELL_BUDGET_S`` seconds (1 to 50 rounds, 1 iteration; heavy
-cells get a single round after that warm-up step). celeba_conv's seed width (256-channel k8
-convolutions, seconds per image on such a CPU) cannot run one step at batch 512 in that
-budget, so on the CPU it is timed at ``CPU_REDUCED`` (32 channels, same layers and schedule).
-Every such choice is recorded in extra_info and printed in the terminal summary.
+CPU budget: the default run (all 11 GANs × batch 96 and 512, plus the overhead benchmark) must
+finish in under 10 minutes on a quiet 2-core CPU (it takes about 3–5), so on the CPU
+
+* every cell first runs one warm-up step under FlopCounterMode and times it, then picks its rounds
+  so that the timed region takes about ``--cpu-cell-budget`` seconds (default
+  ``CPU_CELL_BUDGET_S``; 1 to 50 rounds of 1 iteration); a cell whose warm-up step took ≥ 0.5 s
+  gets no further warm-up round (the FLOP step was its warm-up), so heavy cells are exactly
+  1 warm-up step + 1 timed round;
+* the two GANs whose seed size takes minutes per step on such a CPU run reduced,
+  :data:`bench.timing.CPU_REDUCTIONS` (celeba_conv 16 channels, segan window 1024 with a
+  half-width encoder): same layers, losses and schedule, every GAN still at batch 96 and 512;
+  dcgan, celeba_mlp and the MLP GANs run at their seed size. ``--full-size`` times the seed sizes;
+* every cell runs under a wall-clock limit, ``--cell-limit`` seconds (default
+  ``CELL_LIMIT_S``; 0 = none): past it the cell fails with a clear message instead of running
+  away (e.g. ``--full-size`` celeba_conv at batch 512 would take hours on such a CPU).
+
+Each reduction is recorded in the entry's ``extra_info["cpu_reduction"]`` (``None`` at seed size),
+announced in the report header and listed in the terminal summary.
 """
 
 from __future__ import annotations
@@ -31,13 +42,32 @@ from typing import Any
 import pytest
 import torch
 
-from bench.timing import PRECISIONS, Cell, MemorySampler, PreparedStep, count_flops, cuda_sync, machine_facts, prepare_step, rss_bytes
+from bench.timing import (
+    CPU_REDUCTIONS,
+    PRECISIONS,
+    Cell,
+    CellOverTime,
+    MemorySampler,
+    PreparedStep,
+    cell_time_limit,
+    count_flops,
+    cpu_reduction,
+    cuda_sync,
+    describe_overrides,
+    machine_facts,
+    prepare_step,
+    rss_bytes,
+)
 
 CPU_CELL_BUDGET_S = 4.0  # timed seconds per cell on the CPU (after warm-up)
+CELL_LIMIT_S = 240.0  # wall-clock limit per cell (build, warm-up, timing); a heavy reduced cell takes ~10-50 s
+HEAVY_PROBE_S = 0.5  # a warm-up step at least this long: no extra warm-up round
 CUDA_ROUNDS, CUDA_WARMUP = 30, 5  # GPU cells are cheap: fixed rounds
-CPU_REDUCED: dict[str, dict[str, Any]] = {"celeba_conv": {"channels": 32}}
 
-_SUMMARY: list[str] = []
+_SUMMARY: list[str] = []  # one line per timed cell
+_REDUCED: dict[str, dict[str, Any]] = {}  # "gan-device" -> the reduction actually applied
+_OVERHEAD: list[str] = []  # lines from bench/test_overhead.py
+_T0 = [0.0]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,13 +77,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--devices", nargs="+", default=None, metavar="DEV", help="devices (default: cpu and cuda when present)")
     g.addoption("--precisions", nargs="+", default=["fp32"], metavar="P", help="fp32 and/or bf16 (default fp32)")
     g.addoption("--bench-threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's default)")
-    g.addoption("--full-size", action="store_true", help="CPU: time every GAN at its seed size (no CPU_REDUCED widths)")
+    g.addoption("--full-size", action="store_true",
+                help="CPU: time every GAN at its seed size (no CPU reductions; celeba_conv and segan then take minutes per cell)")
+    g.addoption("--cpu-cell-budget", type=float, default=CPU_CELL_BUDGET_S, metavar="S",
+                help=f"CPU: timed seconds per cell after warm-up (default {CPU_CELL_BUDGET_S:g}; 1 to 50 rounds)")
+    g.addoption("--cell-limit", type=float, default=CELL_LIMIT_S, metavar="S",
+                help=f"fail a cell that runs longer than S seconds in all (default {CELL_LIMIT_S:g}; 0 = no limit)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     n = config.getoption("--bench-threads", default=None)
     if n:
         torch.set_num_threads(n)
+    _T0[0] = time.perf_counter()
 
 
 def _grid(config: pytest.Config) -> tuple[list[str], list[int], list[str], list[str]]:
@@ -68,6 +104,33 @@ def _grid(config: pytest.Config) -> tuple[list[str], list[int], list[str], list[
         if p not in PRECISIONS:
             raise pytest.UsageError(f"--precisions: unknown {p!r}; valid: {', '.join(PRECISIONS)}")
     return list(gans), list(config.getoption("--batch-sizes")), list(devices), list(precisions)
+
+
+def _seed_values(gan: str, overrides: dict[str, Any]) -> str:
+    """``"channels=16 (seed 256)"`` for the terminal: each reduced field next to its default."""
+    from gans.core import get_gan_entry
+
+    default = get_gan_entry(gan).config_cls()
+    parts = []
+    for k, v in overrides.items():
+        seed = getattr(default, k, "?")
+        parts.append(f"{describe_overrides({k: v})} (default {tuple(seed) if isinstance(seed, list) else seed})")
+    return ", ".join(parts)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    try:
+        gans, _, devices, _ = _grid(config)
+    except Exception:  # noqa: BLE001 — the grid's own errors are reported at collection
+        return []
+    if "cpu" not in devices:
+        return []
+    if config.getoption("--full-size"):
+        return ["ganbench: --full-size: every GAN at its seed size on the CPU (heavy cells take minutes)"]
+    red = [f"{g} [{describe_overrides(cpu_reduction(g, 'cpu'))}]" for g in gans if cpu_reduction(g, "cpu")]
+    if not red:
+        return []
+    return [f"ganbench: CPU cells of {', '.join(red)} run at REDUCED size to fit the CPU budget (seed size: --full-size)"]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -114,7 +177,9 @@ def gan_on_device(request: pytest.FixtureRequest):
     gan, device = request.param
     if device.startswith("cuda") and not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
-    reduced = {} if request.config.getoption("--full-size") or device.startswith("cuda") else CPU_REDUCED.get(gan, {})
+    reduced = cpu_reduction(gan, device, full_size=request.config.getoption("--full-size"))
+    if reduced:
+        _REDUCED[f"{gan}-{device}"] = reduced
     holder = GANOnDevice(gan, device, reduced)
     yield holder
     holder._preps.clear()
@@ -131,12 +196,12 @@ def cuda_synced(prep: PreparedStep):
     return run
 
 
-def plan_rounds(probe_s: float, device: str) -> tuple[int, int, int]:
-    """(rounds, iterations, warmup_rounds) for one cell from a warm-up step's duration."""
+def plan_rounds(probe_s: float, device: str, budget_s: float = CPU_CELL_BUDGET_S) -> tuple[int, int, int]:
+    """(rounds, iterations, warmup_rounds) for one cell from a warm-up cycle's duration."""
     if torch.device(device).type == "cuda":
         return CUDA_ROUNDS, 1, CUDA_WARMUP
-    rounds = max(1, min(50, int(CPU_CELL_BUDGET_S / max(probe_s, 1e-6))))
-    warmup_rounds = 1 if probe_s < 0.5 else 0  # heavy cells: the FLOP step was their warm-up
+    rounds = max(1, min(50, int(budget_s / max(probe_s, 1e-6))))
+    warmup_rounds = 1 if probe_s < HEAVY_PROBE_S else 0  # heavy cells: the FLOP step was their warm-up
     return rounds, 1, warmup_rounds
 
 
@@ -144,15 +209,36 @@ def record_summary(line: str) -> None:
     _SUMMARY.append(line)
 
 
+def record_overhead(line: str) -> None:
+    """A line for the terminal summary from the overhead benchmark."""
+    _OVERHEAD.append(line)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
-    if not _SUMMARY:
-        return
     tr = terminalreporter
-    tr.section("ganbench: per-cell settings (what was timed)")
-    tr.write_line("timed: gans.core.train_step on a prepared random batch already on the device; warm-up excluded; one round = one phase cycle")
-    tr.write_line(f"CPU: rounds chosen so each cell's timed region is about {CPU_CELL_BUDGET_S:g} s; heavy cells get 1 round after 1 warm-up step")
-    for line in _SUMMARY:
-        tr.write_line("  " + line)
+    if _REDUCED or (_SUMMARY and config.getoption("--full-size")):
+        tr.section("ganbench: CPU reductions (these cells are NOT the seed-size models)")
+        if _REDUCED:
+            tr.write_line("To fit the default run in minutes on a small CPU these GANs were timed at reduced size on the CPU")
+            tr.write_line("(same layers, losses and phase schedule; recorded as extra_info['cpu_reduction']); pass --full-size for seed sizes:")
+            for name, red in sorted(_REDUCED.items()):
+                tr.write_line(f"  {name}: {_seed_values(name.rsplit('-', 1)[0], red)}")
+        else:
+            tr.write_line("--full-size: every GAN was timed at its seed size.")
+    if _SUMMARY:
+        tr.section("ganbench: per-cell settings (what was timed)")
+        tr.write_line("timed: gans.core.train_step on a prepared random batch already on the device; warm-up excluded; one round = one phase cycle")
+        budget = config.getoption("--cpu-cell-budget")
+        tr.write_line(f"CPU: rounds chosen so each cell's timed region is about {budget:g} s; cells whose warm-up step took ≥ {HEAVY_PROBE_S:g} s "
+                      f"get 1 warm-up step (FLOP counting) and no warm-up round; per-cell limit {config.getoption('--cell-limit'):g} s")
+        for line in _SUMMARY:
+            tr.write_line("  " + line)
+    if _OVERHEAD:
+        tr.section("ganbench: timer overhead")
+        for line in _OVERHEAD:
+            tr.write_line("  " + line)
+    if _SUMMARY or _OVERHEAD:
+        tr.write_line(f"ganbench: session wall time {time.perf_counter() - _T0[0]:.0f} s, torch threads {torch.get_num_threads()}")
 
 
 def pytest_benchmark_update_machine_info(config, machine_info: dict[str, Any]) -> None:  # noqa: ANN001
@@ -171,45 +257,59 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict[str, Any]) -
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
     }
+    machine_info["ganbench_cpu_reductions"] = {} if config.getoption("--full-size") else {
+        g: describe_overrides(r) for g, r in CPU_REDUCTIONS.items()
+    }
 
 
-def run_cell(benchmark, holder: GANOnDevice, batch_size: int, precision: str) -> PreparedStep:  # noqa: ANN001
-    """Warm up, time with benchmark.pedantic, record extra_info; returns the prepared step."""
-    prep = holder.cell(batch_size, precision)
-    dev = prep.device
-    t0 = time.perf_counter()
-    flops = count_flops(prep)  # warm-up step 1, also gives FLOPs
-    cuda_sync(dev)
-    probe_s = (time.perf_counter() - t0) * prep.cycle  # a cycle's duration, roughly
-    rounds, iterations, warmup_rounds = plan_rounds(probe_s, holder.device)
-    target = cuda_synced(prep)
-    mem: dict[str, Any] = {}
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-        benchmark.pedantic(target, rounds=rounds, iterations=iterations, warmup_rounds=warmup_rounds)
-        mem = {"peak_mem_mb": torch.cuda.max_memory_allocated(dev) / 2**20, "mem_kind": "cuda_max_memory_allocated"}
-    else:
-        with MemorySampler() as sampler:
-            benchmark.pedantic(target, rounds=rounds, iterations=iterations, warmup_rounds=warmup_rounds)
-        mem = {"peak_mem_mb": max(0, sampler.peak - holder.rss_start) / 2**20, "mem_kind": "cpu_rss_increase_sampled"}
+def run_cell(benchmark, holder: GANOnDevice, batch_size: int, precision: str, *, budget_s: float = CPU_CELL_BUDGET_S,
+             limit_s: float | None = CELL_LIMIT_S) -> PreparedStep:  # noqa: ANN001
+    """Build, warm up, time with benchmark.pedantic, record extra_info; returns the prepared step."""
+    t_cell = time.perf_counter()
+    what = f"{holder.gan}-{holder.device} bs{batch_size} {precision}"
+    try:
+        with cell_time_limit(limit_s, what):
+            prep = holder.cell(batch_size, precision)
+            dev = prep.device
+            t0 = time.perf_counter()
+            flops = count_flops(prep)  # warm-up step 1, also gives FLOPs
+            cuda_sync(dev)
+            probe_s = (time.perf_counter() - t0) * prep.cycle  # a cycle's duration, roughly
+            rounds, iterations, warmup_rounds = plan_rounds(probe_s, holder.device, budget_s)
+            target = cuda_synced(prep)
+            mem: dict[str, Any] = {}
+            if dev.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(dev)
+                benchmark.pedantic(target, rounds=rounds, iterations=iterations, warmup_rounds=warmup_rounds)
+                mem = {"peak_mem_mb": torch.cuda.max_memory_allocated(dev) / 2**20, "mem_kind": "cuda_max_memory_allocated"}
+            else:
+                with MemorySampler() as sampler:
+                    benchmark.pedantic(target, rounds=rounds, iterations=iterations, warmup_rounds=warmup_rounds)
+                mem = {"peak_mem_mb": max(0, sampler.peak - holder.rss_start) / 2**20, "mem_kind": sampler.kind}
+    except CellOverTime as e:
+        holder._preps.clear()
+        pytest.fail(f"{e}; after {time.perf_counter() - t_cell:.0f} s", pytrace=False)
     stats = benchmark.stats.stats if benchmark.stats is not None else None
     median_step_s = stats.median / prep.cycle if stats is not None else float("nan")
-    reduced = ", ".join(f"{k}={v}" for k, v in holder.reduced.items())
+    reduction = describe_overrides(holder.reduced) or None
     benchmark.extra_info.update(
         gan=holder.gan, batch_size=batch_size, device=holder.device, precision=precision,
         images_per_s=batch_size / median_step_s if median_step_s > 0 else None,
         ms_per_step=median_step_s * 1000.0,
         flops_per_step=flops, cycle=prep.cycle, rounds=rounds, iterations=iterations,
-        warmup_rounds=warmup_rounds, warmup_steps_before=1, overrides=dict(getattr(prep, "overrides", {})),
-        reduced=reduced or None, threads=torch.get_num_threads(),
+        warmup_rounds=warmup_rounds, warmup_steps_before=1, probe_s=probe_s,
+        overrides={k: (list(v) if isinstance(v, tuple) else v) for k, v in getattr(prep, "overrides", {}).items()},
+        cpu_reduction=reduction, full_size=reduction is None, threads=torch.get_num_threads(),
+        cell_wall_s=time.perf_counter() - t_cell,
         data="fake: random batch, prepared and on the device before timing",
         **mem,
     )
     record_summary(
-        f"{holder.gan}-{holder.device} bs{batch_size} {precision}: {rounds} round(s) × {iterations} iteration(s), "
+        f"{what}: {rounds} round(s) × {iterations} iteration(s), "
         f"{warmup_rounds} warm-up round(s) after 1 FLOP-counting warm-up step"
-        + (f"; REDUCED on this device: {reduced} (seed size: pass --full-size)" if reduced else "")
-        + (f"; {batch_size / median_step_s:.1f} images/s" if median_step_s > 0 else "")
+        + (f"; REDUCED: {reduction}" if reduction else "")
+        + (f"; {median_step_s * 1000:.1f} ms/step, {batch_size / median_step_s:.1f} images/s" if median_step_s > 0 else "")
+        + f"; cell {time.perf_counter() - t_cell:.1f} s"
     )
     return prep
 
@@ -220,13 +320,14 @@ def assert_trained(prep: PreparedStep) -> None:
 
 
 @pytest.fixture
-def timed_cell(benchmark, gan_on_device):  # noqa: ANN001
+def timed_cell(benchmark, gan_on_device, request):  # noqa: ANN001
     """``timed_cell(batch_size, precision)`` → the prepared step, timed and checked."""
+    budget = request.config.getoption("--cpu-cell-budget")
+    limit = request.config.getoption("--cell-limit")
 
     def go(batch_size: int, precision: str) -> PreparedStep:
-        prep = run_cell(benchmark, gan_on_device, batch_size, precision)
+        prep = run_cell(benchmark, gan_on_device, batch_size, precision, budget_s=budget, limit_s=limit)
         assert_trained(prep)
         return prep
 
     return go
-

@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from gans.utils import atomic_write_text
 
-from .timing import Cell, CellResult, machine_facts, measure_cell
+from .timing import Cell, CellResult, describe_overrides, machine_facts, measure_cell
 
 __all__ = [
     "plan_cells",
@@ -269,11 +269,24 @@ def _fmt_num(v: float | None) -> str:
     return f"{v:.3g}"
 
 
-def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Per GAN, one line per (device, precision, compile), batch sizes side by side.
+def _setting(r: dict[str, Any]) -> tuple[str, str, bool, bool, str]:
+    """The row a result belongs to: device, precision, compile, channels_last, overrides label."""
+    return (r["device"], r["precision"], bool(r["compile"]), bool(r.get("channels_last")), describe_overrides(r.get("overrides")))
 
-    Each batch column shows ms/step (± half the IQR), images/s, peak memory and ×best — the
-    cell's images/s divided by the best images/s of that GAN (1.00 = the fastest setting).
+
+def _label(setting: tuple[str, str, bool, bool, str]) -> str:
+    dev, prec, comp, cl, ov = setting
+    return f"{dev} {prec}" + (" compiled" if comp else "") + (" channels_last" if cl else "") + (f" [{ov}]" if ov else "")
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Per GAN, one line per setting (device, precision, compile, channels_last, overrides), batch sizes side by side.
+
+    Config overrides (``--set``) are part of the row label — ``cpu fp32 [channels=32]`` — and,
+    when every row of a GAN shares them, of the GAN's heading (``celeba_conv [channels=32]``),
+    so a reduced model is never mistaken for the seed-size one. Each batch column shows
+    ms/step (± half the IQR), images/s, peak memory and ×best — the cell's images/s divided by
+    the best images/s of that GAN (1.00 = the fastest setting).
     """
     if not rows:
         return "(no results)"
@@ -282,21 +295,24 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     for gan in sorted({r["gan"] for r in rows}):
         grows = [r for r in rows if r["gan"] == gan]
         best = max((r["images_per_s"] for r in grows if r.get("status") == "ok" and r.get("images_per_s")), default=None)
-        configs = sorted({(r["device"], r["precision"], bool(r["compile"])) for r in grows})
+        settings = sorted({_setting(r) for r in grows})
+        shared = {s[4] for s in settings}
+        title = gan + (f" [{next(iter(shared))}]" if len(shared) == 1 and next(iter(shared)) else "")
+        width = max([22] + [len(_label(s)) for s in settings])
         bss = [b for b in batch_sizes if any(int(r["batch_size"]) == b for r in grows)]
-        header = f"{'':<22}" + "".join(f" | {'batch ' + str(b):^40}" for b in bss)
-        sub = f"{'setting':<22}" + "".join(f" | {'ms/step':>14} {'img/s':>7} {'peak':>8} {'×best':>6}" for _ in bss)
-        lines += [f"{gan}", header, sub, "-" * len(sub)]
-        for dev, prec, comp in configs:
-            line = f"{dev + ' ' + prec + (' compiled' if comp else ''):<22}"
+        header = f"{'':<{width}}" + "".join(f" | {'batch ' + str(b):^40}" for b in bss)
+        sub = f"{'setting':<{width}}" + "".join(f" | {'ms/step':>14} {'img/s':>7} {'peak':>8} {'×best':>6}" for _ in bss)
+        lines += [title, header, sub, "-" * len(sub)]
+        for setting in settings:
+            line = f"{_label(setting):<{width}}"
             for b in bss:
-                r = next((r for r in grows if (r["device"], r["precision"], bool(r["compile"]), int(r["batch_size"])) == (dev, prec, comp, b)), None)
+                r = next((r for r in grows if _setting(r) == setting and int(r["batch_size"]) == b), None)
                 if r is None:
                     cell = "not run"
                 elif r.get("status") != "ok":
                     cell = r["status"].upper() + (f" (cap {r['memory_cap_mb']:g} MB)" if r.get("memory_cap_mb") and r["status"] == "oom" else "")
                 else:
-                    ms = f"{_fmt_num(r['ms_median'])}±{_fmt_num(r['ms_iqr'] / 2)}"
+                    ms = f"{_fmt_num(r['ms_median'])}±{_fmt_num((r.get('ms_iqr') or 0.0) / 2)}"
                     ratio = f"{r['images_per_s'] / best:.2f}" if best else "–"
                     cell = f"{ms:>14} {_fmt_num(r['images_per_s']):>7} {_fmt_mb(r.get('peak_mem_mb')):>8} {ratio:>6}"
                 line += f" | {cell:>40}"
@@ -305,9 +321,13 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
         lines += [f"  note: {n}" for n in notes]
         lines.append("")
     lines.append("ms/step: median ± half the inter-quartile range; img/s: batch / median; ×best: images/s relative to the GAN's fastest cell.")
+    if any(_setting(r)[4] for r in rows):
+        lines.append("[k=v]: GAN config fields changed for those cells (--set): not the family's default model.")
     mem_kinds = {r.get("mem_kind") for r in rows if r.get("mem_kind")}
+    if "cpu_rss_increase_peak" in mem_kinds:
+        lines.append("peak (CPU): increase of the process's anonymous RSS over its value before the GAN was built, at its peak during the timed steps (kernel peak counter, reset before them).")
     if "cpu_rss_increase_sampled" in mem_kinds:
-        lines.append("peak (CPU): increase of the process's anonymous RSS over its value before the GAN was built, sampled every 5 ms during the timed steps.")
+        lines.append("peak (CPU, sampled): the same increase, sampled every 5 ms during the timed steps (a lower bound).")
     if "cuda_max_memory_allocated" in mem_kinds:
         lines.append("peak (CUDA): torch.cuda.max_memory_allocated over the timed steps (model, optimiser state, batch, activations).")
     lines.append("Timed: gans.core.train_step only, on a prepared random batch already on the device (the `fake` source); warm-up excluded.")

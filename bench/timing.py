@@ -25,12 +25,16 @@ What is reported (:class:`CellResult`)
       ``reset_peak_memory_stats`` — tensors held by the allocator, including the model,
       optimiser state, the batch and activations (not the allocator's cached-but-free blocks).
     * Peak memory, CPU: the *increase* of the process's anonymous resident memory (RSS minus
-      file-backed pages, from ``/proc/self/statm``) over its value just before the GAN was
-      built: the maximum sampled by a background thread every 5 ms during the timed steps,
-      minus that starting value. It includes the model, optimiser state, batch, activations
-      and whatever the allocator keeps; library code paged in on first use is excluded. A peak
-      shorter than the sampling interval can be missed, so it is a lower bound. (``ru_maxrss``
-      is not used: it is the process-lifetime peak, polluted by earlier cells.)
+      file-backed pages) over its value just before the GAN was built, at its peak during the
+      timed steps. Linux ≥ 4.0: the kernel's own peak (``VmHWM`` in ``/proc/self/status``) is
+      reset by writing ``5`` to ``/proc/self/clear_refs`` before the timed steps and read after
+      them, minus the file-backed pages then (``mem_kind="cpu_rss_increase_peak"``): exact, and
+      free — no thread runs during the steps. Where that reset is refused, a background thread
+      samples ``/proc/self/statm`` every 5 ms (``"cpu_rss_increase_sampled"``; a lower bound, and
+      on a loaded machine its GIL hand-offs cost the step a few per cent). It includes the
+      model, optimiser state, batch, activations and whatever the allocator keeps; library code
+      paged in on first use is excluded. (``ru_maxrss`` is not used: it is the process-lifetime
+      peak, polluted by earlier cells.)
     * FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` around one step (the first warm-up
       step, run eagerly even for compiled cells); ``None`` when counting fails.
 
@@ -48,6 +52,7 @@ import dataclasses
 import math
 import os
 import platform
+import signal
 import statistics
 import threading
 import time
@@ -67,6 +72,7 @@ __all__ = [
     "CellResult",
     "PreparedStep",
     "MemorySampler",
+    "reset_peak_rss",
     "prepare_step",
     "time_steps",
     "summarize",
@@ -77,10 +83,78 @@ __all__ = [
     "machine_facts",
     "cuda_sync",
     "rss_bytes",
+    "CPU_REDUCTIONS",
+    "cpu_reduction",
+    "describe_overrides",
+    "CellOverTime",
+    "cell_time_limit",
 ]
 
 SLOWDOWN_ENV = "GANBENCH_INJECT_SLOWDOWN"
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+
+
+# --------------------------------------------------------------------------------------------
+# CPU reductions
+
+#: Config changes applied on the CPU by ``pytest bench`` (unless ``--full-size``) so that every
+#: registered GAN keeps its batch-96 and batch-512 cells and the default run still fits in
+#: minutes on a 2-core CPU. Same layers, losses and phase schedule; only widths (and segan's
+#: window) shrink. Step times measured on a loaded 2-core EPYC, seed size → reduced:
+#:   celeba_conv 256 channels: minutes per step (32 channels: 8–20 s at batch 96, > 100 s at 512)
+#:     → 16 channels: 0.7–2 s at batch 96, 7–22 s at 512
+#:   segan window 4096, enc 16…128: 8–15 s at batch 96, > 100 s at 512
+#:     → window 1024 and enc 8…64: 0.4–1.4 s at 96, 2–8 s at 512
+#: Everything else runs at its seed size: dcgan (64×64, ngf=ndf=64) takes 2–8 s per step at
+#: batch 96 and ~10 s at 512 with two threads, celeba_mlp (116k-wide first/last layers) 1–4 s
+#: and 3–13 s — affordable with one timed round — and the MLP GANs tens of ms.
+CPU_REDUCTIONS: dict[str, dict[str, Any]] = {
+    "celeba_conv": {"channels": 16},
+    "segan": {"window": 1024, "enc_channels": (8, 16, 16, 32, 32, 64)},
+}
+
+
+def cpu_reduction(gan: str, device: str, *, full_size: bool = False) -> dict[str, Any]:
+    """The config overrides ``pytest bench`` applies to this GAN on this device ({} = seed size)."""
+    if full_size or torch.device(device).type != "cpu":
+        return {}
+    return dict(CPU_REDUCTIONS.get(gan, {}))
+
+
+def describe_overrides(overrides: dict[str, Any] | None, *, skip: tuple[str, ...] = ("channels_last",)) -> str:
+    """``"ngf=32, ndf=32"`` — overrides as a label (``channels_last`` is shown apart, so skipped)."""
+    items = [(k, v) for k, v in (overrides or {}).items() if k not in skip]
+    return ", ".join(f"{k}={tuple(v) if isinstance(v, list) else v}" for k, v in items)
+
+
+class CellOverTime(Exception):
+    """A benchmark cell ran past its wall-clock limit (see :func:`cell_time_limit`)."""
+
+
+@contextlib.contextmanager
+def cell_time_limit(seconds: float | None, what: str) -> Iterator[None]:
+    """Raise :class:`CellOverTime` in the main thread once ``seconds`` of wall time have passed.
+
+    SIGALRM: the handler runs between two Python bytecodes, i.e. after the torch op in flight
+    returns, so a cell stops within one op of the limit. A no-op off the main thread, without
+    ``setitimer``, or when another alarm is already armed (e.g. pytest-timeout's): that one
+    is left alone.
+    """
+    if (not seconds or seconds <= 0 or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread() or signal.getitimer(signal.ITIMER_REAL)[0] > 0):
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise CellOverTime(f"{what} ran past the per-cell limit of {seconds:g} s (--cell-limit; 0 disables it)")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,7 +209,7 @@ class CellResult:
     ms_iqr: float | None = None  # q75 - q25
     images_per_s: float | None = None  # batch_size / median step time
     peak_mem_mb: float | None = None  # see the module docstring (CUDA allocator / CPU RSS increase)
-    mem_kind: str | None = None  # cuda_max_memory_allocated | cpu_rss_increase_sampled
+    mem_kind: str | None = None  # cuda_max_memory_allocated | cpu_rss_increase_peak | cpu_rss_increase_sampled
     flops_per_step: float | None = None  # FlopCounterMode over one step; None if not countable
     steps: int = 0  # timed steps (samples × cycle)
     samples: int = 0  # timed samples (each one phase cycle)
@@ -203,16 +277,44 @@ def rss_bytes() -> int:
         return 0
 
 
-class MemorySampler:
-    """Background thread sampling this process's RSS; ``peak`` is the maximum seen.
+def _status_kb() -> dict[str, int]:
+    """VmHWM, RssFile, RssShmem (kB) from ``/proc/self/status`` ({} where unreadable)."""
+    out: dict[str, int] = {}
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "RssFile", "RssShmem"):
+                    out[key] = int(value.split()[0])
+    except (OSError, ValueError, IndexError):
+        return {}
+    return out
 
-    The thread reads a kept-open ``/proc/self/statm`` every ``interval`` seconds (a few µs per
-    read), so it costs well under 1 % of the timed steps (bench/test_overhead.py checks this).
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return "VmHWM" in _status_kb()
+
+
+class MemorySampler:
+    """Peak anonymous RSS of this process over a ``with`` block; ``peak`` in bytes.
+
+    Preferred: reset the kernel's peak counter on entry and read it on exit (``kind ==
+    "cpu_rss_increase_peak"``, exact, no thread). Fallback: a background thread reading a
+    kept-open ``/proc/self/statm`` every ``interval`` seconds (``"cpu_rss_increase_sampled"``).
+    ``use_peak_counter=False`` forces the thread.
     """
 
-    def __init__(self, interval: float = 0.005):
+    def __init__(self, interval: float = 0.005, *, use_peak_counter: bool = True):
         self.interval = interval
+        self.use_peak_counter = use_peak_counter
         self.peak = 0
+        self.kind = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._fd: int | None = None
@@ -232,6 +334,11 @@ class MemorySampler:
                 self.peak = v
 
     def __enter__(self) -> "MemorySampler":
+        if self.use_peak_counter and reset_peak_rss():
+            self.kind = "cpu_rss_increase_peak"
+            self.peak = rss_bytes()
+            return self
+        self.kind = "cpu_rss_increase_sampled"
         try:
             self._fd = os.open("/proc/self/statm", os.O_RDONLY)
         except OSError:
@@ -243,6 +350,13 @@ class MemorySampler:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        if self.kind == "cpu_rss_increase_peak":
+            st = _status_kb()
+            if "VmHWM" in st:  # the peak of all resident pages, minus the file-backed ones now
+                hwm_anon = (st["VmHWM"] - st.get("RssFile", 0) - st.get("RssShmem", 0)) * 1024
+                self.peak = max(self.peak, hwm_anon)
+            self.peak = max(self.peak, rss_bytes())
+            return
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -488,7 +602,7 @@ def peak_memory(device: torch.device, rss_start: int) -> Iterator[dict[str, Any]
         with MemorySampler() as sampler:
             yield out
         out["peak_mem_mb"] = max(0, sampler.peak - rss_start) / 2**20 if sampler.peak else None
-        out["mem_kind"] = "cpu_rss_increase_sampled"
+        out["mem_kind"] = sampler.kind
 
 
 def measure_cell(
@@ -510,6 +624,7 @@ def measure_cell(
     """
     t_cell = time.perf_counter()
     row = CellResult(cell.key, cell.gan, cell.batch_size, cell.device, cell.precision, cell.compile, "ok", warmup=warmup)
+    row.overrides = dict(cell.overrides)  # also on rows that fail before the GAN is built
     prep = None
     try:
         device = resolve_device(cell.device)

@@ -14,7 +14,21 @@ import pytest
 import torch
 
 from bench.sweep import append_result, format_table, read_results
-from bench.timing import Cell, is_oom, measure_cell, parse_slowdown, summarize, time_steps
+from bench.timing import (
+    CPU_REDUCTIONS,
+    Cell,
+    CellOverTime,
+    MemorySampler,
+    cell_time_limit,
+    cpu_reduction,
+    describe_overrides,
+    is_oom,
+    measure_cell,
+    parse_slowdown,
+    prepare_step,
+    summarize,
+    time_steps,
+)
 from gans.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +80,7 @@ def test_measure_cell_reports_a_trained_step():
     assert row.images_per_s == pytest.approx(8 / (row.ms_median / 1000))
     # pattern1010: 3 phases; D (4→3→1) and G (1→3→4) linears, forward+backward — a small positive count
     assert row.flops_per_step and row.flops_per_step > 0
-    assert row.mem_kind == "cpu_rss_increase_sampled" and row.peak_mem_mb is not None
+    assert row.mem_kind in ("cpu_rss_increase_peak", "cpu_rss_increase_sampled") and row.peak_mem_mb is not None
     assert row.machine["torch"] == torch.__version__
 
 
@@ -81,6 +95,59 @@ def test_injected_slowdown_slows_the_timed_step(monkeypatch):
     slow = measure_cell(Cell("mnist_mlp", 16), steps=6, warmup=2, flops=False)
     assert "test hook" in slow.note
     assert slow.ms_median > 1.8 * base.ms_median
+
+
+@pytest.mark.parametrize("use_peak_counter", [True, False])
+def test_memory_sampler_sees_a_known_allocation(use_peak_counter):
+    from bench.timing import rss_bytes
+
+    with MemorySampler(use_peak_counter=use_peak_counter) as m:
+        x = torch.ones(50 * 2**20)  # 200 MB of float32, written, then freed before the block ends
+        time.sleep(0.05)  # the sampling thread (fallback) gets several reads in
+        del x
+    # peak is absolute anonymous RSS; the 200 MB are gone again by now
+    assert m.kind in ("cpu_rss_increase_peak", "cpu_rss_increase_sampled")
+    assert m.peak - rss_bytes() > 180 * 2**20, (m.kind, m.peak, rss_bytes())
+
+
+def test_cell_time_limit_stops_a_runaway_cell():
+    t0 = time.perf_counter()
+    with pytest.raises(CellOverTime, match="per-cell limit of 0.2 s"):
+        with cell_time_limit(0.2, "slow cell"):
+            for _ in range(100):
+                time.sleep(0.05)
+    assert time.perf_counter() - t0 < 1.0
+    with cell_time_limit(0, "no limit"):  # 0 disables it
+        time.sleep(0.01)
+
+
+def test_cpu_reductions_shrink_real_config_fields():
+    import dataclasses
+
+    from gans.core import get_gan_entry
+
+    assert cpu_reduction("celeba_conv", "cpu") == {"channels": 16}
+    assert cpu_reduction("celeba_conv", "cpu", full_size=True) == {} and cpu_reduction("celeba_conv", "cuda") == {}
+    assert cpu_reduction("mnist_mlp", "cpu") == {} and cpu_reduction("dcgan", "cpu") == {}
+    for gan, red in CPU_REDUCTIONS.items():
+        default = get_gan_entry(gan).config_cls()
+        fields = {f.name for f in dataclasses.fields(default)}
+        for k, v in red.items():
+            assert k in fields, f"{gan}: {k} is not a config field"
+            if isinstance(v, tuple):
+                assert len(v) == len(getattr(default, k)) and all(a <= b for a, b in zip(v, getattr(default, k)))
+            else:
+                assert v < getattr(default, k), f"{gan}: {k}={v} is not a reduction"
+    assert describe_overrides({"channels": 16, "channels_last": False}) == "channels=16"
+    assert describe_overrides({"enc_channels": [8, 16]}) == "enc_channels=(8, 16)"
+
+
+def test_reduced_segan_window_gets_a_batch_of_its_shape():
+    red = cpu_reduction("segan", "cpu")
+    prep = prepare_step(Cell("segan", 2, "cpu", overrides=tuple(sorted(red.items()))))
+    assert prep.real.shape[-1] == red["window"]
+    prep.step()
+    assert not prep.check()
 
 
 # -- results file ------------------------------------------------------------------------------
@@ -104,6 +171,21 @@ def test_table_groups_batch_sizes_side_by_side():
     text = format_table(rows)
     line = next(l for l in text.splitlines() if l.startswith("cpu fp32"))
     assert line.index("0.75") < line.index("1.00") < line.index("OOM")  # 9600/12800, best, oom
+
+
+def test_table_labels_overridden_rows():
+    common = {"gan": "celeba_conv", "device": "cpu", "precision": "fp32", "compile": False, "status": "ok", "ms_iqr": 1.0, "peak_mem_mb": 9.0}
+    rows = [
+        {**common, "key": "a", "batch_size": 96, "ms_median": 10.0, "images_per_s": 9600.0, "overrides": {"channels": 32, "channels_last": False}},
+        {**common, "key": "b", "batch_size": 512, "ms_median": 40.0, "images_per_s": 12800.0, "overrides": {"channels": 32, "channels_last": False}},
+        {**common, "key": "c", "batch_size": 96, "ms_median": 20.0, "images_per_s": 4800.0, "overrides": {}},
+    ]
+    lines = format_table(rows).splitlines()
+    reduced = next(l for l in lines if l.startswith("cpu fp32 [channels=32]"))
+    plain = next(l for l in lines if l.startswith("cpu fp32 ") and "[" not in l)
+    assert "0.75" in reduced and "1.00" in reduced and "0.38" in plain and "not run" in plain
+    assert lines[0] == "celeba_conv"  # mixed settings: the heading names no overrides
+    assert format_table(rows[:2]).splitlines()[0] == "celeba_conv [channels=32]"
 
 
 # -- sweeps through the CLI ----------------------------------------------------------------------
@@ -162,20 +244,25 @@ def test_sweep_user_errors_exit_2(tmp_path):
 def test_pytest_bench_autosave_writes_every_cell(tmp_path):
     storage = tmp_path / "store"
     cmd = [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-p", "no:cacheprovider", "-q", "-k", "test_train_step",
-           "--benchmark-autosave", f"--benchmark-storage={storage}", "--gans", "mnist_mlp", "pattern1010",
-           "--batch-sizes", "2", "4", "--bench-threads", "1"]
+           "--benchmark-autosave", f"--benchmark-storage={storage}", "--gans", "mnist_mlp", "pattern1010", "celeba_conv",
+           "--batch-sizes", "2", "4", "--bench-threads", "1", "--cpu-cell-budget", "0.3"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "ganbench: per-cell settings" in r.stdout
+    # the heavy conv GAN is timed reduced on the CPU, and the output says so
+    assert "CPU reductions (these cells are NOT the seed-size models)" in r.stdout
+    assert "celeba_conv-cpu: channels=16 (default 256)" in r.stdout and "REDUCED: channels=16" in r.stdout
     files = list(storage.glob("*/0001_*.json"))
     assert len(files) == 1, list(storage.rglob("*"))
     data = json.loads(files[0].read_text())
     cells = {(b["extra_info"]["gan"], b["extra_info"]["batch_size"]): b for b in data["benchmarks"]}
-    assert set(cells) == {("mnist_mlp", 2), ("mnist_mlp", 4), ("pattern1010", 2), ("pattern1010", 4)}
+    assert set(cells) == {(g, b) for g in ("mnist_mlp", "pattern1010", "celeba_conv") for b in (2, 4)}
     for (gan, bs), b in cells.items():
         ei = b["extra_info"]
         assert ei["device"] == "cpu" and ei["images_per_s"] == pytest.approx(bs / b["stats"]["median"] * ei["cycle"], rel=1e-6)
-        assert ei["peak_mem_mb"] is not None and ei["mem_kind"] == "cpu_rss_increase_sampled"
+        assert ei["peak_mem_mb"] is not None and ei["mem_kind"] in ("cpu_rss_increase_peak", "cpu_rss_increase_sampled")
         assert ei["flops_per_step"] > 0
+        assert ei["cpu_reduction"] == ("channels=16" if gan == "celeba_conv" else None)
+        assert ei["overrides"].get("channels") == (16 if gan == "celeba_conv" else None)
     assert data["machine_info"]["torch"]["version"] == torch.__version__
     assert "cudnn" in data["machine_info"]["torch"] and "tf32_matmul" in data["machine_info"]["torch"]
