@@ -182,8 +182,6 @@ def espeak_version(exe: str | None = None, *, memo_dir: str | os.PathLike | None
     """
     exe = exe or find_espeak()
     fp = _exe_fingerprint(exe)
-    if fp in _VERSION_MEMO:
-        return _VERSION_MEMO[fp]
     memo_path = Path(memo_dir) / _VERSION_MEMO_FILE if memo_dir is not None else None
     memo: dict[str, str] = {}
     if memo_path is not None and memo_path.is_file():
@@ -193,19 +191,18 @@ def espeak_version(exe: str | None = None, *, memo_dir: str | os.PathLike | None
                 memo = {str(k): str(v) for k, v in loaded.items()}
         except (OSError, ValueError):
             memo = {}
-        if fp in memo:
-            _VERSION_MEMO[fp] = memo[fp]
-            return memo[fp]
-    try:
-        proc = subprocess.run([exe, "--version"], capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise SpeechDataError(f"could not run {exe} --version: {exc}") from exc
-    version = proc.stdout.decode("utf-8", "replace").strip()
-    if proc.returncode != 0 or not version:
-        err = proc.stderr.decode("utf-8", "replace").strip()
-        raise SpeechDataError(f"{exe} --version failed (exit {proc.returncode}): {err}")
+    version = _VERSION_MEMO.get(fp) or memo.get(fp)
+    if version is None:
+        try:
+            proc = subprocess.run([exe, "--version"], capture_output=True, timeout=30, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise SpeechDataError(f"could not run {exe} --version: {exc}") from exc
+        version = proc.stdout.decode("utf-8", "replace").strip()
+        if proc.returncode != 0 or not version:
+            err = proc.stderr.decode("utf-8", "replace").strip()
+            raise SpeechDataError(f"{exe} --version failed (exit {proc.returncode}): {err}")
     _VERSION_MEMO[fp] = version
-    if memo_path is not None:
+    if memo_path is not None and memo.get(fp) != version:  # also when known only in memory
         memo[fp] = version
         try:
             atomic_write_bytes(memo_path, json.dumps(memo, indent=1, sort_keys=True).encode())
