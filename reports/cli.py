@@ -137,11 +137,11 @@ def add_commands(sub) -> None:
                        "report, comparison.html (curves vs epochs and wall time, quality at equal epochs and equal wall time, throughput, verdicts, "
                        "samples, a conclusion computed from the data), comparison.json and index.html into --out. Finished runs in --out are reused, "
                        "so re-running re-renders.",
-                       epilog="example: ganbench compare-batch mnist_mlp --batch-sizes 96 512   (default data: the embedded digits for MNIST-shaped GANs; 100 epochs)")
+                       epilog="example: ganbench compare-batch mnist_mlp --batch-sizes 96 512   (default data: the embedded digits for MNIST-shaped GANs; 300 epochs)")
     p.add_argument("gan", metavar="GAN")
     p.add_argument("--batch-sizes", type=int, nargs="+", required=True, metavar="B")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--epochs", type=int, help="epochs per run, the same for every batch size (default 100)")
+    g.add_argument("--epochs", type=int, help="epochs per run, the same for every batch size (default 300)")
     g.add_argument("--time-budget", type=float, metavar="S", help="seconds of training per batch size (converted to steps from a measured rate; see the report)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds to repeat every batch size with (spread shown; default 0)")
     add_data_args(p)  # --dataset defaults to digits for the MNIST-shaped GANs (see _cmd_compare)
