@@ -69,6 +69,14 @@ def _rel(metrics: Mapping[str, float], ceiling: Mapping[str, float], key: str) -
     return f / c
 
 
+def _grade(txt: str, rel: float, collapsed_at: float, partial_below: float, collapsed: list[str], partial: list[str]) -> None:
+    """File one score (relative to the real ceiling) under collapsed (≤) or partial (<)."""
+    if rel <= collapsed_at:
+        collapsed.append(f"{txt} ≤ {collapsed_at:.0%}")
+    elif rel < partial_below:
+        partial.append(f"{txt} < {partial_below:.0%}")
+
+
 def collapse_verdict(metrics: Mapping[str, float], ceiling: Mapping[str, float], thresholds: CollapseThresholds | None = None, *, num_classes: int | None = None, num_modes: int | None = None) -> CollapseVerdict:
     """Judge the fake scores ``metrics`` against the real ``ceiling`` (same keys)."""
     th = thresholds or CollapseThresholds()
@@ -83,18 +91,12 @@ def collapse_verdict(metrics: Mapping[str, float], ceiling: Mapping[str, float],
     if modes is not None:
         scores["modes_rel"] = modes
         txt = f"modes {metrics['modes']:.0f} vs real {ceiling['modes']:.0f} ({modes:.0%})"
-        if modes <= th.modes_collapsed:
-            collapsed.append(f"{txt} ≤ {th.modes_collapsed:.0%}")
-        elif modes < th.modes_partial:
-            partial.append(f"{txt} < {th.modes_partial:.0%}")
+        _grade(txt, modes, th.modes_collapsed, th.modes_partial, collapsed, partial)
     classes = _rel(metrics, ceiling, "class_coverage")
     if classes is not None:
         scores["class_coverage_rel"] = classes
         txt = f"class coverage {fmt_n(metrics['class_coverage'], num_classes)} classes vs real {fmt_n(ceiling['class_coverage'], num_classes)} ({classes:.0%})"
-        if classes <= th.classes_collapsed:
-            collapsed.append(f"{txt} ≤ {th.classes_collapsed:.0%}")
-        elif classes < th.classes_partial:
-            partial.append(f"{txt} < {th.classes_partial:.0%}")
+        _grade(txt, classes, th.classes_collapsed, th.classes_partial, collapsed, partial)
         kf, kc = metrics.get("class_kl"), ceiling.get("class_kl")
         if kf is not None and kc is not None and math.isfinite(kf) and math.isfinite(kc):
             scores["class_kl_excess"] = kf - kc
@@ -104,10 +106,7 @@ def collapse_verdict(metrics: Mapping[str, float], ceiling: Mapping[str, float],
     if div is not None:
         scores["diversity_rel"] = div
         txt = f"diversity {metrics['diversity']:.2f} vs real {ceiling['diversity']:.2f} ({div:.0%})"
-        if div <= th.diversity_collapsed:
-            collapsed.append(f"{txt} ≤ {th.diversity_collapsed:.0%}")
-        elif div < th.diversity_partial:
-            partial.append(f"{txt} < {th.diversity_partial:.0%}")
+        _grade(txt, div, th.diversity_collapsed, th.diversity_partial, collapsed, partial)
     rec, cov = _rel(metrics, ceiling, "recall"), _rel(metrics, ceiling, "coverage")
     if rec is not None:
         scores["recall_rel"] = rec
