@@ -10,7 +10,7 @@ precision), keeping one live model at a time so memory peaks stay per cell; the 
 synchronises CUDA before returning (GPU work is inside every round); correctness is asserted
 after timing (losses finite, G's and D's parameters changed).
 
-What is timed: ``gans.core.train_step`` on a random ``[0, 1]`` batch of the GAN's data shape
+What is timed: ``gans.models.train_step`` on a random ``[0, 1]`` batch of the GAN's data shape
 (the ``fake`` source), prepared and on the device before timing. One round = one phase cycle
 (one step for every GAN whose phases all run every step).
 
@@ -73,16 +73,36 @@ _T0 = [0.0]
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("ganbench", "ganbench benchmark grid")
     g.addoption("--gans", nargs="+", default=None, metavar="GAN", help="GANs to time (default: every registered GAN)")
-    g.addoption("--batch-sizes", nargs="+", type=int, default=[96, 512], metavar="N", help="batch sizes (default 96 512)")
-    g.addoption("--devices", nargs="+", default=None, metavar="DEV", help="devices (default: cpu and cuda when present)")
+    g.addoption(
+        "--batch-sizes", nargs="+", type=int, default=[96, 512], metavar="N", help="batch sizes (default 96 512)"
+    )
+    g.addoption(
+        "--devices", nargs="+", default=None, metavar="DEV", help="devices (default: cpu and cuda when present)"
+    )
     g.addoption("--precisions", nargs="+", default=["fp32"], metavar="P", help="fp32 and/or bf16 (default fp32)")
-    g.addoption("--bench-threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's default)")
-    g.addoption("--full-size", action="store_true",
-                help="CPU: time every GAN at its seed size (no CPU reductions; celeba_conv and segan then take minutes per cell)")
-    g.addoption("--cpu-cell-budget", type=float, default=CPU_CELL_BUDGET_S, metavar="S",
-                help=f"CPU: timed seconds per cell after warm-up (default {CPU_CELL_BUDGET_S:g}; 1 to 50 rounds)")
-    g.addoption("--cell-limit", type=float, default=CELL_LIMIT_S, metavar="S",
-                help=f"fail a cell that runs longer than S seconds in all (default {CELL_LIMIT_S:g}; 0 = no limit)")
+    g.addoption(
+        "--bench-threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's default)"
+    )
+    g.addoption(
+        "--full-size",
+        action="store_true",
+        help="CPU: time every GAN at its seed size (no CPU reductions; celeba_conv and segan then take minutes per "
+        "cell)",
+    )
+    g.addoption(
+        "--cpu-cell-budget",
+        type=float,
+        default=CPU_CELL_BUDGET_S,
+        metavar="S",
+        help=f"CPU: timed seconds per cell after warm-up (default {CPU_CELL_BUDGET_S:g}; 1 to 50 rounds)",
+    )
+    g.addoption(
+        "--cell-limit",
+        type=float,
+        default=CELL_LIMIT_S,
+        metavar="S",
+        help=f"fail a cell that runs longer than S seconds in all (default {CELL_LIMIT_S:g}; 0 = no limit)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -93,7 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _grid(config: pytest.Config) -> tuple[list[str], list[int], list[str], list[str]]:
-    from gans.core import get_gan_entry, list_gans
+    from gans.models.core import get_gan_entry, list_gans
 
     gans = config.getoption("--gans") or list_gans()
     for g in gans:
@@ -108,7 +128,7 @@ def _grid(config: pytest.Config) -> tuple[list[str], list[int], list[str], list[
 
 def _seed_values(gan: str, overrides: dict[str, Any]) -> str:
     """``"channels=16 (seed 256)"`` for the terminal: each reduced field next to its default."""
-    from gans.core import get_gan_entry
+    from gans.models.core import get_gan_entry
 
     default = get_gan_entry(gan).config_cls()
     parts = []
@@ -130,7 +150,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     red = [f"{g} [{describe_overrides(cpu_reduction(g, 'cpu'))}]" for g in gans if cpu_reduction(g, "cpu")]
     if not red:
         return []
-    return [f"ganbench: CPU cells of {', '.join(red)} run at REDUCED size to fit the CPU budget (seed size: --full-size)"]
+    return [
+        f"ganbench: CPU cells of {', '.join(red)} run at REDUCED size to fit the CPU budget (seed size: --full-size)"
+    ]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -219,18 +241,30 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
     if _REDUCED or (_SUMMARY and config.getoption("--full-size")):
         tr.section("ganbench: CPU reductions (these cells are NOT the seed-size models)")
         if _REDUCED:
-            tr.write_line("To fit the default run in minutes on a small CPU these GANs were timed at reduced size on the CPU")
-            tr.write_line("(same layers, losses and phase schedule; recorded as extra_info['cpu_reduction']); pass --full-size for seed sizes:")
+            tr.write_line(
+                "To fit the default run in minutes on a small CPU these GANs were timed at reduced size on the CPU"
+            )
+            tr.write_line(
+                "(same layers, losses and phase schedule; recorded as extra_info['cpu_reduction']); pass "
+                "--full-size for seed sizes:"
+            )
             for name, red in sorted(_REDUCED.items()):
                 tr.write_line(f"  {name}: {_seed_values(name.rsplit('-', 1)[0], red)}")
         else:
             tr.write_line("--full-size: every GAN was timed at its seed size.")
     if _SUMMARY:
         tr.section("ganbench: per-cell settings (what was timed)")
-        tr.write_line("timed: gans.core.train_step on a prepared random batch already on the device; warm-up excluded; one round = one phase cycle")
+        tr.write_line(
+            "timed: gans.models.train_step on a prepared random batch already on the device; warm-up "
+            "excluded; one round = one phase cycle"
+        )
         budget = config.getoption("--cpu-cell-budget")
-        tr.write_line(f"CPU: rounds chosen so each cell's timed region is about {budget:g} s; cells whose warm-up step took ≥ {HEAVY_PROBE_S:g} s "
-                      f"get 1 warm-up step (FLOP counting) and no warm-up round; per-cell limit {config.getoption('--cell-limit'):g} s")
+        tr.write_line(
+            f"CPU: rounds chosen so each cell's timed region is about {budget:g} s; cells whose warm-up step "
+            f"took ≥ {HEAVY_PROBE_S:g} s "
+            "get 1 warm-up step (FLOP counting) and no warm-up round; per-cell limit "
+            f"{config.getoption('--cell-limit'):g} s"
+        )
         for line in _SUMMARY:
             tr.write_line("  " + line)
     if _OVERHEAD:
@@ -238,7 +272,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
         for line in _OVERHEAD:
             tr.write_line("  " + line)
     if _SUMMARY or _OVERHEAD:
-        tr.write_line(f"ganbench: session wall time {time.perf_counter() - _T0[0]:.0f} s, torch threads {torch.get_num_threads()}")
+        tr.write_line(
+            f"ganbench: session wall time {time.perf_counter() - _T0[0]:.0f} s, torch threads {torch.get_num_threads()}"
+        )
 
 
 def pytest_benchmark_update_machine_info(config, machine_info: dict[str, Any]) -> None:  # noqa: ANN001
@@ -257,13 +293,20 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict[str, Any]) -
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
     }
-    machine_info["ganbench_cpu_reductions"] = {} if config.getoption("--full-size") else {
-        g: describe_overrides(r) for g, r in CPU_REDUCTIONS.items()
-    }
+    machine_info["ganbench_cpu_reductions"] = (
+        {} if config.getoption("--full-size") else {g: describe_overrides(r) for g, r in CPU_REDUCTIONS.items()}
+    )
 
 
-def run_cell(benchmark, holder: GANOnDevice, batch_size: int, precision: str, *, budget_s: float = CPU_CELL_BUDGET_S,
-             limit_s: float | None = CELL_LIMIT_S) -> PreparedStep:  # noqa: ANN001
+def run_cell(
+    benchmark,
+    holder: GANOnDevice,
+    batch_size: int,
+    precision: str,
+    *,
+    budget_s: float = CPU_CELL_BUDGET_S,
+    limit_s: float | None = CELL_LIMIT_S,
+) -> PreparedStep:  # noqa: ANN001
     """Build, warm up, time with benchmark.pedantic, record extra_info; returns the prepared step."""
     t_cell = time.perf_counter()
     what = f"{holder.gan}-{holder.device} bs{batch_size} {precision}"
@@ -281,7 +324,10 @@ def run_cell(benchmark, holder: GANOnDevice, batch_size: int, precision: str, *,
             if dev.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(dev)
                 benchmark.pedantic(target, rounds=rounds, iterations=iterations, warmup_rounds=warmup_rounds)
-                mem = {"peak_mem_mb": torch.cuda.max_memory_allocated(dev) / 2**20, "mem_kind": "cuda_max_memory_allocated"}
+                mem = {
+                    "peak_mem_mb": torch.cuda.max_memory_allocated(dev) / 2**20,
+                    "mem_kind": "cuda_max_memory_allocated",
+                }
             else:
                 with MemorySampler() as sampler:
                     benchmark.pedantic(target, rounds=rounds, iterations=iterations, warmup_rounds=warmup_rounds)
@@ -293,13 +339,23 @@ def run_cell(benchmark, holder: GANOnDevice, batch_size: int, precision: str, *,
     median_step_s = stats.median / prep.cycle if stats is not None else float("nan")
     reduction = describe_overrides(holder.reduced) or None
     benchmark.extra_info.update(
-        gan=holder.gan, batch_size=batch_size, device=holder.device, precision=precision,
+        gan=holder.gan,
+        batch_size=batch_size,
+        device=holder.device,
+        precision=precision,
         images_per_s=batch_size / median_step_s if median_step_s > 0 else None,
         ms_per_step=median_step_s * 1000.0,
-        flops_per_step=flops, cycle=prep.cycle, rounds=rounds, iterations=iterations,
-        warmup_rounds=warmup_rounds, warmup_steps_before=1, probe_s=probe_s,
+        flops_per_step=flops,
+        cycle=prep.cycle,
+        rounds=rounds,
+        iterations=iterations,
+        warmup_rounds=warmup_rounds,
+        warmup_steps_before=1,
+        probe_s=probe_s,
         overrides={k: (list(v) if isinstance(v, tuple) else v) for k, v in getattr(prep, "overrides", {}).items()},
-        cpu_reduction=reduction, full_size=reduction is None, threads=torch.get_num_threads(),
+        cpu_reduction=reduction,
+        full_size=reduction is None,
+        threads=torch.get_num_threads(),
         cell_wall_s=time.perf_counter() - t_cell,
         data="fake: random batch, prepared and on the device before timing",
         **mem,
@@ -308,7 +364,11 @@ def run_cell(benchmark, holder: GANOnDevice, batch_size: int, precision: str, *,
         f"{what}: {rounds} round(s) × {iterations} iteration(s), "
         f"{warmup_rounds} warm-up round(s) after 1 FLOP-counting warm-up step"
         + (f"; REDUCED: {reduction}" if reduction else "")
-        + (f"; {median_step_s * 1000:.1f} ms/step, {batch_size / median_step_s:.1f} images/s" if median_step_s > 0 else "")
+        + (
+            f"; {median_step_s * 1000:.1f} ms/step, {batch_size / median_step_s:.1f} images/s"
+            if median_step_s > 0
+            else ""
+        )
         + f"; cell {time.perf_counter() - t_cell:.1f} s"
     )
     return prep

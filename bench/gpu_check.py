@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import torch
 
-from gans.utils import atomic_write_json
+from gans.base import atomic_write_json
 
 from .sweep import format_table
 from .timing import Cell, cuda_sync, machine_facts, measure_cell, prepare_step, time_steps
@@ -45,7 +45,11 @@ def _part(results: dict[str, Any], name: str, fn: Callable[[], dict[str, Any]]) 
         out = {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-2000:]}
     out["seconds"] = round(time.perf_counter() - t0, 1)
     results[name] = out
-    print(f"   {'ok' if out.get('ok') else 'FAILED'} ({out['seconds']} s): " + json.dumps({k: v for k, v in out.items() if k not in ('traceback', 'rows')}, default=str)[:600], flush=True)
+    print(
+        f"   {'ok' if out.get('ok') else 'FAILED'} ({out['seconds']} s): "
+        + json.dumps({k: v for k, v in out.items() if k not in ("traceback", "rows")}, default=str)[:600],
+        flush=True,
+    )
 
 
 def events_vs_sync() -> dict[str, Any]:
@@ -87,8 +91,18 @@ def bf16() -> dict[str, Any]:
             fake = prep.gan.generate(prep.gan.latent(4))
         for _ in range(3):
             prep.step()
-        out[gan] = {"fp32_ms": fp32, "bf16_ms": b16, "speedup": fp32 / b16, "autocast_output_dtype": str(fake.dtype), "problems": prep.check()}
-    out["ok"] = all(v["autocast_output_dtype"] == "torch.bfloat16" and not v["problems"] for v in out.values() if isinstance(v, dict))
+        out[gan] = {
+            "fp32_ms": fp32,
+            "bf16_ms": b16,
+            "speedup": fp32 / b16,
+            "autocast_output_dtype": str(fake.dtype),
+            "problems": prep.check(),
+        }
+    out["ok"] = all(
+        v["autocast_output_dtype"] == "torch.bfloat16" and not v["problems"]
+        for v in out.values()
+        if isinstance(v, dict)
+    )
     return out
 
 
@@ -106,9 +120,20 @@ def channels_last() -> dict[str, Any]:
         del prep
         on, _ = _speed(Cell(gan, bs, "cuda", "bf16", False, True))
         off, _ = _speed(Cell(gan, bs, "cuda", "bf16", False, False))
-        out[gan] = {"weights_channels_last": cl_weights, "batch_channels_last": cl_batch, "problems": problems,
-                    "bf16_ms_channels_last": on, "bf16_ms_contiguous": off, "speedup": off / on, "batch": bs}
-    out["ok"] = all(v["weights_channels_last"] and v["batch_channels_last"] and not v["problems"] for v in out.values() if isinstance(v, dict))
+        out[gan] = {
+            "weights_channels_last": cl_weights,
+            "batch_channels_last": cl_batch,
+            "problems": problems,
+            "bf16_ms_channels_last": on,
+            "bf16_ms_contiguous": off,
+            "speedup": off / on,
+            "batch": bs,
+        }
+    out["ok"] = all(
+        v["weights_channels_last"] and v["batch_channels_last"] and not v["problems"]
+        for v in out.values()
+        if isinstance(v, dict)
+    )
     return out
 
 
@@ -118,8 +143,16 @@ def compile_check() -> dict[str, Any]:
     t_compile = time.perf_counter() - t0
     eager, _ = _speed(Cell("mnist_mlp", 512, "cuda", "fp32", False), steps=30)
     ok = row_c.status == "ok"
-    return {"ok": ok, "status": row_c.status, "error": row_c.error, "compiled_ms": row_c.ms_median, "eager_ms": eager,
-            "speedup": (eager / row_c.ms_median) if ok else None, "cell_wall_s_incl_compile": t_compile, "flops_per_step": row_c.flops_per_step}
+    return {
+        "ok": ok,
+        "status": row_c.status,
+        "error": row_c.error,
+        "compiled_ms": row_c.ms_median,
+        "eager_ms": eager,
+        "speedup": (eager / row_c.ms_median) if ok else None,
+        "cell_wall_s_incl_compile": t_compile,
+        "flops_per_step": row_c.flops_per_step,
+    }
 
 
 def memory_peaks() -> dict[str, Any]:
@@ -150,13 +183,21 @@ def sweep(out_dir: Path) -> dict[str, Any]:
     return {"ok": all(r["status"] == "ok" for r in rows), "rows": rows, "table": table}
 
 
+def _failure(v: dict[str, Any]) -> str:
+    """The first 300 characters of a failed check's error (or of its fields, when it gave no error)."""
+    return str(v.get("error") or {k: x for k, x in v.items() if k not in ("rows", "table", "traceback")})[:300]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, help="folder for gpu_check.json and sweep.jsonl")
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"machine": machine_facts("cuda" if torch.cuda.is_available() else None), "started": time.time()}
+    results: dict[str, Any] = {
+        "machine": machine_facts("cuda" if torch.cuda.is_available() else None),
+        "started": time.time(),
+    }
     if not torch.cuda.is_available():
         results["skipped"] = "no CUDA GPU: nothing to check"
         atomic_write_json(out / "gpu_check.json", results)
@@ -176,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nsummary:")
     for k, v in results.items():
         if isinstance(v, dict) and "ok" in v:
-            print(f"  {k:<16} {'ok' if v['ok'] else 'FAILED: ' + str(v.get('error') or {kk: vv for kk, vv in v.items() if kk not in ('rows', 'table', 'traceback')})[:300]}")
+            print(f"  {k:<16} {'ok' if v['ok'] else 'FAILED: ' + _failure(v)}")
     print(f"total {results['total_seconds']} s; JSON: {out / 'gpu_check.json'}")
     return 0 if all(v.get("ok") for v in results.values() if isinstance(v, dict) and "ok" in v) else 1
 

@@ -38,9 +38,9 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from gans.core import list_gans
-from gans.errors import UserError
-from gans.utils import atomic_write_json, resolve_device
+from gans.base import UserError, atomic_write_json
+from gans.models.core import list_gans
+from gans.training.runtime import resolve_device
 
 from .timing import Cell, PreparedStep, cuda_sync, machine_facts, prepare_step, time_steps
 
@@ -150,7 +150,9 @@ def measure_normalised(
     for gan in gans:
         s = dict((settings or {}).get(gan) or gan_settings(gan, quick))
         t0 = time.perf_counter()
-        prep = prepare_step(Cell(gan, int(s["batch_size"]), device, "fp32", False, None, tuple(sorted(s.get("overrides", {}).items()))))
+        prep = prepare_step(
+            Cell(gan, int(s["batch_size"]), device, "fp32", False, None, tuple(sorted(s.get("overrides", {}).items())))
+        )
         for _ in range(2):  # warm-up
             prep.run_cycle()
         cuda_sync(dev)
@@ -158,8 +160,19 @@ def measure_normalised(
         if not s.get("steps"):
             s["steps"] = max(1, min(50, math.ceil(target / max(probe_ms / 1000.0, 1e-6))))  # samples (cycles) per block
         preps[gan] = prep
-        info[gan] = {"batch_size": int(s["batch_size"]), "overrides": s.get("overrides", {}), "steps": int(s["steps"]), "cycle": prep.cycle, "ratios": [], "step_ms": [], "cal_ms": []}
-        log(f"  {gan}: batch {s['batch_size']}, {s['steps']} samples per block, probe {probe_ms / prep.cycle:.2f} ms/step ({time.perf_counter() - t0:.1f} s to build and warm up)")
+        info[gan] = {
+            "batch_size": int(s["batch_size"]),
+            "overrides": s.get("overrides", {}),
+            "steps": int(s["steps"]),
+            "cycle": prep.cycle,
+            "ratios": [],
+            "step_ms": [],
+            "cal_ms": [],
+        }
+        log(
+            f"  {gan}: batch {s['batch_size']}, {s['steps']} samples per block, probe "
+            f"{probe_ms / prep.cycle:.2f} ms/step ({time.perf_counter() - t0:.1f} s to build and warm up)"
+        )
     order = list(gans)
     for r in range(rounds):
         k = r % len(order) if order else 0
@@ -194,7 +207,9 @@ def measure_normalised(
     return out
 
 
-def compare(current: dict[str, dict[str, Any]], baseline: dict[str, dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
+def compare(
+    current: dict[str, dict[str, Any]], baseline: dict[str, dict[str, Any]], threshold: float
+) -> list[dict[str, Any]]:
     """Rows of (gan, current, baseline, change, verdict); verdict "slower" fails the gate."""
     rows = []
     for gan in sorted(set(current) | set(baseline)):
@@ -216,10 +231,13 @@ def _cur(cur: dict[str, Any]) -> dict[str, Any]:
 
 
 def format_report(rows: Sequence[dict[str, Any]], threshold: float) -> str:
-    head = f"{'GAN':<13} {'batch':>5} {'step ms':>9} {'calib ms':>9} {'normalised':>10} {'baseline':>9} {'change':>8}  verdict"
+    head = (
+        f"{'GAN':<13} {'batch':>5} {'step ms':>9} {'calib ms':>9} {'normalised':>10} {'baseline':>9} "
+        f"{'change':>8}  verdict"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
-        f = lambda k, fmt: (fmt.format(r[k]) if r.get(k) is not None else "–")  # noqa: E731
+        f = lambda k, fmt: fmt.format(r[k]) if r.get(k) is not None else "–"  # noqa: E731
         verdict = r["verdict"].upper() if r["verdict"] == "slower" else r["verdict"]
         if r.get("confirm") is not None:
             verdict += f" (re-measured: {r['confirm']:+.1%})"
@@ -227,7 +245,10 @@ def format_report(rows: Sequence[dict[str, Any]], threshold: float) -> str:
             f"{r['gan']:<13} {f('batch_size', '{:d}'):>5} {f('step_ms', '{:.3f}'):>9} {f('cal_ms', '{:.3f}'):>9} "
             f"{f('ratio', '{:.3f}'):>10} {f('baseline', '{:.3f}'):>9} {f('change', '{:+.1%}'):>8}  {verdict}"
         )
-    lines.append(f"normalised = step time / calibration time, measured interleaved in this run; fails when > {threshold:.0%} above the baseline.")
+    lines.append(
+        "normalised = step time / calibration time, measured interleaved in this run; fails when > "
+        f"{threshold:.0%} above the baseline."
+    )
     return "\n".join(lines)
 
 
@@ -238,18 +259,32 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid JSON ({e}); regenerate it with `ganbench regress --update-baseline`") from None
+        raise UserError(
+            f"{path}: not valid JSON ({e}); regenerate it with `ganbench regress --update-baseline`"
+        ) from None
     if not isinstance(data, dict) or "modes" not in data:
-        raise UserError(f"{path}: not a ganbench baseline (no 'modes'); regenerate it with `ganbench regress --update-baseline`")
+        raise UserError(
+            f"{path}: not a ganbench baseline (no 'modes'); regenerate it with `ganbench regress --update-baseline`"
+        )
     return data
 
 
-def update_baseline(path: str | Path, mode: str, measured: dict[str, dict[str, Any]], *, device: str, threads: int | None, threshold: float) -> dict[str, Any]:
+def update_baseline(
+    path: str | Path,
+    mode: str,
+    measured: dict[str, dict[str, Any]],
+    *,
+    device: str,
+    threads: int | None,
+    threshold: float,
+) -> dict[str, Any]:
     data = load_baseline(path)
     data["version"] = 1
     data["threshold"] = threshold
-    data["about"] = ("Normalised step times (step time / calibration time, interleaved in one run) for `ganbench regress`. "
-                     "Regenerate with `ganbench regress [--quick] --update-baseline` on the CI machine class.")
+    data["about"] = (
+        "Normalised step times (step time / calibration time, interleaved in one run) for `ganbench regress`. "
+        "Regenerate with `ganbench regress [--quick] --update-baseline` on the CI machine class."
+    )
     m = machine_facts(device)
     old = data["modes"].get(mode, {})
     kept = old.get("gans", {}) if old.get("device") == device else {}  # a --gans subset updates only those
@@ -258,7 +293,17 @@ def update_baseline(path: str | Path, mode: str, measured: dict[str, dict[str, A
         "threads": threads,
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": {k: m.get(k) for k in ("cpu", "cpu_count", "torch", "gpu", "loadavg_1m") if k in m},
-        "gans": {**kept, **{g: {k: round(v, 6) if isinstance(v, float) else v for k, v in d.items() if k in ("ratio", "step_ms", "cal_ms", "batch_size", "overrides", "steps")} for g, d in measured.items()}},
+        "gans": {
+            **kept,
+            **{
+                g: {
+                    k: round(v, 6) if isinstance(v, float) else v
+                    for k, v in d.items()
+                    if k in ("ratio", "step_ms", "cal_ms", "batch_size", "overrides", "steps")
+                }
+                for g, d in measured.items()
+            },
+        },
     }
     atomic_write_json(path, data)
     return data
@@ -293,7 +338,10 @@ def run_gate(
         torch.set_num_threads(threads)
     try:
         settings = None if update else {g: base_gans[g] for g in names if g in base_gans}
-        log(f"ganbench regress ({mode}, {device}, {torch.get_num_threads()} thread(s), {rounds} rounds): {', '.join(names)}")
+        log(
+            f"ganbench regress ({mode}, {device}, {torch.get_num_threads()} thread(s), {rounds} rounds): "
+            f"{', '.join(names)}"
+        )
         current = measure_normalised(names, quick=quick, rounds=rounds, device=device, settings=settings, log=log)
         if update:
             update_baseline(baseline_path, mode, current, device=device, threads=threads, threshold=thr)
@@ -305,7 +353,9 @@ def run_gate(
         slow = [r["gan"] for r in rows if r["verdict"] == "slower"]
         if slow:  # confirm: a GAN fails only when an independent re-measurement is slower too
             log(f"over the threshold: {', '.join(slow)}; measuring them again to rule out noise …")
-            again = measure_normalised(slow, quick=quick, rounds=rounds, device=device, settings={g: base_gans[g] for g in slow}, log=log)
+            again = measure_normalised(
+                slow, quick=quick, rounds=rounds, device=device, settings={g: base_gans[g] for g in slow}, log=log
+            )
             for r in rows:
                 if r["gan"] in again:
                     r["confirm"] = again[r["gan"]]["ratio"] / r["baseline"] - 1.0

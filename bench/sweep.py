@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from gans.utils import atomic_write_text
+from gans.base import atomic_write_text, read_jsonl
 
 from .timing import Cell, CellResult, describe_overrides, machine_facts, measure_cell
 
@@ -53,9 +53,28 @@ __all__ = [
 RESULTS_JSONL = "results.jsonl"
 RESULTS_CSV = "results.csv"
 CSV_FIELDS = [
-    "key", "gan", "batch_size", "device", "precision", "compile", "channels_last", "status",
-    "ms_median", "ms_q25", "ms_q75", "ms_iqr", "images_per_s", "peak_mem_mb", "mem_kind",
-    "flops_per_step", "steps", "warmup", "timer", "error", "note", "wall_s",
+    "key",
+    "gan",
+    "batch_size",
+    "device",
+    "precision",
+    "compile",
+    "channels_last",
+    "status",
+    "ms_median",
+    "ms_q25",
+    "ms_q75",
+    "ms_iqr",
+    "images_per_s",
+    "peak_mem_mb",
+    "mem_kind",
+    "flops_per_step",
+    "steps",
+    "warmup",
+    "timer",
+    "error",
+    "note",
+    "wall_s",
 ]
 
 
@@ -81,17 +100,10 @@ def plan_cells(
 
 def read_results(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The rows of a results.jsonl (a torn last line from a killed sweep is skipped)."""
-    rows = []
     try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
+        return list(read_jsonl(path))
     except FileNotFoundError:
-        pass
-    return rows
+        return []
 
 
 def append_result(path: str | os.PathLike, row: dict[str, Any]) -> None:
@@ -137,15 +149,24 @@ def run_cell_subprocess(
     flops: bool = True,
 ) -> dict[str, Any]:
     """Measure one cell in a fresh Python process; a crash or timeout becomes a row too."""
-    spec = {"cell": cell.to_dict(), "steps": steps, "warmup": warmup, "memory_cap_mb": memory_cap_mb,
-            "max_seconds": max_seconds, "threads": threads, "flops": flops}
+    spec = {
+        "cell": cell.to_dict(),
+        "steps": steps,
+        "warmup": warmup,
+        "memory_cap_mb": memory_cap_mb,
+        "max_seconds": max_seconds,
+        "threads": threads,
+        "flops": flops,
+    }
     fd, result_path = tempfile.mkstemp(prefix="ganbench-cell-", suffix=".json")
     os.close(fd)
     t0 = time.perf_counter()
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.sweep", "--cell", json.dumps(spec), "--result", result_path],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             output, _ = proc.communicate(timeout=timeout_s)
@@ -172,7 +193,9 @@ def run_cell_subprocess(
 
 
 def _failed_row(cell: Cell, status: str, error: str, t0: float) -> dict[str, Any]:
-    row = CellResult(cell.key, cell.gan, cell.batch_size, cell.device, cell.precision, cell.compile, status, error=error)
+    row = CellResult(
+        cell.key, cell.gan, cell.batch_size, cell.device, cell.precision, cell.compile, status, error=error
+    )
     row.overrides = dict(cell.overrides)
     row.machine = machine_facts()
     row.wall_s = time.perf_counter() - t0
@@ -199,11 +222,19 @@ def _child(spec: dict[str, Any], result_path: str) -> int:
             vm_now = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
         limit = vm_now + int(float(cap) * 2**20)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    row = measure_cell(cell, steps=int(spec["steps"]), warmup=int(spec["warmup"]), max_seconds=spec.get("max_seconds"), flops=bool(spec.get("flops", True)))
+    row = measure_cell(
+        cell,
+        steps=int(spec["steps"]),
+        warmup=int(spec["warmup"]),
+        max_seconds=spec.get("max_seconds"),
+        flops=bool(spec.get("flops", True)),
+    )
     d = row.to_dict()
     if cap:
         d["memory_cap_mb"] = float(cap)
-        d["note"] = (d["note"] + "; " if d["note"] else "") + f"CPU address space capped at +{float(cap):g} MB (RLIMIT_AS)"
+        d["note"] = (
+            d["note"] + "; " if d["note"] else ""
+        ) + f"CPU address space capped at +{float(cap):g} MB (RLIMIT_AS)"
     if cap and d["status"] == "oom":
         d["error"] = f"over the memory cap of {float(cap):g} MB: " + (d["error"] or "")
     # write the result before anything else can fail (the cap stays in force)
@@ -241,12 +272,24 @@ def run_sweep(
         log(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already in {jsonl}, skipped")
     for i, cell in enumerate(todo, 1):
         log(f"[{i}/{len(todo)}] {cell.key} …")
-        row = runner(cell, steps=steps, warmup=warmup, memory_cap_mb=memory_cap_mb, max_seconds=max_seconds, timeout_s=timeout_s, threads=threads, flops=flops)
+        row = runner(
+            cell,
+            steps=steps,
+            warmup=warmup,
+            memory_cap_mb=memory_cap_mb,
+            max_seconds=max_seconds,
+            timeout_s=timeout_s,
+            threads=threads,
+            flops=flops,
+        )
         append_result(jsonl, row)
         done[row["key"]] = row
         write_csv(out / RESULTS_CSV, read_results(jsonl))
         if row["status"] == "ok":
-            log(f"    {row['ms_median']:.3f} ms/step (IQR {row['ms_iqr']:.3f}), {row['images_per_s']:.1f} images/s, peak {_fmt_mb(row.get('peak_mem_mb'))}, {row['steps']} steps")
+            log(
+                f"    {row['ms_median']:.3f} ms/step (IQR {row['ms_iqr']:.3f}), {row['images_per_s']:.1f} "
+                f"images/s, peak {_fmt_mb(row.get('peak_mem_mb'))}, {row['steps']} steps"
+            )
         else:
             log(f"    {row['status']}: {row.get('error')}")
     write_csv(out / RESULTS_CSV, read_results(jsonl))
@@ -271,12 +314,20 @@ def _fmt_num(v: float | None) -> str:
 
 def _setting(r: dict[str, Any]) -> tuple[str, str, bool, bool, str]:
     """The row a result belongs to: device, precision, compile, channels_last, overrides label."""
-    return (r["device"], r["precision"], bool(r["compile"]), bool(r.get("channels_last")), describe_overrides(r.get("overrides")))
+    return (
+        r["device"],
+        r["precision"],
+        bool(r["compile"]),
+        bool(r.get("channels_last")),
+        describe_overrides(r.get("overrides")),
+    )
 
 
 def _label(setting: tuple[str, str, bool, bool, str]) -> str:
     dev, prec, comp, cl, ov = setting
-    return f"{dev} {prec}" + (" compiled" if comp else "") + (" channels_last" if cl else "") + (f" [{ov}]" if ov else "")
+    return (
+        f"{dev} {prec}" + (" compiled" if comp else "") + (" channels_last" if cl else "") + (f" [{ov}]" if ov else "")
+    )
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -294,14 +345,18 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     batch_sizes = sorted({int(r["batch_size"]) for r in rows})
     for gan in sorted({r["gan"] for r in rows}):
         grows = [r for r in rows if r["gan"] == gan]
-        best = max((r["images_per_s"] for r in grows if r.get("status") == "ok" and r.get("images_per_s")), default=None)
+        best = max(
+            (r["images_per_s"] for r in grows if r.get("status") == "ok" and r.get("images_per_s")), default=None
+        )
         settings = sorted({_setting(r) for r in grows})
         shared = {s[4] for s in settings}
         title = gan + (f" [{next(iter(shared))}]" if len(shared) == 1 and next(iter(shared)) else "")
         width = max([22] + [len(_label(s)) for s in settings])
         bss = [b for b in batch_sizes if any(int(r["batch_size"]) == b for r in grows)]
         header = f"{'':<{width}}" + "".join(f" | {'batch ' + str(b):^40}" for b in bss)
-        sub = f"{'setting':<{width}}" + "".join(f" | {'ms/step':>14} {'img/s':>7} {'peak':>8} {'×best':>6}" for _ in bss)
+        sub = f"{'setting':<{width}}" + "".join(
+            f" | {'ms/step':>14} {'img/s':>7} {'peak':>8} {'×best':>6}" for _ in bss
+        )
         lines += [title, header, sub, "-" * len(sub)]
         for setting in settings:
             line = f"{_label(setting):<{width}}"
@@ -310,33 +365,54 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
                 if r is None:
                     cell = "not run"
                 elif r.get("status") != "ok":
-                    cell = r["status"].upper() + (f" (cap {r['memory_cap_mb']:g} MB)" if r.get("memory_cap_mb") and r["status"] == "oom" else "")
+                    cell = r["status"].upper() + (
+                        f" (cap {r['memory_cap_mb']:g} MB)" if r.get("memory_cap_mb") and r["status"] == "oom" else ""
+                    )
                 else:
                     ms = f"{_fmt_num(r['ms_median'])}±{_fmt_num((r.get('ms_iqr') or 0.0) / 2)}"
                     ratio = f"{r['images_per_s'] / best:.2f}" if best else "–"
                     cell = f"{ms:>14} {_fmt_num(r['images_per_s']):>7} {_fmt_mb(r.get('peak_mem_mb')):>8} {ratio:>6}"
                 line += f" | {cell:>40}"
             lines.append(line)
-        notes = sorted({r["note"] for r in grows if r.get("note")} | {f"{r['key']}: {r['error']}" for r in grows if r.get("status") != "ok" and r.get("error")})
+        notes = sorted(
+            {r["note"] for r in grows if r.get("note")}
+            | {f"{r['key']}: {r['error']}" for r in grows if r.get("status") != "ok" and r.get("error")}
+        )
         lines += [f"  note: {n}" for n in notes]
         lines.append("")
-    lines.append("ms/step: median ± half the inter-quartile range; img/s: batch / median; ×best: images/s relative to the GAN's fastest cell.")
+    lines.append(
+        "ms/step: median ± half the inter-quartile range; img/s: batch / median; ×best: images/s relative to "
+        "the GAN's fastest cell."
+    )
     if any(_setting(r)[4] for r in rows):
         lines.append("[k=v]: GAN config fields changed for those cells (--set): not the family's default model.")
     mem_kinds = {r.get("mem_kind") for r in rows if r.get("mem_kind")}
     if "cpu_rss_increase_peak" in mem_kinds:
-        lines.append("peak (CPU): increase of the process's anonymous RSS over its value before the GAN was built, at its peak during the timed steps (kernel peak counter, reset before them).")
+        lines.append(
+            "peak (CPU): increase of the process's anonymous RSS over its value before the GAN was built, at "
+            "its peak during the timed steps (kernel peak counter, reset before them)."
+        )
     if "cpu_rss_increase_sampled" in mem_kinds:
-        lines.append("peak (CPU, sampled): the same increase, sampled every 5 ms during the timed steps (a lower bound).")
+        lines.append(
+            "peak (CPU, sampled): the same increase, sampled every 5 ms during the timed steps (a lower bound)."
+        )
     if "cuda_max_memory_allocated" in mem_kinds:
-        lines.append("peak (CUDA): torch.cuda.max_memory_allocated over the timed steps (model, optimiser state, batch, activations).")
-    lines.append("Timed: gans.core.train_step only, on a prepared random batch already on the device (the `fake` source); warm-up excluded.")
+        lines.append(
+            "peak (CUDA): torch.cuda.max_memory_allocated over the timed steps (model, optimiser state, "
+            "batch, activations)."
+        )
+    lines.append(
+        "Timed: gans.models.train_step only, on a prepared random batch already on the device (the `fake` "
+        "source); warm-up excluded."
+    )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the per-cell subprocess (the user-facing command is ``ganbench sweep``)."""
-    p = argparse.ArgumentParser(prog="python -m bench.sweep", description="internal: measure one cell (used by `ganbench sweep`)")
+    p = argparse.ArgumentParser(
+        prog="python -m bench.sweep", description="internal: measure one cell (used by `ganbench sweep`)"
+    )
     p.add_argument("--cell", required=True, help="JSON spec")
     p.add_argument("--result", required=True, help="file to write the row to")
     a = p.parse_args(argv)

@@ -161,16 +161,33 @@ def test_timer_overhead_analytic(benchmark, one_thread) -> None:
     benchmark.pedantic(timer_alone, rounds=5, iterations=1, warmup_rounds=1)
     worst = max(rows.values(), key=lambda r: r["total_frac"])
     benchmark.extra_info.update(
-        device=device, timer_us_per_step=timer_s * 1e6, mem_kind=kind, mem_us_per_cell=mem_cell_s * 1e6,
-        sampler_us_per_wake=wake_s * 1e6, sampler_interval_ms=interval * 1e3, steps={g: {k: (v * 1e3 if k == "step_s" else v) for k, v in r.items()} for g, r in rows.items()},
-        overhead_fraction=worst["total_frac"], note="step_s values are in ms; fractions are overhead / step time",
+        device=device,
+        timer_us_per_step=timer_s * 1e6,
+        mem_kind=kind,
+        mem_us_per_cell=mem_cell_s * 1e6,
+        sampler_us_per_wake=wake_s * 1e6,
+        sampler_interval_ms=interval * 1e3,
+        steps={g: {k: (v * 1e3 if k == "step_s" else v) for k, v in r.items()} for g, r in rows.items()},
+        overhead_fraction=worst["total_frac"],
+        note="step_s values are in ms; fractions are overhead / step time",
     )
     for gan, r in rows.items():
-        line = (f"analytic ({device}): {gan} bs{BATCH} step {r['step_s'] * 1e3:.2f} ms; timer {timer_s * 1e6:.2f} µs/step "
-                f"({r['timer_frac']:.4%})"
-                + (f" + peak-RSS reset/read {mem_cell_s * 1e6:.0f} µs per cell of ≥ {MIN_CELL_STEPS} steps ({r['mem_frac']:.4%})" if kind == "cpu_rss_increase_peak" else "")
-                + (f" + RSS sampler {wake_s * 1e6:.1f} µs per {interval * 1e3:g} ms ({r['mem_frac']:.3%})" if kind == "cpu_rss_increase_sampled" else "")
-                + f" = {r['total_frac']:.3%} overhead")
+        line = (
+            f"analytic ({device}): {gan} bs{BATCH} step {r['step_s'] * 1e3:.2f} ms; timer {timer_s * 1e6:.2f} µs/step "
+            f"({r['timer_frac']:.4%})"
+            + (
+                f" + peak-RSS reset/read {mem_cell_s * 1e6:.0f} µs per cell of ≥ {MIN_CELL_STEPS} steps "
+                f"({r['mem_frac']:.4%})"
+                if kind == "cpu_rss_increase_peak"
+                else ""
+            )
+            + (
+                f" + RSS sampler {wake_s * 1e6:.1f} µs per {interval * 1e3:g} ms ({r['mem_frac']:.3%})"
+                if kind == "cpu_rss_increase_sampled"
+                else ""
+            )
+            + f" = {r['total_frac']:.3%} overhead"
+        )
         record_overhead(line)
         print("\n" + line)
     for gan, r in rows.items():
@@ -202,18 +219,32 @@ def test_timer_overhead_interleaved(benchmark, one_thread) -> None:
     se = 1.2533 * 1.4826 * mad / len(ratios) ** 0.5  # standard error of a median (normal approx.)
     resolvable = 2 * se <= RESOLVE
     benchmark.extra_info.update(
-        ratio=ratio, min_ratio=min_ratio, overhead=ratio - 1, noise_se=se, noise_mad=mad, resolvable=resolvable,
-        block_steps=BLOCK_STEPS, pairs=PAIRS, device=device, gan="mnist_mlp", batch_size=BATCH,
-        bare_block_median_s=statistics.median(bare), timed_block_median_s=statistics.median(timed),
+        ratio=ratio,
+        min_ratio=min_ratio,
+        overhead=ratio - 1,
+        noise_se=se,
+        noise_mad=mad,
+        resolvable=resolvable,
+        block_steps=BLOCK_STEPS,
+        pairs=PAIRS,
+        device=device,
+        gan="mnist_mlp",
+        batch_size=BATCH,
+        bare_block_median_s=statistics.median(bare),
+        timed_block_median_s=statistics.median(timed),
         step_ms=statistics.median(bare) / BLOCK_STEPS * 1e3,
     )
-    line = (f"interleaved ({device}): mnist_mlp bs{BATCH}, {PAIRS} timed blocks of {BLOCK_STEPS} steps between bare ones: "
-            f"timed/bare median {ratio:.4f} (ratio of fastest blocks {min_ratio:.4f}); noise: bare-vs-bare MAD {mad:.2%}, "
-            f"SE of the median {se:.2%} → " + ("resolves 1 %" if resolvable else "too noisy to resolve 1 % (not asserted)"))
+    line = (
+        f"interleaved ({device}): mnist_mlp bs{BATCH}, {PAIRS} timed blocks of {BLOCK_STEPS} steps between bare ones: "
+        f"timed/bare median {ratio:.4f} (ratio of fastest blocks {min_ratio:.4f}); noise: bare-vs-bare MAD {mad:.2%}, "
+        f"SE of the median {se:.2%} → " + ("resolves 1 %" if resolvable else "too noisy to resolve 1 % (not asserted)")
+    )
     record_overhead(line)
     print("\n" + line)
     assert not prep.check()
     if not resolvable:
-        pytest.skip(f"machine too noisy to resolve 1 % (2·SE {2 * se:.2%} > {RESOLVE:.1%}); measured timed/bare {ratio:.4f}, "
-                    f"fastest-block ratio {min_ratio:.4f}; the analytic test holds the claim")
+        pytest.skip(
+            f"machine too noisy to resolve 1 % (2·SE {2 * se:.2%} > {RESOLVE:.1%}); measured timed/bare {ratio:.4f}, "
+            f"fastest-block ratio {min_ratio:.4f}; the analytic test holds the claim"
+        )
     assert ratio < 1.01, f"timing adds {ratio - 1:.2%} over a bare loop (noise SE {se:.2%})"

@@ -1,7 +1,7 @@
 """The timing core: one prepared training step, timed so that users can trust the number.
 
 What is timed
-    :func:`gans.core.train_step` — the same function the training loop runs — on one batch that
+    :func:`gans.models.train_step` — the same function the training loop runs — on one batch that
     is already on the device and already ``gan.prepare``-d (random ``[0, 1]`` tensors of the
     GAN's data shape, i.e. the ``fake`` data source; conditional GANs get random labels). Data
     loading and host→device copies are deliberately *not* inside the timed region.
@@ -61,9 +61,9 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from gans.core import GAN, build_gan, get_gan_entry, train_step
-from gans.errors import UserError
-from gans.utils import resolve_device, seed_everything
+from gans.base import PRECISIONS, UserError
+from gans.models.core import GAN, build_gan, get_gan_entry, train_step
+from gans.training.runtime import autocast_dtype, resolve_device, seed_everything
 
 __all__ = [
     "SLOWDOWN_ENV",
@@ -91,7 +91,6 @@ __all__ = [
 ]
 
 SLOWDOWN_ENV = "GANBENCH_INJECT_SLOWDOWN"
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,8 +139,13 @@ def cell_time_limit(seconds: float | None, what: str) -> Iterator[None]:
     ``setitimer``, or when another alarm is already armed (e.g. pytest-timeout's): that one
     is left alone.
     """
-    if (not seconds or seconds <= 0 or not hasattr(signal, "setitimer")
-            or threading.current_thread() is not threading.main_thread() or signal.getitimer(signal.ITIMER_REAL)[0] > 0):
+    if (
+        not seconds
+        or seconds <= 0
+        or not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getitimer(signal.ITIMER_REAL)[0] > 0
+    ):
         yield
         return
 
@@ -178,7 +182,10 @@ class Cell:
         """Identity of the cell in results.jsonl (a resumed sweep skips keys already present)."""
         ov = ",".join(f"{k}={v}" for k, v in self.overrides)
         cl = "" if self.channels_last is None else f"|cl={'on' if self.channels_last else 'off'}"
-        return f"{self.gan}|bs={self.batch_size}|{self.device}|{self.precision}|compile={'on' if self.compile else 'off'}{cl}" + (f"|{ov}" if ov else "")
+        return (
+            f"{self.gan}|bs={self.batch_size}|{self.device}|{self.precision}|"
+            f"compile={'on' if self.compile else 'off'}{cl}" + (f"|{ov}" if ov else "")
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -375,7 +382,10 @@ def is_oom(exc: BaseException) -> bool:
         return True
     msg = str(exc).lower()
     return isinstance(exc, RuntimeError) and (
-        "out of memory" in msg or "can't allocate memory" in msg or "cannot allocate memory" in msg or "std::bad_alloc" in msg
+        "out of memory" in msg
+        or "can't allocate memory" in msg
+        or "cannot allocate memory" in msg
+        or "std::bad_alloc" in msg
     )
 
 
@@ -396,7 +406,11 @@ def machine_facts(device: torch.device | str | None = None) -> dict[str, Any]:
     except OSError:
         pass
     if torch.cuda.is_available():
-        dev = torch.device(device) if device is not None and torch.device(device).type == "cuda" else torch.device("cuda", 0)
+        dev = (
+            torch.device(device)
+            if device is not None and torch.device(device).type == "cuda"
+            else torch.device("cuda", 0)
+        )
         props = torch.cuda.get_device_properties(dev)
         facts.update(
             gpu=props.name,
@@ -451,7 +465,7 @@ class PreparedStep:
 
     def __init__(self, cell: Cell, gan: GAN, real: torch.Tensor, labels: torch.Tensor | None, device: torch.device):
         self.cell, self.gan, self.real, self.labels, self.device = cell, gan, real, labels, device
-        self.autocast = PRECISIONS[cell.precision]
+        self.autocast = autocast_dtype(cell.precision)
         self.i = 0  # global step counter (phases with `every` > 1 depend on it)
         self.last: dict[str, torch.Tensor] = {}
         self.cycle = math.lcm(*[max(1, p.every) for p in gan.cached_phases()]) if gan.cached_phases() else 1
@@ -573,12 +587,13 @@ def count_flops(prep: PreparedStep) -> float | None:
     Runs one real step (it also serves as a warm-up step). Compiled functions are run eagerly
     here so the counter sees every op.
     """
-    try:
-        from torch.utils.flop_counter import FlopCounterMode
-    except ImportError:  # pragma: no cover
-        prep.step()
-        return None
-    stance = torch.compiler.set_stance("force_eager") if prep.cell.compile and hasattr(torch.compiler, "set_stance") else contextlib.nullcontext()
+    from torch.utils.flop_counter import FlopCounterMode
+
+    stance = (
+        torch.compiler.set_stance("force_eager")
+        if prep.cell.compile and hasattr(torch.compiler, "set_stance")
+        else contextlib.nullcontext()
+    )
     try:
         with stance, FlopCounterMode(display=False) as counter:
             prep._step()
@@ -623,7 +638,9 @@ def measure_cell(
     actually timed.
     """
     t_cell = time.perf_counter()
-    row = CellResult(cell.key, cell.gan, cell.batch_size, cell.device, cell.precision, cell.compile, "ok", warmup=warmup)
+    row = CellResult(
+        cell.key, cell.gan, cell.batch_size, cell.device, cell.precision, cell.compile, "ok", warmup=warmup
+    )
     row.overrides = dict(cell.overrides)  # also on rows that fail before the GAN is built
     prep = None
     try:

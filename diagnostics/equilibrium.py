@@ -12,7 +12,8 @@ Verdicts (checked in this order; the first that applies wins):
 ``g_dominates``     probability D: mean D(G(z)) − mean D(x) ≥ ``g_margin`` — D rates fakes as
                     more real than reals. Critic: mean gap ≤ −``critic_gap_negative``.
 ``oscillating``     the D outputs (critic: the gap) swing: window standard deviation of D(x) or
-                    D(G(z)) ≥ ``osc_std`` with ≥ ``osc_turns`` direction changes of the gap (critic: std/|mean| ≥ ``critic_osc_rel`` with the gap
+                    D(G(z)) ≥ ``osc_std`` with ≥ ``osc_turns`` direction changes of the gap
+                    (critic: std/|mean| ≥ ``critic_osc_rel`` with the gap
                     changing direction at least ``critic_osc_turns`` times).
 ``balanced``        probability D: both means within ``balanced_tol`` of the target 0.5 and no
                     strong trend. The target is D(x) = D(G(z)) = 0.5, i.e. per-term BCE = ln 2
@@ -143,13 +144,19 @@ def _turns(xs: list[float]) -> int:
     return sum(1 for a, b in zip(d, d[1:]) if (a > 0) != (b > 0))
 
 
-def assess_window(window: list[Mapping[str, float]], gan_kind: str, loss_kind: str, th: EquilibriumThresholds | None = None) -> Assessment | None:
+def assess_window(
+    window: list[Mapping[str, float]], gan_kind: str, loss_kind: str, th: EquilibriumThresholds | None = None
+) -> Assessment | None:
     """The verdict of a window of scalar logs (oldest first); None when it holds no D outputs."""
     th = th or EquilibriumThresholds()
     if not window:
         return None
     last = window[-1]
-    bad = {k: v for k, v in last.items() if k.startswith(("loss/", "d/", "grad/", "critic/")) and isinstance(v, (int, float)) and not math.isfinite(v)}
+    bad = {
+        k: v
+        for k, v in last.items()
+        if k.startswith(("loss/", "d/", "grad/", "critic/")) and isinstance(v, (int, float)) and not math.isfinite(v)
+    }
     if bad:
         names = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
         return Assessment("diverged", {k: float(v) for k, v in bad.items()}, f"non-finite scalars ({names})")
@@ -162,7 +169,9 @@ def assess_window(window: list[Mapping[str, float]], gan_kind: str, loss_kind: s
         return None
     mr, mf = _mean(real), _mean(fake)
     sr, sf = _std(real), _std(fake)
-    gaps = [float(r["d/real"]) - float(r["d/fake"]) for r in window if _finite(r.get("d/real")) and _finite(r.get("d/fake"))]
+    gaps = [
+        float(r["d/real"]) - float(r["d/fake"]) for r in window if _finite(r.get("d/real")) and _finite(r.get("d/fake"))
+    ]
     change = _fitted_change(gaps)
     nums = {"d_real": mr, "d_fake": mf, "std_d_real": sr, "std_d_fake": sf, "gap_change": change, "logs": float(n)}
     target = loss_target(loss_kind)
@@ -176,23 +185,44 @@ def assess_window(window: list[Mapping[str, float]], gan_kind: str, loss_kind: s
     if mr >= th.d_high and mf <= th.d_low:
         return Assessment("d_dominates", nums, f"{head}{loss_txt} (thresholds {th.d_high}/{th.d_low})")
     if mf - mr >= th.g_margin:
-        return Assessment("g_dominates", nums, f"{head}{loss_txt}: fakes rated {mf - mr:.2f} more real than reals (threshold {th.g_margin})")
+        return Assessment(
+            "g_dominates",
+            nums,
+            f"{head}{loss_txt}: fakes rated {mf - mr:.2f} more real than reals (threshold {th.g_margin})",
+        )
     turns = _turns(gaps)
     nums["turns"] = float(turns)
     if max(sr, sf) >= th.osc_std and turns >= th.osc_turns:
-        return Assessment("oscillating", nums, f"{head}, std D(x)={sr:.2f}, D(G(z))={sf:.2f} with {turns} swings (thresholds {th.osc_std}, {th.osc_turns})")
+        return Assessment(
+            "oscillating",
+            nums,
+            f"{head}, std D(x)={sr:.2f}, D(G(z))={sf:.2f} with {turns} swings (thresholds {th.osc_std}, "
+            f"{th.osc_turns})",
+        )
     if abs(change) >= th.drift_change:
-        return Assessment("drifting", nums, f"{head}; the D(x)−D(G(z)) gap moved {change:+.2f} across the window (threshold ±{th.drift_change})")
+        return Assessment(
+            "drifting",
+            nums,
+            f"{head}; the D(x)−D(G(z)) gap moved {change:+.2f} across the window (threshold ±{th.drift_change})",
+        )
     if abs(mr - th.target) <= th.balanced_tol and abs(mf - th.target) <= th.balanced_tol:
         return Assessment("balanced", nums, f"{head}{loss_txt} (target {th.target} ± {th.balanced_tol})")
-    return Assessment("drifting", nums, f"{head}{loss_txt}: off the {th.target} target by more than {th.balanced_tol} without domination")
+    return Assessment(
+        "drifting",
+        nums,
+        f"{head}{loss_txt}: off the {th.target} target by more than {th.balanced_tol} without domination",
+    )
 
 
 def _assess_critic(window: list[Mapping[str, float]], th: EquilibriumThresholds) -> Assessment | None:
     gaps = [float(r["critic/gap"]) for r in window if _finite(r.get("critic/gap"))]
     if not gaps:
         # fall back to the critic's raw scores when the family does not log the gap
-        gaps = [float(r["d/real"]) - float(r["d/fake"]) for r in window if _finite(r.get("d/real")) and _finite(r.get("d/fake"))]
+        gaps = [
+            float(r["d/real"]) - float(r["d/fake"])
+            for r in window
+            if _finite(r.get("d/real")) and _finite(r.get("d/fake"))
+        ]
     if not gaps:
         return None
     n = len(gaps)
@@ -200,19 +230,43 @@ def _assess_critic(window: list[Mapping[str, float]], th: EquilibriumThresholds)
     change = _fitted_change(gaps)
     rel = change / max(abs(m), 1e-8)
     turns = _turns(gaps)
-    nums = {"gap": m, "std_gap": s, "gap_change": change, "relative_trend": rel, "turns": float(turns), "logs": float(n)}
+    nums = {
+        "gap": m,
+        "std_gap": s,
+        "gap_change": change,
+        "relative_trend": rel,
+        "turns": float(turns),
+        "logs": float(n),
+    }
     head = f"mean critic gap E[C(x)]−E[C(G(z))]={m:.3g} over the last {n} logs"
     if abs(gaps[-1]) >= th.critic_diverge_abs:
         return Assessment("diverged", nums, f"{head}; the last gap {gaps[-1]:.3g} exceeds {th.critic_diverge_abs:g}")
     if m >= th.critic_gap_large and rel >= th.critic_trend:
-        return Assessment("d_dominates", nums, f"{head}, growing {rel:+.0%} across the window (thresholds gap ≥ {th.critic_gap_large}, rise ≥ {th.critic_trend:.0%})")
+        return Assessment(
+            "d_dominates",
+            nums,
+            f"{head}, growing {rel:+.0%} across the window (thresholds gap ≥ {th.critic_gap_large}, rise ≥ "
+            f"{th.critic_trend:.0%})",
+        )
     if m <= -th.critic_gap_negative:
-        return Assessment("g_dominates", nums, f"{head}: the critic scores fakes above reals (threshold −{th.critic_gap_negative})")
+        return Assessment(
+            "g_dominates", nums, f"{head}: the critic scores fakes above reals (threshold −{th.critic_gap_negative})"
+        )
     if n >= 4 and s / max(abs(m), 1e-8) >= th.critic_osc_rel and turns >= th.critic_osc_turns:
-        return Assessment("oscillating", nums, f"{head}, std {s:.3g} ({s / max(abs(m), 1e-8):.0%} of the mean) with {turns} direction changes (thresholds {th.critic_osc_rel:.0%}, {th.critic_osc_turns})")
+        return Assessment(
+            "oscillating",
+            nums,
+            f"{head}, std {s:.3g} ({s / max(abs(m), 1e-8):.0%} of the mean) with {turns} direction changes "
+            f"(thresholds {th.critic_osc_rel:.0%}, {th.critic_osc_turns})",
+        )
     if m < th.critic_gap_large or rel < th.critic_trend:
         how = "shrinking" if rel <= -th.critic_trend else "stable" if rel < th.critic_trend else "small"
-        return Assessment("balanced", nums, f"{head}, {how} ({rel:+.0%} across the window; critics are judged by the gap and its trend, thresholds gap < {th.critic_gap_large} or trend < {th.critic_trend:.0%})")
+        return Assessment(
+            "balanced",
+            nums,
+            f"{head}, {how} ({rel:+.0%} across the window; critics are judged by the gap and its trend, "
+            f"thresholds gap < {th.critic_gap_large} or trend < {th.critic_trend:.0%})",
+        )
     return Assessment("drifting", nums, f"{head}, moving {rel:+.0%} across the window")
 
 
@@ -233,7 +287,9 @@ def _sentence(verdict: str, since: int, reason: str) -> str:
 class EquilibriumTracker:
     """Feeds on ``(step, means)`` logs and keeps the verdict spans (with hysteresis)."""
 
-    def __init__(self, gan_kind: str = "probability", loss_kind: str = "bce", thresholds: EquilibriumThresholds | None = None):
+    def __init__(
+        self, gan_kind: str = "probability", loss_kind: str = "bce", thresholds: EquilibriumThresholds | None = None
+    ):
         self.gan_kind, self.loss_kind = gan_kind, loss_kind
         self.th = thresholds or EquilibriumThresholds()
         self.window: list[dict[str, float]] = []
@@ -279,7 +335,12 @@ class EquilibriumTracker:
         return span
 
 
-def equilibrium_verdicts(records: Iterable[Mapping[str, Any]], gan_kind: str = "probability", loss_kind: str = "bce", thresholds: EquilibriumThresholds | None = None) -> list[VerdictSpan]:
+def equilibrium_verdicts(
+    records: Iterable[Mapping[str, Any]],
+    gan_kind: str = "probability",
+    loss_kind: str = "bce",
+    thresholds: EquilibriumThresholds | None = None,
+) -> list[VerdictSpan]:
     """Verdict spans of a run from its metrics.jsonl records (non-scalar records are ignored).
 
     The same tracker as the live one, so a report shades exactly the bands the run logged.
@@ -288,11 +349,18 @@ def equilibrium_verdicts(records: Iterable[Mapping[str, Any]], gan_kind: str = "
     for rec in records:
         if rec.get("type", "scalars") != "scalars" or "step" not in rec:
             continue
-        tracker.update(int(rec["step"]), {k: v for k, v in rec.items() if isinstance(v, (int, float)) and k not in ("step",)})
+        tracker.update(
+            int(rec["step"]), {k: v for k, v in rec.items() if isinstance(v, (int, float)) and k not in ("step",)}
+        )
     return tracker.spans
 
 
-def final_verdict(records: Iterable[Mapping[str, Any]], gan_kind: str = "probability", loss_kind: str = "bce", thresholds: EquilibriumThresholds | None = None) -> VerdictSpan | None:
+def final_verdict(
+    records: Iterable[Mapping[str, Any]],
+    gan_kind: str = "probability",
+    loss_kind: str = "bce",
+    thresholds: EquilibriumThresholds | None = None,
+) -> VerdictSpan | None:
     """The verdict the run ended with (None when it logged no D outputs)."""
     spans = equilibrium_verdicts(records, gan_kind, loss_kind, thresholds)
     return spans[-1] if spans else None

@@ -35,14 +35,13 @@ from typing import Any
 
 import torch
 
-from gans.errors import UserError
-from gans.utils import atomic_torch_save, cache_dir
+from gans.base import UserError, atomic_torch_save, cache_dir
 
 from . import metrics as M
 from .features import FeatureExtractor, get_extractor
 from .verdicts import CollapseThresholds, CollapseVerdict, collapse_verdict
 
-__all__ = ["EvalResult", "evaluate_samples", "evaluate_gan", "min_samples_needed", "PRDC_K", "NDB_MAX_BINS", "MIXTURES"]
+__all__ = ["EvalResult", "evaluate_samples", "evaluate_gan", "PRDC_K", "NDB_MAX_BINS", "MIXTURES"]
 
 PRDC_K = 5
 NDB_MAX_BINS = 100  # Richardson & Weiss use K = 100; fewer when the train set is small
@@ -65,7 +64,9 @@ class EvalResult:
     details: dict[str, Any] = field(default_factory=dict)
     eval_s: float = 0.0
 
-    def to_record(self, *, step: int | None = None, epoch: float | None = None, wall_s: float | None = None) -> dict[str, Any]:
+    def to_record(
+        self, *, step: int | None = None, epoch: float | None = None, wall_s: float | None = None
+    ) -> dict[str, Any]:
         """The metrics.jsonl ``eval`` record (see the run directory format)."""
         return {
             "type": "eval",
@@ -88,18 +89,16 @@ def _ndb_bins(n_ref: int) -> int:
     return int(max(2, min(NDB_MAX_BINS, n_ref // NDB_MIN_PER_BIN)))
 
 
-def min_samples_needed() -> dict[str, int]:
-    """Minimum samples per set: PRDC needs k + 1, NDB needs 2 bins × NDB_MIN_PER_BIN references."""
-    return {"prdc": PRDC_K + 1, "ndb": 2 * NDB_MIN_PER_BIN, "fid": 2}
-
-
 def _check_counts(n_train: int, n_test: int, n_fake: int) -> None:
     need = PRDC_K + 1
     for role, n in (("fake", n_fake), ("held-out real (test)", n_test), ("real (train)", n_train)):
         if n < need:
             raise UserError(f"too few {role} samples: {n}; PRDC (k={PRDC_K}) needs at least {need} per set")
     if n_train < 2 * NDB_MIN_PER_BIN:
-        raise UserError(f"too few real (train) samples: {n_train}; NDB needs at least {2 * NDB_MIN_PER_BIN} (2 bins × {NDB_MIN_PER_BIN})")
+        raise UserError(
+            f"too few real (train) samples: {n_train}; NDB needs at least {2 * NDB_MIN_PER_BIN} (2 bins × "
+            f"{NDB_MIN_PER_BIN})"
+        )
 
 
 def _as_tensor(x: Any, role: str) -> torch.Tensor:
@@ -121,11 +120,30 @@ def _bytes_hash(t: torch.Tensor) -> str:
     return h.hexdigest()
 
 
-def _scores(train: dict[str, Any], other_feats: torch.Tensor, other_probs: torch.Tensor | None, other_x: torch.Tensor, *, ex: FeatureExtractor, mixture: str | None, details: dict[str, Any], tag: str) -> dict[str, float]:
+def _scores(
+    train: dict[str, Any],
+    other_feats: torch.Tensor,
+    other_probs: torch.Tensor | None,
+    other_x: torch.Tensor,
+    *,
+    ex: FeatureExtractor,
+    mixture: str | None,
+    details: dict[str, Any],
+    tag: str,
+) -> dict[str, float]:
     """Every applicable score of one set (fake or held-out real) against the real train set."""
     out: dict[str, float] = {}
     mu, sigma = M.gaussian_stats(other_feats)
-    fid = M.fid_from_stats(train["mu"], train["sigma"], mu, sigma, n_real=train["n"], n_fake=other_feats.shape[0], extractor=ex.name, weights_hash=ex.weights_hash)
+    fid = M.fid_from_stats(
+        train["mu"],
+        train["sigma"],
+        mu,
+        sigma,
+        n_real=train["n"],
+        n_fake=other_feats.shape[0],
+        extractor=ex.name,
+        weights_hash=ex.weights_hash,
+    )
     out["fid"] = fid.fid
     out["diversity"] = M.diversity_ratio(train["features"], other_feats).ratio
     if ex.num_classes and train["probs"] is not None and other_probs is not None:
@@ -152,7 +170,9 @@ def _scores(train: dict[str, Any], other_feats: torch.Tensor, other_probs: torch
 _CACHE_VERSION = "1"  # bump when what is cached (or how a ceiling is computed) changes
 
 
-def _reference(ex: FeatureExtractor, tr: torch.Tensor, te: torch.Tensor, mixture: str | None, use_cache: bool) -> dict[str, Any]:
+def _reference(
+    ex: FeatureExtractor, tr: torch.Tensor, te: torch.Tensor, mixture: str | None, use_cache: bool
+) -> dict[str, Any]:
     """Everything that depends only on the real sets, cached on disk under one hash.
 
     Real train features, class probabilities and Gaussian statistics; the k-means centres NDB
@@ -161,7 +181,9 @@ def _reference(ex: FeatureExtractor, tr: torch.Tensor, te: torch.Tensor, mixture
     """
     path = None
     if use_cache:
-        key = hashlib.sha256(f"{_CACHE_VERSION}|{ex.identity()}|{_bytes_hash(tr)}|{_bytes_hash(te)}|{mixture}".encode()).hexdigest()[:24]
+        key = hashlib.sha256(
+            f"{_CACHE_VERSION}|{ex.identity()}|{_bytes_hash(tr)}|{_bytes_hash(te)}|{mixture}".encode()
+        ).hexdigest()[:24]
         path = cache_dir() / "real_stats" / f"{ex.name}-n{tr.shape[0]}-{key}.pt"
         if path.is_file():
             try:
@@ -175,7 +197,13 @@ def _reference(ex: FeatureExtractor, tr: torch.Tensor, te: torch.Tensor, mixture
     test_feats, test_probs = ex.features_and_probs(te, "held-out real (test)")
     details: dict[str, Any] = {}
     ceiling = _scores(train, test_feats, test_probs, te, ex=ex, mixture=mixture, details=details, tag="test")
-    blob = {"train": train, "ceiling": ceiling, "details": details, "n_test": int(te.shape[0]), "extractor": ex.identity()}
+    blob = {
+        "train": train,
+        "ceiling": ceiling,
+        "details": details,
+        "n_test": int(te.shape[0]),
+        "extractor": ex.identity(),
+    }
     if path is not None:
         atomic_torch_save(blob, path)
     return blob
@@ -203,17 +231,32 @@ def evaluate_samples(
     mismatched shapes, too few samples or non-finite samples.
     """
     t0 = time.perf_counter()
-    tr, te, fk = _as_tensor(real_train, "real (train)"), _as_tensor(real_test, "held-out real (test)"), _as_tensor(fake, "fake")
+    tr, te, fk = (
+        _as_tensor(real_train, "real (train)"),
+        _as_tensor(real_test, "held-out real (test)"),
+        _as_tensor(fake, "fake"),
+    )
     for role, t in (("held-out real (test)", te), ("fake", fk)):
         if tuple(t.shape[1:]) != tuple(tr.shape[1:]):
-            raise UserError(f"{role} samples have per-sample shape {tuple(t.shape[1:])} but the real samples have {tuple(tr.shape[1:])}" + (
-                f" (channels {t.shape[1]} vs {tr.shape[1]})" if t.ndim == 4 and tr.ndim == 4 and t.shape[1] != tr.shape[1] else ""))
+            raise UserError(
+                f"{role} samples have per-sample shape {tuple(t.shape[1:])} but the real samples have "
+                f"{tuple(tr.shape[1:])}"
+                + (
+                    f" (channels {t.shape[1]} vs {tr.shape[1]})"
+                    if t.ndim == 4 and tr.ndim == 4 and t.shape[1] != tr.shape[1]
+                    else ""
+                )
+            )
     _check_counts(tr.shape[0], te.shape[0], fk.shape[0])
     if mixture is not None and mixture not in MIXTURES:
         raise UserError(f"unknown mixture {mixture!r}; valid: {', '.join(MIXTURES)}")
     if mixture is not None and tuple(tr.shape[1:]) != (2,):
         raise UserError(f"mixture {mixture} scores 2-D points; samples have shape {tuple(tr.shape[1:])}")
-    ex = extractor if isinstance(extractor, FeatureExtractor) else get_extractor(extractor, data, shape=tuple(tr.shape[1:]), device=device)
+    ex = (
+        extractor
+        if isinstance(extractor, FeatureExtractor)
+        else get_extractor(extractor, data, shape=tuple(tr.shape[1:]), device=device)
+    )
     details: dict[str, Any] = {"data_kind": data_kind, "mixture": mixture, "extractor_info": ex.info}
     try:
         ref = _reference(ex, tr, te, mixture, cache)
@@ -225,8 +268,21 @@ def evaluate_samples(
         if isinstance(e, UserError):
             raise
         raise UserError(str(e)) from None
-    verdict = collapse_verdict(metrics, ceiling, thresholds, num_classes=ex.num_classes, num_modes=details.get("num_modes"))
-    return EvalResult(ex.name, ex.weights_hash, tr.shape[0], fk.shape[0], te.shape[0], metrics, ceiling, verdict, details, time.perf_counter() - t0)
+    verdict = collapse_verdict(
+        metrics, ceiling, thresholds, num_classes=ex.num_classes, num_modes=details.get("num_modes")
+    )
+    return EvalResult(
+        ex.name,
+        ex.weights_hash,
+        tr.shape[0],
+        fk.shape[0],
+        te.shape[0],
+        metrics,
+        ceiling,
+        verdict,
+        details,
+        time.perf_counter() - t0,
+    )
 
 
 def _real_counts(data: Any, n: int) -> tuple[int, int]:
@@ -236,7 +292,16 @@ def _real_counts(data: Any, n: int) -> tuple[int, int]:
     return min(n, data.n_train), min(n, n_test)
 
 
-def evaluate_gan(gan: Any, data: Any, *, n: int = 2000, features: str | FeatureExtractor = "auto", seed: int = 0, thresholds: CollapseThresholds | None = None, cache: bool = True) -> EvalResult:
+def evaluate_gan(
+    gan: Any,
+    data: Any,
+    *,
+    n: int = 2000,
+    features: str | FeatureExtractor = "auto",
+    seed: int = 0,
+    thresholds: CollapseThresholds | None = None,
+    cache: bool = True,
+) -> EvalResult:
     """Sample ``n`` fakes from ``gan`` (seeded) and score them with :func:`evaluate_samples`.
 
     Real references: ``min(n, train size)`` train samples and ``min(n, test size)`` held-out
@@ -252,6 +317,20 @@ def evaluate_gan(gan: Any, data: Any, *, n: int = 2000, features: str | FeatureE
     real_test, _ = data.real(n_te, "test", seed=0)
     g = torch.Generator(device="cpu").manual_seed(seed + 424_242)
     fake = gan.sample(n, generator=g).float().cpu()
-    ex = features if isinstance(features, FeatureExtractor) else get_extractor(features, data, shape=tuple(real_train.shape[1:]), device=gan.device)
+    ex = (
+        features
+        if isinstance(features, FeatureExtractor)
+        else get_extractor(features, data, shape=tuple(real_train.shape[1:]), device=gan.device)
+    )
     mixture = data.name if data.name in MIXTURES else None
-    return evaluate_samples(real_train, real_test, fake, extractor=ex, data_kind=data.kind, mixture=mixture, data=data, thresholds=thresholds, cache=cache)
+    return evaluate_samples(
+        real_train,
+        real_test,
+        fake,
+        extractor=ex,
+        data_kind=data.kind,
+        mixture=mixture,
+        data=data,
+        thresholds=thresholds,
+        cache=cache,
+    )

@@ -4,7 +4,7 @@
 ``classifier``     a small CNN trained on the data set's own train split (any labelled image data:
                    digits, mnist, fashion-mnist, …). Features: its 128-d penultimate layer; it also
                    predicts classes (class coverage / KL). Trained once and cached under
-                   ``gans.utils.cache_dir()/extractors`` keyed by a hash of everything that affects
+                   ``gans.base.cache_dir()/extractors`` keyed by a hash of everything that affects
                    it (data set name + info, sample shape, architecture, training spec, seed, torch
                    version); its test accuracy is stored in the cache metadata.
 ``inception``      torchmetrics' 2048-d InceptionV3 (``NoTrainInceptionV3``, torch-fidelity's FID
@@ -37,8 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gans.errors import UserError, unknown_name
-from gans.utils import atomic_torch_save, atomic_write_json, cache_dir
+from gans.base import UserError, atomic_torch_save, atomic_write_json, cache_dir, unknown_name
 
 from .metrics import module_weights_hash
 
@@ -72,7 +71,17 @@ class FeatureExtractor:
     extractor is a classifier, else None.
     """
 
-    def __init__(self, name: str, module: nn.Module, *, weights_hash: str | None, input_shape: tuple[int, ...] | None, num_classes: int | None = None, info: dict[str, Any] | None = None, batch_size: int = 500):
+    def __init__(
+        self,
+        name: str,
+        module: nn.Module,
+        *,
+        weights_hash: str | None,
+        input_shape: tuple[int, ...] | None,
+        num_classes: int | None = None,
+        info: dict[str, Any] | None = None,
+        batch_size: int = 500,
+    ):
         self.name, self.module, self.weights_hash = name, module.eval(), weights_hash
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.num_classes = num_classes
@@ -91,12 +100,17 @@ class FeatureExtractor:
 
     def check(self, x: torch.Tensor, role: str = "samples") -> None:
         if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
-            raise UserError(f"{role} have per-sample shape {tuple(x.shape[1:])} but the {self.name} extractor takes {self.input_shape}")
+            raise UserError(
+                f"{role} have per-sample shape {tuple(x.shape[1:])} but the {self.name} extractor takes "
+                f"{self.input_shape}"
+            )
 
     @torch.no_grad()
     def _run(self, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         dev = self.device
-        out = [fn(x[i : i + self.batch_size].to(dev).float()).float().cpu() for i in range(0, x.shape[0], self.batch_size)]
+        out = [
+            fn(x[i : i + self.batch_size].to(dev).float()).float().cpu() for i in range(0, x.shape[0], self.batch_size)
+        ]
         return torch.cat(out) if out else torch.empty(0)
 
     def features(self, x: torch.Tensor, role: str = "samples") -> torch.Tensor:
@@ -126,7 +140,10 @@ class FeatureExtractor:
         return torch.cat(feats), torch.cat(probs)
 
     def __repr__(self) -> str:
-        return f"FeatureExtractor({self.name!r}, weights_hash={(self.weights_hash or 'None')[:12]}, input_shape={self.input_shape})"
+        return (
+            f"FeatureExtractor({self.name!r}, weights_hash={(self.weights_hash or 'None')[:12]}, "
+            f"input_shape={self.input_shape})"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,7 +184,9 @@ def resolve_extractor_name(name: str, data: Any | None = None, *, shape: tuple[i
     return "random-conv"
 
 
-def get_extractor(name: str, data: Any | None = None, *, shape: tuple[int, ...] | None = None, device: str | torch.device = "cpu") -> FeatureExtractor:
+def get_extractor(
+    name: str, data: Any | None = None, *, shape: tuple[int, ...] | None = None, device: str | torch.device = "cpu"
+) -> FeatureExtractor:
     """The extractor ``name`` (or ``auto``) for ``data`` (a ``gans.data.Data``; needed by classifier)."""
     resolved = resolve_extractor_name(name, data, shape=shape)
     fn, _ = _EXTRACTORS[resolved]
@@ -187,7 +206,10 @@ class _Flatten(nn.Module):
 @register_extractor("raw", "the data flattened (2-D/4-D toys)")
 def _raw(data, *, shape, device) -> FeatureExtractor:
     if shape is not None and math.prod(shape) > RAW_MAX_DIM:
-        raise UserError(f"raw features of {tuple(shape)} samples have {math.prod(shape)} dimensions (FID needs a D×D covariance; at most {RAW_MAX_DIM}); use --features classifier, random-conv or inception")
+        raise UserError(
+            f"raw features of {tuple(shape)} samples have {math.prod(shape)} dimensions (FID needs a D×D "
+            f"covariance; at most {RAW_MAX_DIM}); use --features classifier, random-conv or inception"
+        )
     return FeatureExtractor("raw", _Flatten(), weights_hash=None, input_shape=shape)
 
 
@@ -217,12 +239,20 @@ class RandomConv(nn.Module):
         return self.net(x.float() * 2 - 1).mean(dim=(2, 3))
 
 
-@register_extractor("random-conv", "fixed seeded random conv net (unlabelled images; FID comparable within ganbench only)")
+@register_extractor(
+    "random-conv", "fixed seeded random conv net (unlabelled images; FID comparable within ganbench only)"
+)
 def _random_conv(data, *, shape, device) -> FeatureExtractor:
     if shape is None or len(shape) != 3:
         raise UserError(f"random-conv features need images (C, H, W); got samples of shape {shape}")
     m = RandomConv(shape[0]).to(device)
-    return FeatureExtractor("random-conv", m, weights_hash=module_weights_hash(m), input_shape=shape, info={"seed": 0, "note": "random weights: FID comparable within ganbench only"})
+    return FeatureExtractor(
+        "random-conv",
+        m,
+        weights_hash=module_weights_hash(m),
+        input_shape=shape,
+        info={"seed": 0, "note": "random weights: FID comparable within ganbench only"},
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,10 +292,16 @@ class SmallCNN(nn.Module):
     def __init__(self, channels: int, num_classes: int, width: int = 32, feature_dim: int = 128):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(7), nn.Flatten(),
-            nn.Linear(2 * width * 49, feature_dim), nn.ReLU(),
+            nn.Conv2d(channels, width, 3, stride=2, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(7),
+            nn.Flatten(),
+            nn.Linear(2 * width * 49, feature_dim),
+            nn.ReLU(),
         )
         self.head = nn.Linear(feature_dim, num_classes)
         self.num_features = feature_dim
@@ -296,7 +332,10 @@ def train_classifier(data: Any, spec: ClassifierSpec, device: torch.device) -> t
     t0 = time.perf_counter()
     x, y = data.real(data.n_train, "train", seed=spec.seed)
     if y is None:
-        raise UserError(f"the classifier extractor needs a labelled data set; {data.name} has no labels (use --features random-conv)")
+        raise UserError(
+            f"the classifier extractor needs a labelled data set; {data.name} has no labels (use --features "
+            "random-conv)"
+        )
     n_test = int(data.info.get("n_test", 0))
     xt, yt = data.real(n_test, "test", seed=0) if n_test else (None, None)
     threads = torch.get_num_threads()
@@ -312,20 +351,26 @@ def train_classifier(data: Any, spec: ClassifierSpec, device: torch.device) -> t
     meta: dict[str, Any] = {"train_s": time.perf_counter() - t0, "n_train": int(n)}
     if xt is not None:
         with torch.no_grad():
-            pred = torch.cat([model.classify(xt[i : i + 1000].to(device)).argmax(1).cpu() for i in range(0, xt.shape[0], 1000)])
+            pred = torch.cat(
+                [model.classify(xt[i : i + 1000].to(device)).argmax(1).cpu() for i in range(0, xt.shape[0], 1000)]
+            )
         meta["test_accuracy"] = float((pred == yt).float().mean())
         meta["n_test"] = int(xt.shape[0])
     return model.cpu(), meta
 
 
-def _fit(x: torch.Tensor, y: torch.Tensor, spec: ClassifierSpec, device: torch.device, num_classes: int) -> tuple[SmallCNN, int]:
+def _fit(
+    x: torch.Tensor, y: torch.Tensor, spec: ClassifierSpec, device: torch.device, num_classes: int
+) -> tuple[SmallCNN, int]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         model = SmallCNN(x.shape[1], num_classes, spec.width, spec.feature_dim).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
         n = x.shape[0]
         steps_per_epoch = max(1, n // spec.batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=spec.lr, total_steps=spec.epochs * steps_per_epoch, pct_start=0.25)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=spec.lr, total_steps=spec.epochs * steps_per_epoch, pct_start=0.25
+        )
         g = torch.Generator().manual_seed(spec.seed)
         model.train()
         for _ in range(spec.epochs):
@@ -344,9 +389,15 @@ def _fit(x: torch.Tensor, y: torch.Tensor, spec: ClassifierSpec, device: torch.d
 @register_extractor("classifier", "small CNN trained on the data set's train split (cached)")
 def _classifier(data, *, shape, device) -> FeatureExtractor:
     if data is None:
-        raise UserError("the classifier extractor needs a labelled data set to train on (e.g. --real digits); for arrays use --features random-conv or raw")
+        raise UserError(
+            "the classifier extractor needs a labelled data set to train on (e.g. --real digits); for arrays "
+            "use --features random-conv or raw"
+        )
     if data.kind != "image" or not data.num_classes or len(data.shape) != 3:
-        raise UserError(f"the classifier extractor needs labelled images; {data.name} is {'unlabelled' if not data.num_classes else data.kind} (use --features auto)")
+        raise UserError(
+            f"the classifier extractor needs labelled images; {data.name} is "
+            f"{'unlabelled' if not data.num_classes else data.kind} (use --features auto)"
+        )
     spec = classifier_spec_for(data.n_train)
     key = classifier_cache_key(data, spec)
     folder = cache_dir() / "extractors"
@@ -362,11 +413,26 @@ def _classifier(data, *, shape, device) -> FeatureExtractor:
             model = None
     if model is None:
         model, meta = train_classifier(data, spec, torch.device(device))
-        meta = {**meta, "key": key, "spec": asdict(spec), "data": _data_identity(data), "torch": torch.__version__, "weights_hash": module_weights_hash(model), "created": time.time()}
+        meta = {
+            **meta,
+            "key": key,
+            "spec": asdict(spec),
+            "data": _data_identity(data),
+            "torch": torch.__version__,
+            "weights_hash": module_weights_hash(model),
+            "created": time.time(),
+        }
         atomic_torch_save({"state_dict": model.state_dict(), "meta": meta}, path)
         atomic_write_json(path.with_suffix(".json"), meta)  # human-readable twin
     model = model.to(device).eval()
-    return FeatureExtractor("classifier", model, weights_hash=meta.get("weights_hash") or module_weights_hash(model), input_shape=tuple(data.shape), num_classes=int(data.num_classes), info={"test_accuracy": meta.get("test_accuracy"), "cache": str(path), "data": data.name})
+    return FeatureExtractor(
+        "classifier",
+        model,
+        weights_hash=meta.get("weights_hash") or module_weights_hash(model),
+        input_shape=tuple(data.shape),
+        num_classes=int(data.num_classes),
+        info={"test_accuracy": meta.get("test_accuracy"), "cache": str(path), "data": data.name},
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,7 +444,9 @@ def _inception_weights_path() -> Path | None:
     if env:
         p = Path(env)
         if not p.is_file():
-            raise UserError(f"${INCEPTION_WEIGHTS_ENV}={env}: no such file; point it at torch-fidelity's {INCEPTION_WEIGHTS_FILE}")
+            raise UserError(
+                f"${INCEPTION_WEIGHTS_ENV}={env}: no such file; point it at torch-fidelity's {INCEPTION_WEIGHTS_FILE}"
+            )
         return p
     p = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_FILE
     return p if p.is_file() else None
@@ -406,16 +474,26 @@ def _inception(data, *, shape, device) -> FeatureExtractor:
     try:
         import torch_fidelity  # noqa: F401
     except ImportError:
-        raise UserError("the inception extractor needs torch-fidelity (pip install torch-fidelity) and its FID weights file "
-                        f"{INCEPTION_WEIGHTS_FILE} on disk (set ${INCEPTION_WEIGHTS_ENV}=PATH or put it in {Path(torch.hub.get_dir()) / 'checkpoints'}); "
-                        "ganbench never downloads it — or use --features classifier/random-conv") from None
+        raise UserError(
+            "the inception extractor needs torch-fidelity (pip install torch-fidelity) and its FID weights file "
+            f"{INCEPTION_WEIGHTS_FILE} on disk (set ${INCEPTION_WEIGHTS_ENV}=PATH or put it in "
+            f"{Path(torch.hub.get_dir()) / 'checkpoints'}); "
+            "ganbench never downloads it — or use --features classifier/random-conv"
+        ) from None
     path = _inception_weights_path()
     if path is None:
-        raise UserError(f"InceptionV3 weights not found: put torch-fidelity's {INCEPTION_WEIGHTS_FILE} in {Path(torch.hub.get_dir()) / 'checkpoints'} "
-                        f"or set ${INCEPTION_WEIGHTS_ENV}=PATH (ganbench never downloads); or use --features classifier/random-conv")
+        raise UserError(
+            f"InceptionV3 weights not found: put torch-fidelity's {INCEPTION_WEIGHTS_FILE} in "
+            f"{Path(torch.hub.get_dir()) / 'checkpoints'} "
+            f"or set ${INCEPTION_WEIGHTS_ENV}=PATH (ganbench never downloads); or use --features classifier/random-conv"
+        )
     from torchmetrics.image.fid import NoTrainInceptionV3
 
-    net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path))
+    net = NoTrainInceptionV3(
+        name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path)
+    )
     m = _InceptionAdapter(net).to(device)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return FeatureExtractor("inception", m, weights_hash=digest, input_shape=shape, info={"weights": str(path)}, batch_size=64)
+    return FeatureExtractor(
+        "inception", m, weights_hash=digest, input_shape=shape, info={"weights": str(path)}, batch_size=64
+    )

@@ -1,4 +1,4 @@
-"""Diagnostics during training: callbacks for ``gans.loop.train``.
+"""Diagnostics during training: callbacks for ``gans.training.train``.
 
 * :class:`EquilibriumCallback` feeds each scalar log to an
   :class:`~diagnostics.equilibrium.EquilibriumTracker`; every verdict change becomes an
@@ -19,7 +19,7 @@ import math
 import time
 from typing import Any
 
-from gans.errors import UserError
+from gans.base import UserError
 
 from .equilibrium import EquilibriumThresholds, EquilibriumTracker
 from .verdicts import write_verdicts
@@ -35,7 +35,7 @@ class EquilibriumCallback:
     def on_start(self, run: Any) -> None:
         self.tracker = EquilibriumTracker(run.gan.kind, run.gan.loss_kind, self.thresholds)
         if run.step > 0:  # resumed: rebuild the verdict from the logs so far, without new events
-            from gans.loop import read_metrics
+            from gans.training.rundir import read_metrics
 
             for rec in read_metrics(run.dir, "scalars"):
                 if int(rec.get("step", 0)) <= run.step:
@@ -80,7 +80,7 @@ class EvalCallback:
 
         self._t0 = time.perf_counter()
         if run.step > 0:
-            from gans.loop import read_metrics
+            from gans.training.rundir import read_metrics
 
             walls = [r.get("wall_s", 0.0) for r in read_metrics(run.dir, "scalars")]
             self._wall_offset = float(walls[-1]) if walls else 0.0
@@ -99,14 +99,28 @@ class EvalCallback:
             run.event("eval_failed", str(e))
             return
         spe = max(1, run.data.steps_per_epoch(run.cfg.batch_size))
-        record = result.to_record(step=step, epoch=step / spe, wall_s=self._wall_offset + time.perf_counter() - self._t0)
+        record = result.to_record(
+            step=step, epoch=step / spe, wall_s=self._wall_offset + time.perf_counter() - self._t0
+        )
         run.write(record)
         self.last = result
         run.postfix["collapse"] = result.verdict.verdict
-        write_verdicts(run.dir, collapse={"verdict": result.verdict.verdict, "sentence": result.verdict.sentence, "scores": dict(result.verdict.scores), "step": step, "metrics": dict(result.metrics), "ceiling": dict(result.ceiling)})
+        write_verdicts(
+            run.dir,
+            collapse={
+                "verdict": result.verdict.verdict,
+                "sentence": result.verdict.sentence,
+                "scores": dict(result.verdict.scores),
+                "step": step,
+                "metrics": dict(result.metrics),
+                "ceiling": dict(result.ceiling),
+            },
+        )
 
 
-def training_callbacks(*, eval_samples: int = 2000, features: str = "auto", equilibrium: bool = True, evaluate: bool = True) -> list:
+def training_callbacks(
+    *, eval_samples: int = 2000, features: str = "auto", equilibrium: bool = True, evaluate: bool = True
+) -> list:
     """The diagnostics ``ganbench train`` plugs into the loop."""
     out: list = []
     if equilibrium:

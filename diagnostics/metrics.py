@@ -32,13 +32,22 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Union
 
 import numpy as np
 import torch
 from torch import nn
+
+from gans.data.toys import (  # noqa: F401  (re-exported: the metric counts modes of these mixtures)
+    GRID25_SPACING,
+    GRID25_STD,
+    RING8_RADIUS,
+    RING8_STD,
+    check_mixture_centers,
+    grid25_centers,
+    ring8_centers,
+)
 
 __all__ = [
     "ArrayLike",
@@ -179,9 +188,7 @@ def _to_tensor(x: object, name: str) -> torch.Tensor:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
         raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
-    ):
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)):
         raise ValueError(f"{name} must be a numeric array, got dtype {arr.dtype}")
     return torch.from_numpy(np.ascontiguousarray(arr))
 
@@ -208,9 +215,7 @@ def _as_features(
     if t.shape[1] < 1:
         raise ValueError(f"{metric}: {role} features have feature dimension 0")
     if t.shape[0] < min_samples:
-        raise ValueError(
-            f"{metric} needs at least {min_samples} {role} samples, got {t.shape[0]}"
-        )
+        raise ValueError(f"{metric} needs at least {min_samples} {role} samples, got {t.shape[0]}")
     if t.is_complex():
         raise ValueError(f"{metric}: {role} features must be real-valued, got {t.dtype}")
     t = t.to(torch.float64)
@@ -278,9 +283,7 @@ def gaussian_stats(features: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
     return mu, sigma
 
 
-def frechet_distance(
-    mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike
-) -> float:
+def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike) -> float:
     r"""Squared Fréchet (2-Wasserstein) distance between two Gaussians.
 
     .. math::
@@ -304,18 +307,13 @@ def frechet_distance(
     s1 = _to_tensor(sigma1, f"{name}: sigma1").to(torch.float64)
     s2 = _to_tensor(sigma2, f"{name}: sigma2").to(torch.float64)
     if m1.ndim != 1 or m2.ndim != 1:
-        raise ValueError(
-            f"{name}: means must be 1-D (D,), got shapes {tuple(m1.shape)} and {tuple(m2.shape)}"
-        )
+        raise ValueError(f"{name}: means must be 1-D (D,), got shapes {tuple(m1.shape)} and {tuple(m2.shape)}")
     d = m1.shape[0]
     if m2.shape[0] != d:
         raise ValueError(f"{name}: mean dimensions differ ({d} vs {m2.shape[0]})")
     for label, s in (("sigma1", s1), ("sigma2", s2)):
         if tuple(s.shape) != (d, d):
-            raise ValueError(
-                f"{name}: {label} must have shape ({d}, {d}) to match the means, "
-                f"got {tuple(s.shape)}"
-            )
+            raise ValueError(f"{name}: {label} must have shape ({d}, {d}) to match the means, got {tuple(s.shape)}")
     for label, t in (("mu1", m1), ("mu2", m2), ("sigma1", s1), ("sigma2", s2)):
         if not bool(torch.isfinite(t).all()):
             raise ValueError(f"{name}: {label} contains NaN/Inf")
@@ -392,8 +390,7 @@ class _ExtractorAdapter(nn.Module):
         if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != x.shape[0]:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(
-                f"fid_with_extractor: extractor must map a batch of {x.shape[0]} images to "
-                f"a (N, D) tensor, got {shape}"
+                f"fid_with_extractor: extractor must map a batch of {x.shape[0]} images to a (N, D) tensor, got {shape}"
             )
         if out.shape[1] != self.num_features:
             raise ValueError(
@@ -488,9 +485,7 @@ def module_weights_hash(module: nn.Module) -> str:
 def _as_images(x: object, role: str, metric: str) -> torch.Tensor:
     t = _to_tensor(x, f"{metric}: {role} images")
     if t.ndim < 2:
-        raise ValueError(
-            f"{metric} expects a batch of {role} images (N, C, H, W), got shape {tuple(t.shape)}"
-        )
+        raise ValueError(f"{metric} expects a batch of {role} images (N, C, H, W), got shape {tuple(t.shape)}")
     if t.shape[0] < 2:
         raise ValueError(f"{metric} needs at least 2 {role} images, got {t.shape[0]}")
     if t.is_floating_point() and not bool(torch.isfinite(t).all()):
@@ -637,31 +632,22 @@ def _as_labels(x: object, num_classes: int, role: str, metric: str) -> np.ndarra
     if a.ndim == 2:
         # class probabilities / logits: argmax over classes
         if a.shape[1] != num_classes:
-            raise ValueError(
-                f"{metric}: {role} probabilities have {a.shape[1]} columns but "
-                f"num_classes={num_classes}"
-            )
+            raise ValueError(f"{metric}: {role} probabilities have {a.shape[1]} columns but num_classes={num_classes}")
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{metric}: {role} probabilities contain NaN/Inf")
         labels = a.argmax(axis=1)
     elif a.ndim == 1:
         if np.issubdtype(a.dtype, np.floating):
             if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
-                raise ValueError(
-                    f"{metric}: {role} labels must be integers (or pass (N, K) probabilities)"
-                )
+                raise ValueError(f"{metric}: {role} labels must be integers (or pass (N, K) probabilities)")
         labels = a.astype(np.int64)
     else:
-        raise ValueError(
-            f"{metric}: {role} must be 1-D labels (N,) or 2-D probabilities (N, K), "
-            f"got shape {a.shape}"
-        )
+        raise ValueError(f"{metric}: {role} must be 1-D labels (N,) or 2-D probabilities (N, K), got shape {a.shape}")
     if labels.shape[0] < 1:
         raise ValueError(f"{metric} needs at least 1 {role} sample, got 0")
     if labels.min() < 0 or labels.max() >= num_classes:
         raise ValueError(
-            f"{metric}: {role} labels must lie in [0, {num_classes - 1}], got range "
-            f"[{labels.min()}, {labels.max()}]"
+            f"{metric}: {role} labels must lie in [0, {num_classes - 1}], got range [{labels.min()}, {labels.max()}]"
         )
     return labels.astype(np.int64)
 
@@ -846,7 +832,9 @@ def _nearest_center(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
     out = []
     rows = _row_block(c.shape[0])
     for s in range(0, x.shape[0], rows):
-        d = torch.cdist(torch.from_numpy(np.ascontiguousarray(x[s : s + rows])), c, compute_mode="donot_use_mm_for_euclid_dist")
+        d = torch.cdist(
+            torch.from_numpy(np.ascontiguousarray(x[s : s + rows])), c, compute_mode="donot_use_mm_for_euclid_dist"
+        )
         out.append(d.argmin(dim=1).numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
@@ -936,74 +924,6 @@ def ndb(
     )
 
 
-# --------------------------------------------------------------------------- #
-# 2-D Gaussian-mixture toys
-# --------------------------------------------------------------------------- #
-#: Ring of 8 Gaussians (Metz et al. 2017 "Unrolled GANs"; VEEGAN): radius 2, std 0.02.
-RING8_RADIUS = 2.0
-RING8_STD = 0.02
-#: 5x5 grid of Gaussians (VEEGAN / PacGAN): centres {-4,-2,0,2,4}^2, std 0.05.
-GRID25_SPACING = 2.0
-GRID25_STD = 0.05
-
-
-def check_mixture_centers(
-    centers: ArrayLike,
-    num_modes: int,
-    *,
-    std: float | None = None,
-    threshold_sigmas: float = 3.0,
-) -> None:
-    """Raise ``ValueError`` unless ``centers`` are ``num_modes`` distinct 2-D+ points.
-
-    With ``std`` given, additionally require the ``threshold_sigmas * std``
-    balls around the centres to be disjoint, otherwise a high-quality sample
-    could not be attributed to a single mode by :func:`mixture_modes`.
-    """
-    c = _to_tensor(centers, "mixture centres").to(torch.float64)
-    if c.ndim != 2 or c.shape[0] != num_modes:
-        raise ValueError(
-            f"expected {num_modes} mixture centres of shape ({num_modes}, D), got {tuple(c.shape)}"
-        )
-    if not bool(torch.isfinite(c).all()):
-        raise ValueError("mixture centres contain NaN/Inf")
-    if num_modes > 1:
-        d = torch.cdist(c, c, compute_mode="donot_use_mm_for_euclid_dist")
-        d.fill_diagonal_(math.inf)
-        min_sep = float(d.min())
-        if min_sep <= 1e-9:
-            raise ValueError(f"mixture centres are not distinct (closest pair {min_sep:.3g} apart)")
-        if std is not None and min_sep <= 2.0 * threshold_sigmas * std:
-            raise ValueError(
-                f"mixture modes overlap: closest centres are {min_sep:.3g} apart but "
-                f"{threshold_sigmas}-sigma balls need > {2.0 * threshold_sigmas * std:.3g}"
-            )
-
-
-def ring8_centers(radius: float = RING8_RADIUS) -> torch.Tensor:
-    """Centres (8, 2) float64 of the 8-Gaussian ring, angles 2*pi*i/8 (use std 0.02)."""
-    if not (radius > 0 and math.isfinite(radius)):
-        raise ValueError(f"ring8_centers: radius must be a positive finite number, got {radius}")
-    angles = torch.arange(8, dtype=torch.float64) * (2.0 * math.pi / 8)
-    centers = radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
-    check_mixture_centers(centers, 8)
-    return centers
-
-
-def grid25_centers(spacing: float = GRID25_SPACING) -> torch.Tensor:
-    """Centres (25, 2) float64 of the 5x5 grid, {-2,-1,0,1,2}*spacing squared (use std 0.05).
-
-    Row-major order: x varies slowest.
-    """
-    if not (spacing > 0 and math.isfinite(spacing)):
-        raise ValueError(f"grid25_centers: spacing must be a positive finite number, got {spacing}")
-    ticks = torch.arange(-2, 3, dtype=torch.float64) * spacing
-    gx, gy = torch.meshgrid(ticks, ticks, indexing="ij")
-    centers = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
-    check_mixture_centers(centers, 25)
-    return centers
-
-
 def mixture_modes(
     samples: ArrayLike,
     centers: ArrayLike,
@@ -1034,9 +954,7 @@ def mixture_modes(
     c = _as_features(centers, "centre", metric, min_samples=1)
     x = _as_features(samples, "sample", metric, min_samples=1, device=c.device)
     if x.shape[1] != c.shape[1]:
-        raise ValueError(
-            f"{metric}: samples have D={x.shape[1]} but centres have D={c.shape[1]}"
-        )
+        raise ValueError(f"{metric}: samples have D={x.shape[1]} but centres have D={c.shape[1]}")
     try:
         std = float(std)
     except (TypeError, ValueError):

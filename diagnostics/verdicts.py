@@ -27,9 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from gans.utils import atomic_write_json
+from gans.base import atomic_write_json
 
-__all__ = ["CollapseThresholds", "CollapseVerdict", "collapse_verdict", "write_verdicts", "read_verdicts", "VERDICTS_FILE"]
+__all__ = [
+    "CollapseThresholds",
+    "CollapseVerdict",
+    "collapse_verdict",
+    "write_verdicts",
+    "read_verdicts",
+    "VERDICTS_FILE",
+]
 
 VERDICTS_FILE = "verdicts.json"
 
@@ -57,7 +64,12 @@ class CollapseVerdict:
     decided_by: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "sentence": self.sentence, "scores": dict(self.scores), "decided_by": list(self.decided_by)}
+        return {
+            "verdict": self.verdict,
+            "sentence": self.sentence,
+            "scores": dict(self.scores),
+            "decided_by": list(self.decided_by),
+        }
 
 
 def _rel(metrics: Mapping[str, float], ceiling: Mapping[str, float], key: str) -> float | None:
@@ -69,7 +81,9 @@ def _rel(metrics: Mapping[str, float], ceiling: Mapping[str, float], key: str) -
     return f / c
 
 
-def _grade(txt: str, rel: float, collapsed_at: float, partial_below: float, collapsed: list[str], partial: list[str]) -> None:
+def _grade(
+    txt: str, rel: float, collapsed_at: float, partial_below: float, collapsed: list[str], partial: list[str]
+) -> None:
     """File one score (relative to the real ceiling) under collapsed (≤) or partial (<)."""
     if rel <= collapsed_at:
         collapsed.append(f"{txt} ≤ {collapsed_at:.0%}")
@@ -77,7 +91,14 @@ def _grade(txt: str, rel: float, collapsed_at: float, partial_below: float, coll
         partial.append(f"{txt} < {partial_below:.0%}")
 
 
-def collapse_verdict(metrics: Mapping[str, float], ceiling: Mapping[str, float], thresholds: CollapseThresholds | None = None, *, num_classes: int | None = None, num_modes: int | None = None) -> CollapseVerdict:
+def collapse_verdict(
+    metrics: Mapping[str, float],
+    ceiling: Mapping[str, float],
+    thresholds: CollapseThresholds | None = None,
+    *,
+    num_classes: int | None = None,
+    num_modes: int | None = None,
+) -> CollapseVerdict:
     """Judge the fake scores ``metrics`` against the real ``ceiling`` (same keys)."""
     th = thresholds or CollapseThresholds()
     scores: dict[str, float] = {}
@@ -95,7 +116,10 @@ def collapse_verdict(metrics: Mapping[str, float], ceiling: Mapping[str, float],
     classes = _rel(metrics, ceiling, "class_coverage")
     if classes is not None:
         scores["class_coverage_rel"] = classes
-        txt = f"class coverage {fmt_n(metrics['class_coverage'], num_classes)} classes vs real {fmt_n(ceiling['class_coverage'], num_classes)} ({classes:.0%})"
+        txt = (
+            f"class coverage {fmt_n(metrics['class_coverage'], num_classes)} classes vs real "
+            f"{fmt_n(ceiling['class_coverage'], num_classes)} ({classes:.0%})"
+        )
         _grade(txt, classes, th.classes_collapsed, th.classes_partial, collapsed, partial)
         kf, kc = metrics.get("class_kl"), ceiling.get("class_kl")
         if kf is not None and kc is not None and math.isfinite(kf) and math.isfinite(kc):
@@ -113,7 +137,10 @@ def collapse_verdict(metrics: Mapping[str, float], ceiling: Mapping[str, float],
     if cov is not None:
         scores["coverage_rel"] = cov
     if rec is not None and cov is not None:
-        txt = f"PRDC recall {metrics['recall']:.2f} / coverage {metrics['coverage']:.2f} vs real {ceiling['recall']:.2f} / {ceiling['coverage']:.2f}"
+        txt = (
+            f"PRDC recall {metrics['recall']:.2f} / coverage {metrics['coverage']:.2f} vs real "
+            f"{ceiling['recall']:.2f} / {ceiling['coverage']:.2f}"
+        )
         if modes is None and classes is None and max(rec, cov) <= th.prdc_collapsed:
             collapsed.append(f"{txt} (both ≤ {th.prdc_collapsed:.0%} of real)")
         elif min(rec, cov) < th.prdc_partial:
@@ -123,7 +150,9 @@ def collapse_verdict(metrics: Mapping[str, float], ceiling: Mapping[str, float],
     if partial:
         return CollapseVerdict("partial", "partial collapse: " + "; ".join(partial), scores, tuple(partial))
     judged = ", ".join(f"{k} {v:.0%}" for k, v in scores.items() if k.endswith("_rel"))
-    return CollapseVerdict("healthy", f"healthy: every score is close to the real ceiling ({judged or 'no scores'})", scores, ())
+    return CollapseVerdict(
+        "healthy", f"healthy: every score is close to the real ceiling ({judged or 'no scores'})", scores, ()
+    )
 
 
 def read_verdicts(run_dir: str | Path) -> dict[str, Any]:
@@ -138,7 +167,9 @@ def read_verdicts(run_dir: str | Path) -> dict[str, Any]:
         return {}
 
 
-def write_verdicts(run_dir: str | Path, *, equilibrium: dict[str, Any] | None = None, collapse: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_verdicts(
+    run_dir: str | Path, *, equilibrium: dict[str, Any] | None = None, collapse: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Update verdicts.json atomically (keeps the other verdict when only one is given)."""
     cur = read_verdicts(run_dir)
     if equilibrium is not None:

@@ -1,20 +1,14 @@
-"""ganbench's GAN zoo: the course notes' GANs, their data sources and the one training loop.
+"""ganbench's bottom floor: the course notes' GANs, their data sources and the one training loop.
 
->>> from gans import build_gan, list_gans
+``gans.base`` (errors, atomic writes, the cache folder, shared defaults) · ``gans.models`` (one
+file per family, the registry and ``train_step``) · ``gans.data`` (data sources by kind) ·
+``gans.training`` (the loop, the run directory, the scalar stream). This package imports no
+other ganbench package.
+
+>>> from gans.models import build_gan
 >>> gan = build_gan("mnist_mlp")
 """
 
-from .core import GAN, Phase, StepContext, build_gan, get_gan_entry, list_gans, train_step
-from .errors import DataError, UserError
+from .base import DataError, UserError
 
-__all__ = [
-    "GAN",
-    "Phase",
-    "StepContext",
-    "build_gan",
-    "get_gan_entry",
-    "list_gans",
-    "train_step",
-    "UserError",
-    "DataError",
-]
+__all__ = ["UserError", "DataError"]

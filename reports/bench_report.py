@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from gans.utils import atomic_write_text
+from gans.base import atomic_write_text
 
 from . import plots
 from .html import esc, img_png, page, section, table
@@ -46,13 +46,27 @@ def bench_rows(runs: Sequence[BenchRun]) -> list[dict[str, Any]]:
             ips = _field(b, "images_per_s")
             if not finite(ips) and finite(bs) and finite(med) and med > 0:
                 ips = bs / med
-            rows.append({
-                "run": run.label, "run_path": str(run.path), "datetime": run.datetime, "machine": run.machine,
-                "name": b.get("fullname") or b.get("name"), "short": b.get("name"), "group": b.get("group"),
-                "gan": _field(b, "gan"), "batch_size": bs, "device": _field(b, "device"), "precision": _field(b, "precision"),
-                "median_s": med, "iqr_s": st.get("iqr"), "mean_s": st.get("mean"), "stddev_s": st.get("stddev"), "rounds": st.get("rounds"),
-                "images_per_s": ips if finite(ips) else None,
-            })
+            rows.append(
+                {
+                    "run": run.label,
+                    "run_path": str(run.path),
+                    "datetime": run.datetime,
+                    "machine": run.machine,
+                    "name": b.get("fullname") or b.get("name"),
+                    "short": b.get("name"),
+                    "group": b.get("group"),
+                    "gan": _field(b, "gan"),
+                    "batch_size": bs,
+                    "device": _field(b, "device"),
+                    "precision": _field(b, "precision"),
+                    "median_s": med,
+                    "iqr_s": st.get("iqr"),
+                    "mean_s": st.get("mean"),
+                    "stddev_s": st.get("stddev"),
+                    "rounds": st.get("rounds"),
+                    "images_per_s": ips if finite(ips) else None,
+                }
+            )
     return rows
 
 
@@ -70,9 +84,20 @@ def find_changes(rows: list[dict[str, Any]], *, k: float = NOISE_K, rel: float =
             noise = max(x for x in (old["iqr_s"], new["iqr_s"], 0.0) if finite(x))
             relchg = d / old["median_s"]
             flagged = abs(d) > k * noise and abs(relchg) > rel
-            out.append({"name": name, "from": old["run"], "to": new["run"], "old_median_s": old["median_s"], "new_median_s": new["median_s"],
-                        "delta_s": d, "rel": relchg, "noise_s": noise, "flagged": flagged,
-                        "kind": ("slowdown" if d > 0 else "speed-up") if flagged else "within noise"})
+            out.append(
+                {
+                    "name": name,
+                    "from": old["run"],
+                    "to": new["run"],
+                    "old_median_s": old["median_s"],
+                    "new_median_s": new["median_s"],
+                    "delta_s": d,
+                    "rel": relchg,
+                    "noise_s": noise,
+                    "flagged": flagged,
+                    "kind": ("slowdown" if d > 0 else "speed-up") if flagged else "within noise",
+                }
+            )
     return out
 
 
@@ -81,7 +106,19 @@ def _ms(x: Any) -> Any:
 
 
 def _sweep_section(rows: list[SweepRow]) -> tuple[str, list[str]]:
-    cols = ["gan", "batch_size", "device", "precision", "compile", "status", "ms_median", "ms_iqr", "images_per_s", "peak_mem_bytes", "flops"]
+    cols = [
+        "gan",
+        "batch_size",
+        "device",
+        "precision",
+        "compile",
+        "status",
+        "ms_median",
+        "ms_iqr",
+        "images_per_s",
+        "peak_mem_bytes",
+        "flops",
+    ]
     trs = []
     for r in rows:
         cells = []
@@ -94,7 +131,23 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[str, list[str]]:
             cells.append(v)
         trs.append(cells)
     classes = ["regression" if r.get("status") not in (None, "ok") else "" for r in rows]
-    body = table(["GAN", "batch", "device", "precision", "compile", "status", "ms/step (median)", "ms IQR", "images/s", "peak memory", "FLOPs/step"], trs, row_classes=classes)
+    body = table(
+        [
+            "GAN",
+            "batch",
+            "device",
+            "precision",
+            "compile",
+            "status",
+            "ms/step (median)",
+            "ms IQR",
+            "images/s",
+            "peak memory",
+            "FLOPs/step",
+        ],
+        trs,
+        row_classes=classes,
+    )
     # chart: images/s against batch size, one line per GAN × device × precision × compile
     import matplotlib.pyplot as plt
 
@@ -102,7 +155,9 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[str, list[str]]:
     for r in rows:
         ips, bs = r.images_per_s, r.get("batch_size")
         if r.get("status", "ok") == "ok" and finite(ips) and finite(bs):
-            key = " · ".join(str(r.get(k)) for k in ("gan", "device", "precision") if r.get(k) is not None) + (" · compiled" if r.get("compile") else "")
+            key = " · ".join(str(r.get(k)) for k in ("gan", "device", "precision") if r.get(k) is not None) + (
+                " · compiled" if r.get("compile") else ""
+            )
             groups.setdefault(key, []).append((bs, ips))
     if groups:
         fig, ax = plt.subplots(figsize=(10, 4.6))
@@ -118,11 +173,17 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[str, list[str]]:
         body += img_png(plots._png(fig), "sweep throughput chart")
     n_bad = sum(1 for r in rows if r.get("status") not in (None, "ok"))
     if n_bad:
-        body += f"<p class=\"note\">{n_bad} configuration(s) did not run (status oom/error), highlighted.</p>"
+        body += f'<p class="note">{n_bad} configuration(s) did not run (status oom/error), highlighted.</p>'
     return body, sorted({str(r.source) for r in rows})
 
 
-def build_bench_report(bench_dir: str | os.PathLike | None, sweeps: Sequence[str | os.PathLike] = (), *, k: float = NOISE_K, rel: float = REL_THRESHOLD) -> str:
+def build_bench_report(
+    bench_dir: str | os.PathLike | None,
+    sweeps: Sequence[str | os.PathLike] = (),
+    *,
+    k: float = NOISE_K,
+    rel: float = REL_THRESHOLD,
+) -> str:
     parts = []
     sources: list[str] = []
     if bench_dir is not None:
@@ -131,22 +192,82 @@ def build_bench_report(bench_dir: str | os.PathLike | None, sweeps: Sequence[str
         rows = bench_rows(runs)
         changes = find_changes(rows, k=k, rel=rel)
         # machines
-        mrows = [(r.label, r.datetime, r.machine, (r.commit_info.get("id") or "")[:12], r.commit_info.get("branch") or "", len(r.benchmarks), r.path.name) for r in runs]
-        parts.append(section("machines", f"Saved runs ({len(runs)}) and the machine each came from", table(["run", "date", "machine", "commit", "branch", "benchmarks", "file"], mrows)))
+        mrows = [
+            (
+                r.label,
+                r.datetime,
+                r.machine,
+                (r.commit_info.get("id") or "")[:12],
+                r.commit_info.get("branch") or "",
+                len(r.benchmarks),
+                r.path.name,
+            )
+            for r in runs
+        ]
+        parts.append(
+            section(
+                "machines",
+                f"Saved runs ({len(runs)}) and the machine each came from",
+                table(["run", "date", "machine", "commit", "branch", "benchmarks", "file"], mrows),
+            )
+        )
         # latest throughput
         latest = runs[-1]
         lrows = [r for r in rows if r["run_path"] == str(latest.path)]
-        trs = [(r["gan"] or "–", r["batch_size"], r["device"] or "–", r["precision"] or "–", _ms(r["median_s"]), _ms(r["iqr_s"]), r["images_per_s"], r["short"]) for r in lrows]
-        body = f"<p>Latest run {esc(latest.label)} on {esc(latest.machine)}.</p>" + table(["GAN", "batch", "device", "precision", "median (ms)", "IQR (ms)", "images/s", "benchmark"], trs)
+        trs = [
+            (
+                r["gan"] or "–",
+                r["batch_size"],
+                r["device"] or "–",
+                r["precision"] or "–",
+                _ms(r["median_s"]),
+                _ms(r["iqr_s"]),
+                r["images_per_s"],
+                r["short"],
+            )
+            for r in lrows
+        ]
+        body = f"<p>Latest run {esc(latest.label)} on {esc(latest.machine)}.</p>" + table(
+            ["GAN", "batch", "device", "precision", "median (ms)", "IQR (ms)", "images/s", "benchmark"], trs
+        )
         with_ips = [r for r in lrows if r["images_per_s"] is not None]
         if with_ips:
-            labels = [" · ".join(str(x) for x in (r["gan"] or r["short"], r["batch_size"], r["device"], r["precision"]) if x is not None) for r in with_ips]
-            body += img_png(plots.bar_chart(labels, [r["images_per_s"] for r in with_ips], ylabel="throughput (images/s)", title="images/s per GAN · batch · device · precision (latest run)"), "throughput per benchmark")
+            labels = [
+                " · ".join(
+                    str(x)
+                    for x in (r["gan"] or r["short"], r["batch_size"], r["device"], r["precision"])
+                    if x is not None
+                )
+                for r in with_ips
+            ]
+            body += img_png(
+                plots.bar_chart(
+                    labels,
+                    [r["images_per_s"] for r in with_ips],
+                    ylabel="throughput (images/s)",
+                    title="images/s per GAN · batch · device · precision (latest run)",
+                ),
+                "throughput per benchmark",
+            )
         parts.append(section("throughput", "Throughput (images/s)", body))
         # history and changes
         flagged = [c for c in changes if c["flagged"]]
-        crow = [(c["name"], f'{c["from"]} → {c["to"]}', _ms(c["old_median_s"]), _ms(c["new_median_s"]), f'{c["rel"] * 100:+.1f}%', _ms(c["noise_s"]), c["kind"]) for c in changes]
-        classes = ["regression" if c["kind"] == "slowdown" else "improvement" if c["kind"] == "speed-up" else "" for c in changes]
+        crow = [
+            (
+                c["name"],
+                f"{c['from']} → {c['to']}",
+                _ms(c["old_median_s"]),
+                _ms(c["new_median_s"]),
+                f"{c['rel'] * 100:+.1f}%",
+                _ms(c["noise_s"]),
+                c["kind"],
+            )
+            for c in changes
+        ]
+        classes = [
+            "regression" if c["kind"] == "slowdown" else "improvement" if c["kind"] == "speed-up" else ""
+            for c in changes
+        ]
         series: dict[str, tuple[list[str], list[float], list[float], list[bool]]] = {}
         flags = {(c["name"], c["to"]): c["flagged"] for c in changes}
         for r in rows:
@@ -157,28 +278,69 @@ def build_bench_report(bench_dir: str | os.PathLike | None, sweeps: Sequence[str
             s[1].append(r["median_s"] * 1000)
             s[2].append((r["iqr_s"] or 0) * 1000)
             s[3].append(flags.get((r["name"], r["run"]), False))
-        hist = plots.history_plot(series, ylabel="median time per call (ms)", title="History across saved runs (bars: IQR; red circles: flagged changes)")
-        head = (f"<p><b>{len([c for c in flagged if c['kind'] == 'slowdown'])} slowdown(s)</b> and {len([c for c in flagged if c['kind'] == 'speed-up'])} speed-up(s) "
-                f"beyond the noise (|Δ median| &gt; {k:g} × IQR and &gt; {rel * 100:g}%).</p>")
+        hist = plots.history_plot(
+            series,
+            ylabel="median time per call (ms)",
+            title="History across saved runs (bars: IQR; red circles: flagged changes)",
+        )
+        head = (
+            f"<p><b>{len([c for c in flagged if c['kind'] == 'slowdown'])} slowdown(s)</b> and "
+            f"{len([c for c in flagged if c['kind'] == 'speed-up'])} speed-up(s) "
+            f"beyond the noise (|Δ median| &gt; {k:g} × IQR and &gt; {rel * 100:g}%).</p>"
+        )
         for c in flagged:
             if c["kind"] == "slowdown":
-                head += f'<p class="regression-note"><span class="verdict v-d_dominates">slowdown</span> {esc(c["name"])}: {esc(c["from"])} → {esc(c["to"])}, median {c["old_median_s"] * 1000:.3g} → {c["new_median_s"] * 1000:.3g} ms ({c["rel"] * 100:+.1f}%)</p>'
-        parts.append(section("history", "History and changes beyond the noise",
-                             head + (img_png(hist, "history of medians") if hist else "") + (table(["benchmark", "runs", "old median (ms)", "new median (ms)", "change", "noise IQR (ms)", "verdict"], crow, row_classes=classes) if crow else "<p>Only one saved run: no history yet.</p>")))
+                head += (
+                    '<p class="regression-note"><span class="verdict v-d_dominates">slowdown</span> '
+                    f"{esc(c['name'])}: {esc(c['from'])} → {esc(c['to'])}, median {c['old_median_s'] * 1000:.3g} "
+                    f"→ {c['new_median_s'] * 1000:.3g} ms ({c['rel'] * 100:+.1f}%)</p>"
+                )
+        parts.append(
+            section(
+                "history",
+                "History and changes beyond the noise",
+                head
+                + (img_png(hist, "history of medians") if hist else "")
+                + (
+                    table(
+                        [
+                            "benchmark",
+                            "runs",
+                            "old median (ms)",
+                            "new median (ms)",
+                            "change",
+                            "noise IQR (ms)",
+                            "verdict",
+                        ],
+                        crow,
+                        row_classes=classes,
+                    )
+                    if crow
+                    else "<p>Only one saved run: no history yet.</p>"
+                ),
+            )
+        )
     for sw in sweeps:
         rows_sw = load_sweep(sw)
         body, srcs = _sweep_section(rows_sw)
         sources += srcs
         parts.append(section("sweep", f"Sweep results: {Path(sw).name}", body))
     if not parts:
-        from gans.errors import UserError
+        from gans.base import UserError
 
         raise UserError("bench-report needs a .benchmarks folder or at least one --sweep DIR")
-    return page("Benchmark report", "\n".join(parts), sources=sources, kind="bench",
-                subtitle="Training-step timings from pytest-benchmark saved runs and ganbench sweeps")
+    return page(
+        "Benchmark report",
+        "\n".join(parts),
+        sources=sources,
+        kind="bench",
+        subtitle="Training-step timings from pytest-benchmark saved runs and ganbench sweeps",
+    )
 
 
-def write_bench_report(bench_dir: str | os.PathLike | None, out: str | os.PathLike, sweeps: Sequence[str | os.PathLike] = (), **kw: Any) -> Path:
+def write_bench_report(
+    bench_dir: str | os.PathLike | None, out: str | os.PathLike, sweeps: Sequence[str | os.PathLike] = (), **kw: Any
+) -> Path:
     out = Path(out)
     atomic_write_text(out, build_bench_report(bench_dir, sweeps, **kw))
     return out

@@ -1,9 +1,7 @@
-"""``compare-batch``: train one GAN at several batch sizes (same seed, same data) and compare.
+"""The batch-size comparison, read from run directories: analysis, conclusion and rendering.
 
-The seed notes claim that on the MNIST GAN a batch of 512 gives worse images than 96. This
-module answers that kind of claim from data: it trains every (batch size, seed) pair with
-diagnostics on, evaluates at the same epochs (``evals`` points, the last at the end), writes each
-run's report, then a comparison report and ``comparison.json`` holding every number shown.
+The runs themselves are trained by ``bench/compare_batch.py`` through the one training loop;
+this module only reads their files, so any old set of runs can be compared again.
 
 Comparison points
 -----------------
@@ -14,230 +12,59 @@ Comparison points
   excludes the time spent evaluating (measured around each evaluation and logged as
   ``{"type": "eval_time"}`` records), so the slower evaluation of one run does not count against it.
 
-Time budget (``--time-budget S``)
----------------------------------
-Each batch size trains for ``steps = S × r`` steps, where ``r`` (steps/s) is measured just before
-on this device: 3 warm-up steps, then ``train_step`` repeated for ~2 s (≥ 5 steps) with the
-device synchronised at the end. The loop cannot be stopped mid-run without losing its final
-evaluation, so the budget is converted to steps up front; the report shows the measured rate and
-the actual training wall time next to the budget, so any mismatch is visible.
+Training wall time comes from the loop itself: each scalars record carries ``train_s``, wall
+time less the evaluations' pauses (older runs: ``wall_s`` less the logged ``eval_time`` records).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import statistics
-import sys
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from gans.errors import UserError
-from gans.utils import atomic_write_json, atomic_write_text
+from gans.base import UserError, atomic_write_json, atomic_write_text
 
 from . import plots
 from .html import esc, img_png, page, section, table, verdict_badge, write_index
 from .load import RunData, finite, load_run
 from .run_report import pick_samples, write_run_report
 
-__all__ = ["compare_batch", "build_comparison", "conclusion", "write_comparison_report", "measure_step_rate", "DEFAULT_EPOCHS", "DEFAULT_EVALS"]
+__all__ = ["build_comparison", "conclusion", "write_comparison_report", "render_comparison"]
 
-# On digits (1,437 training images) 300 epochs is 4,200 steps at batch 96 but only 600 at 512:
-# equal epochs means equal passes over the data, so the large batch takes fewer, larger steps.
-# 4,000 steps at batch 96 is where the seed's MNIST GAN starts drawing recognisable digits of most
-# classes on digits (tests/test_quality.py); the whole comparison takes ~2 minutes on 2 CPU cores.
-DEFAULT_EPOCHS = 300
-DEFAULT_EVALS = 5  # evaluations per run, at equal epoch fractions (the last at the end)
-DEFAULT_EVAL_SAMPLES = 1000
 MIN_REL = 0.05  # with a single seed, gaps smaller than 5 % are not called wins
 
 LOSS_KEYS = ("loss/d", "loss/g", "d/real", "d/fake", "critic/gap")
-CURVE_LABELS = {"loss/d": "D loss", "loss/g": "G loss", "d/real": "D(x) (probability)", "d/fake": "D(G(z)) (probability)", "critic/gap": "critic gap"}
-
-
-# ---- training ---------------------------------------------------------------------------------
-
-
-class _EvalTimer:
-    """Wraps diagnostics callbacks: times each evaluation and logs it, so wall time can exclude it."""
-
-    def __init__(self, inner: list[Any]):
-        self.inner = inner
-
-    def on_start(self, run: Any) -> None:
-        for cb in self.inner:
-            getattr(cb, "on_start", lambda r: None)(run)
-
-    def on_scalars(self, run: Any, step: int, means: dict[str, float]) -> None:
-        for cb in self.inner:
-            getattr(cb, "on_scalars", lambda *a: None)(run, step, means)
-
-    def on_eval(self, run: Any, step: int) -> None:
-        t0 = time.perf_counter()
-        for cb in self.inner:
-            getattr(cb, "on_eval", lambda *a: None)(run, step)
-        run.write({"type": "eval_time", "step": step, "eval_s": time.perf_counter() - t0})
-
-    def on_end(self, run: Any) -> None:
-        for cb in self.inner:
-            getattr(cb, "on_end", lambda r: None)(run)
-
-
-def _diagnostics_callbacks(eval_samples: int, features: str) -> tuple[list[Any], bool]:
-    try:
-        from diagnostics.live import training_callbacks  # type: ignore
-    except ImportError:
-        return [], False
-    return list(training_callbacks(eval_samples=eval_samples, features=features)), True
-
-
-def measure_step_rate(gan: str, batch_size: int, *, dataset: str | None, data_root: str | None = None, download: bool = False,
-                      device: str = "auto", seed: int = 0, precision: str = "fp32", seconds: float = 2.0, overrides: dict | None = None) -> float:
-    """Training steps per second of ``gan`` at ``batch_size`` on this device (the real train_step)."""
-    import torch
-
-    from gans.core import build_gan, get_gan_entry, train_step
-    from gans.data import DataOptions, load_data
-    from gans.loop import PRECISIONS
-    from gans.utils import resolve_device, seed_everything
-
-    dev = resolve_device(device)
-    seed_everything(seed)
-    g = build_gan(gan, overrides or {}, device=dev)
-    data = load_data(dataset or get_gan_entry(gan).cls.default_dataset, g.data_shape, options=DataOptions(root=data_root, download=download, seed=seed), device=dev)
-    data.check_batch_size(batch_size)
-    ac = PRECISIONS[precision]
-
-    def batches():
-        ep = 0
-        while True:
-            yield from data.epoch(batch_size, ep, device=dev)
-            ep += 1
-
-    it = batches()
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    first = True
-    n = 0
-    t0 = 0.0
-    for x, y in it:
-        real = g.prepare(x)
-        if first:
-            g.before_training(real, y)
-            first = False
-        train_step(g, real, y, step=n, autocast_dtype=ac)
-        n += 1
-        if n == 3:  # warm-up done
-            sync()
-            t0 = time.perf_counter()
-        elif n > 3 and (n - 3) >= 5 and (n - 3) % 5 == 0:
-            sync()
-            if time.perf_counter() - t0 >= seconds:
-                break
-    sync()
-    return (n - 3) / (time.perf_counter() - t0)
-
-
-def compare_batch(gan: str, batch_sizes: Sequence[int], *, out: str | os.PathLike, epochs: int | None = None, time_budget: float | None = None,
-                  seeds: Sequence[int] = (0,), dataset: str | None = None, data_root: str | None = None, download: bool = False,
-                  eval_samples: int = DEFAULT_EVAL_SAMPLES, features: str = "auto", device: str = "auto", precision: str = "fp32",
-                  evals: int = DEFAULT_EVALS, overrides: dict | None = None, diagnostics: bool = True, progress: bool = True,
-                  steps_per_run: int | None = None, log: Any = None) -> dict[str, Any]:
-    """Train every (batch size, seed), then write run reports, the comparison and an index into ``out``.
-
-    Finished runs already in ``out/runs`` are reused (so re-running re-renders); unfinished ones resume.
-    ``steps_per_run`` fixes the steps of every run instead (dry runs and tests).
-    Returns the comparison dict (also written to ``out/comparison.json``).
-    """
-    from gans.core import get_gan_entry
-    from gans.loop import TrainConfig, train
-
-    log = log or (lambda msg: print(msg, file=sys.stderr))
-    get_gan_entry(gan)
-    bss = list(dict.fromkeys(int(b) for b in batch_sizes))
-    if len(bss) < 2:
-        raise UserError("--batch-sizes needs at least two different sizes to compare, e.g. --batch-sizes 96 512")
-    if any(b <= 0 for b in bss):
-        raise UserError("--batch-sizes must be positive integers")
-    if epochs is not None and time_budget is not None:
-        raise UserError("give --epochs or --time-budget, not both")
-    if time_budget is not None and time_budget <= 0:
-        raise UserError("--time-budget must be a positive number of seconds")
-    if epochs is not None and epochs <= 0:
-        raise UserError("--epochs must be a positive integer")
-    if evals < 1:
-        raise UserError("--evals must be ≥ 1")
-    seeds = list(dict.fromkeys(int(s) for s in seeds)) or [0]
-    epochs = epochs if (epochs is not None or time_budget is not None) else DEFAULT_EPOCHS
-    out = Path(out)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    plan: dict[str, Any] = {"gan": gan, "batch_sizes": bss, "seeds": seeds, "epochs": epochs, "time_budget_s": time_budget, "evals": evals,
-                            "eval_samples": eval_samples, "features": features, "device": device, "precision": precision, "rates": {}}
-    run_dirs: list[Path] = []
-    t_all = time.perf_counter()
-    for seed in seeds:
-        for bs in bss:
-            rd = out / "runs" / f"{gan}-bs{bs}-seed{seed}"
-            run_dirs.append(rd)
-            if (rd / "config.json").is_file():
-                st = load_run(rd).status
-                if st in ("finished", "diverged"):
-                    log(f"reusing {rd} ({st})")
-                    continue
-            steps = steps_per_run
-            if time_budget is not None:
-                rate = measure_step_rate(gan, bs, dataset=dataset, data_root=data_root, download=download, device=device, seed=seed, precision=precision, overrides=overrides)
-                steps = max(1, int(round(time_budget * rate)))
-                plan["rates"][f"{bs}/{seed}"] = rate
-                log(f"batch {bs}, seed {seed}: measured {rate:.2f} steps/s → {steps} steps for {time_budget:g} s")
-            cfg = TrainConfig(gan=gan, dataset=dataset, data_root=data_root, download=download, batch_size=bs, epochs=epochs if steps is None else None,
-                              steps=steps, device=device, seed=seed, precision=precision, overrides=dict(overrides or {}), checkpoint_every=0)
-            cfg = _schedule(cfg, evals)
-            inner, have_diag = _diagnostics_callbacks(eval_samples, features) if diagnostics else ([], False)
-            plan["diagnostics"] = have_diag
-            resume = (rd / "config.json").is_file()
-            log(f"training {gan} batch {bs} seed {seed}: {cfg.steps} steps, log every {cfg.log_every}, eval every {cfg.eval_every} → {rd}")
-            train(cfg, rd, resume=resume, callbacks=[_EvalTimer(inner)], progress=progress)
-    plan["total_wall_s"] = time.perf_counter() - t_all
-    comp = write_comparison_report(run_dirs, out, plan=plan)
-    return comp
-
-
-def _schedule(cfg: Any, evals: int) -> Any:
-    """Steps, log and eval intervals: ~100 logged points per curve, ``evals`` evaluations at equal epoch fractions."""
-    from gans.core import get_gan_entry
-    from gans.data import DataOptions, load_data
-
-    entry = get_gan_entry(cfg.gan)
-    data = load_data(cfg.dataset or entry.cls.default_dataset, entry.cls.data_shape, options=DataOptions(root=cfg.data_root, download=cfg.download, seed=cfg.seed), device="cpu")
-    data.check_batch_size(cfg.batch_size)
-    spe = data.steps_per_epoch(cfg.batch_size)
-    total = cfg.steps if cfg.steps is not None else cfg.epochs * spe
-    log_every = max(1, min(50, total // 100))
-    if cfg.steps is None and cfg.epochs % evals == 0:
-        eval_every = spe * (cfg.epochs // evals)  # whole epochs: the same epoch points at every batch size
-    else:
-        eval_every = max(1, total // evals)
-    eval_every = max(log_every, eval_every // log_every * log_every)  # evals land on logged steps
-    if eval_every >= total:
-        eval_every = 0  # at the end only
-    return dataclasses.replace(cfg, steps=total, epochs=None if cfg.steps is not None else cfg.epochs, log_every=log_every, eval_every=eval_every, sample_every=max(1, total // 8))
+CURVE_LABELS = {
+    "loss/d": "D loss",
+    "loss/g": "G loss",
+    "d/real": "D(x) (probability)",
+    "d/fake": "D(G(z)) (probability)",
+    "critic/gap": "critic gap",
+}
 
 
 # ---- reading the runs back ------------------------------------------------------------------
 
 
 def _eval_pauses(run: RunData) -> list[tuple[int, float]]:
-    return [(int(r.get("step", 0)), float(r["eval_s"])) for r in run.other if r.get("type") == "eval_time" and finite(r.get("eval_s"))]
+    return [
+        (int(r.get("step", 0)), float(r["eval_s"]))
+        for r in run.other
+        if r.get("type") == "eval_time" and finite(r.get("eval_s"))
+    ]
 
 
 def _train_wall(run: RunData, step: float, raw_wall: float | None) -> float | None:
-    """Training wall time at ``step``: logged wall time minus the evaluation pauses before it."""
+    """Training wall time at ``step``: the loop's ``train_s``, else logged wall time less the evaluation pauses."""
     cache = run.__dict__.setdefault("_wall_cache", {})
     if not cache:
+        cache["train"] = {r.get("step"): float(r["train_s"]) for r in run.scalars if finite(r.get("train_s"))}
         cache["walls"] = {r.get("step"): float(r["wall_s"]) for r in run.scalars if finite(r.get("wall_s"))}
         cache["pauses"] = sorted(_eval_pauses(run))
+    if step in cache["train"]:
+        return cache["train"][step]
     wall = cache["walls"].get(step, raw_wall)
     if wall is None:
         return None
@@ -251,16 +78,36 @@ def _run_summary(run: RunData) -> dict[str, Any]:
     spe = run.steps_per_epoch or 0
     for r in run.evals:
         step = r.get("step", 0)
-        evals.append({"step": step, "epoch": r.get("epoch", step / spe if spe else None), "wall_s": r.get("wall_s"),
-                      "train_wall_s": _train_wall(run, step, r.get("wall_s")), "metrics": dict(r.get("metrics") or {}), "ceiling": dict(r.get("ceiling") or {})})
+        evals.append(
+            {
+                "step": step,
+                "epoch": r.get("epoch", step / spe if spe else None),
+                "wall_s": r.get("wall_s"),
+                "train_wall_s": _train_wall(run, step, r.get("wall_s")),
+                "metrics": dict(r.get("metrics") or {}),
+                "ceiling": dict(r.get("ceiling") or {}),
+            }
+        )
     last = run.scalars[-1] if run.scalars else {}
     final_wall = _train_wall(run, last.get("step", 0), last.get("wall_s")) if last else None
     return {
-        "dir": str(run.path), "name": run.name, "gan": run.gan, "dataset": run.dataset, "batch_size": run.batch_size, "seed": run.seed,
-        "status": run.status, "steps": run.last_step, "epochs": (run.last_step / spe) if spe else None, "train_wall_s": final_wall,
-        "images_per_s": tm["images_per_s"], "ms_per_step": tm["ms_per_step"],
-        "final_scalars": {k: last[k] for k in LOSS_KEYS if finite(last.get(k))}, "evals": evals,
-        "verdicts": {k: {"verdict": v.get("verdict"), "sentence": v.get("sentence")} for k, v in run.final_verdicts().items()},
+        "dir": str(run.path),
+        "name": run.name,
+        "gan": run.gan,
+        "dataset": run.dataset,
+        "batch_size": run.batch_size,
+        "seed": run.seed,
+        "status": run.status,
+        "steps": run.last_step,
+        "epochs": (run.last_step / spe) if spe else None,
+        "train_wall_s": final_wall,
+        "images_per_s": tm["images_per_s"],
+        "ms_per_step": tm["ms_per_step"],
+        "final_scalars": {k: last[k] for k in LOSS_KEYS if finite(last.get(k))},
+        "evals": evals,
+        "verdicts": {
+            k: {"verdict": v.get("verdict"), "sentence": v.get("sentence")} for k, v in run.final_verdicts().items()
+        },
     }
 
 
@@ -275,10 +122,17 @@ def _stats(xs: list[float]) -> dict[str, Any]:
     xs = [float(x) for x in xs if finite(x)]
     if not xs:
         return {"mean": None, "sd": None, "n": 0, "values": []}
-    return {"mean": statistics.fmean(xs), "sd": statistics.stdev(xs) if len(xs) > 1 else None, "n": len(xs), "values": xs}
+    return {
+        "mean": statistics.fmean(xs),
+        "sd": statistics.stdev(xs) if len(xs) > 1 else None,
+        "n": len(xs),
+        "values": xs,
+    }
 
 
-def build_comparison(run_dirs: Sequence[str | os.PathLike | RunData], plan: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_comparison(
+    run_dirs: Sequence[str | os.PathLike | RunData], plan: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Every number of the comparison, from the run directories alone."""
     runs = [r if isinstance(r, RunData) else load_run(r) for r in run_dirs]
     runs.sort(key=lambda r: (r.batch_size or 0, r.seed or 0))
@@ -301,7 +155,11 @@ def build_comparison(run_dirs: Sequence[str | os.PathLike | RunData], plan: dict
             for k, v in e["metrics"].items():
                 if finite(v) and k not in metric_names:
                     metric_names.append(k)
-    metric_names = [m for m in metric_names if all(s["at_equal_epochs"] and finite(s["at_equal_epochs"]["metrics"].get(m)) for s in summaries)]
+    metric_names = [
+        m
+        for m in metric_names
+        if all(s["at_equal_epochs"] and finite(s["at_equal_epochs"]["metrics"].get(m)) for s in summaries)
+    ]
     ceiling = {}
     for s in with_evals:
         for m, v in (s["evals"][-1].get("ceiling") or {}).items():
@@ -317,15 +175,35 @@ def build_comparison(run_dirs: Sequence[str | os.PathLike | RunData], plan: dict
         target = ceiling.get(m, 1.0) if better == "target" else None
         for point in ("at_equal_epochs", "at_equal_wall"):
             vals = per_batch(lambda s, m=m, p=point: (s[p] or {}).get("metrics", {}).get(m))
-            measures[f"{m} {point}"] = {"metric": m, "point": point, "better": better, "target": target, "by_batch": vals}
-    measures["images_per_s"] = {"metric": "images_per_s", "point": "throughput", "better": "higher", "target": None, "by_batch": per_batch(lambda s: s["images_per_s"])}
+            measures[f"{m} {point}"] = {
+                "metric": m,
+                "point": point,
+                "better": better,
+                "target": target,
+                "by_batch": vals,
+            }
+    measures["images_per_s"] = {
+        "metric": "images_per_s",
+        "point": "throughput",
+        "better": "higher",
+        "target": None,
+        "by_batch": per_batch(lambda s: s["images_per_s"]),
+    }
     facts = {k: per_batch(lambda s, k=k: s["final_scalars"].get(k)) for k in LOSS_KEYS}
     facts = {k: v for k, v in facts.items() if any(x["n"] for x in v.values())}
     comp = {
-        "gan": summaries[0]["gan"], "dataset": summaries[0]["dataset"], "batch_sizes": bss,
+        "gan": summaries[0]["gan"],
+        "dataset": summaries[0]["dataset"],
+        "batch_sizes": bss,
         "seeds": sorted({s["seed"] for s in summaries if s["seed"] is not None}),
-        "equal_epochs": eq_epoch, "equal_train_wall_s": eq_wall, "metrics": metric_names, "ceiling": ceiling,
-        "runs": summaries, "measures": measures, "final_scalars": facts, "plan": plan or {},
+        "equal_epochs": eq_epoch,
+        "equal_train_wall_s": eq_wall,
+        "metrics": metric_names,
+        "ceiling": ceiling,
+        "runs": summaries,
+        "measures": measures,
+        "final_scalars": facts,
+        "plan": plan or {},
     }
     comp["conclusion"] = conclusion(comp)
     return comp
@@ -337,8 +215,11 @@ def _judge(meas: dict[str, Any]) -> dict[str, Any] | None:
     if len(vals) < 2:
         return None
     better, target = meas["better"], meas.get("target")
-    key = {"lower": lambda b: vals[b]["mean"], "higher": lambda b: -vals[b]["mean"],
-           "target": lambda b: abs(vals[b]["mean"] - (target if target is not None else 1.0))}[better]
+    key = {
+        "lower": lambda b: vals[b]["mean"],
+        "higher": lambda b: -vals[b]["mean"],
+        "target": lambda b: abs(vals[b]["mean"] - (target if target is not None else 1.0)),
+    }[better]
     order = sorted(vals, key=key)
     w, r = order[0], order[1]
     wm, rm = vals[w]["mean"], vals[r]["mean"]
@@ -349,8 +230,18 @@ def _judge(meas: dict[str, Any]) -> dict[str, Any] | None:
     spread = max(sds) if sds else None
     # One seed gives no spread: a gap under MIN_REL of the runner-up's value is then no clear win.
     clear = (abs(wm - rm) > 2 * spread) if spread is not None else (rel is None or rel >= MIN_REL)
-    return {"winner": int(w), "runner_up": int(r), "winner_mean": wm, "runner_mean": rm, "abs_diff": abs(wm - rm), "rel_diff": rel,
-            "spread_sd": spread, "clear": clear, "n": min(vals[w]["n"], vals[r]["n"]), "tie": False}
+    return {
+        "winner": int(w),
+        "runner_up": int(r),
+        "winner_mean": wm,
+        "runner_mean": rm,
+        "abs_diff": abs(wm - rm),
+        "rel_diff": rel,
+        "spread_sd": spread,
+        "clear": clear,
+        "n": min(vals[w]["n"], vals[r]["n"]),
+        "tie": False,
+    }
 
 
 def _epochs(x: float | None) -> str:
@@ -376,8 +267,11 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
     judged: dict[str, Any] = {}
     wins: dict[str, dict[int, int]] = {"at_equal_epochs": {}, "at_equal_wall": {}}
     counted: dict[str, int] = {"at_equal_epochs": 0, "at_equal_wall": 0}
-    point_words = {"at_equal_epochs": f"at equal epochs ({_epochs(comp.get('equal_epochs'))})",
-                   "at_equal_wall": f"at equal training time (~{_num(comp.get('equal_train_wall_s'))} s)", "throughput": "in throughput"}
+    point_words = {
+        "at_equal_epochs": f"at equal epochs ({_epochs(comp.get('equal_epochs'))})",
+        "at_equal_wall": f"at equal training time (~{_num(comp.get('equal_train_wall_s'))} s)",
+        "throughput": "in throughput",
+    }
     for name, meas in comp["measures"].items():
         j = _judge(meas)
         if j is None:
@@ -402,10 +296,16 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
         if j["spread_sd"] is None and not j["clear"]:
             spread = f" (one seed, gap under {MIN_REL * 100:.0f}%: not a clear difference)"
         if j["spread_sd"] is not None:
-            spread = (f" (mean of {j['n']} seeds; run-to-run sd {_num(j['spread_sd'])}: "
-                      + ("the gap is larger than twice the spread)" if j["clear"] else "the gap is within twice the spread, so not a clear win)"))
+            spread = f" (mean of {j['n']} seeds; run-to-run sd {_num(j['spread_sd'])}: " + (
+                "the gap is larger than twice the spread)"
+                if j["clear"]
+                else "the gap is within twice the spread, so not a clear win)"
+            )
         verb = "was better" if j["clear"] else "was ahead"
-        sentences.append(f"{label} {point_words[point]}: batch {w} {verb} — {_num(j['winner_mean'])} vs {_num(j['runner_mean'])} for batch {r} ({how}){spread}.")
+        sentences.append(
+            f"{label} {point_words[point]}: batch {w} {verb} — {_num(j['winner_mean'])} vs "
+            f"{_num(j['runner_mean'])} for batch {r} ({how}){spread}."
+        )
         if point in wins:
             counted[point] += 1
             if j["clear"]:
@@ -413,13 +313,27 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
     summary = []
     for point in ("at_equal_epochs", "at_equal_wall"):
         if counted[point]:
-            parts = [f"batch {b} won {n} of {counted[point]}" for b, n in sorted(wins[point].items(), key=lambda kv: -kv[1])]
-            summary.append(f"{point_words[point].capitalize()}: " + ("; ".join(parts) + " quality measures." if parts else f"no clear winner on any of the {counted[point]} quality measures."))
+            parts = [
+                f"batch {b} won {n} of {counted[point]}" for b, n in sorted(wins[point].items(), key=lambda kv: -kv[1])
+            ]
+            summary.append(
+                f"{point_words[point].capitalize()}: "
+                + (
+                    "; ".join(parts) + " quality measures."
+                    if parts
+                    else f"no clear winner on any of the {counted[point]} quality measures."
+                )
+            )
     if not comp.get("metrics"):
-        summary.append("No quality evaluations were found in the runs (diagnostics off or missing), so only losses and throughput are compared.")
+        summary.append(
+            "No quality evaluations were found in the runs (diagnostics off or missing), so only losses and "
+            "throughput are compared."
+        )
     t = judged.get("images_per_s")
     if t and not t["tie"]:
-        summary.append(f"Batch {t['winner']} trained faster: {_num(t['winner_mean'])} vs {_num(t['runner_mean'])} images/s.")
+        summary.append(
+            f"Batch {t['winner']} trained faster: {_num(t['winner_mean'])} vs {_num(t['runner_mean'])} images/s."
+        )
     fs = comp.get("final_scalars", {})
     loss_bits = []
     for k in ("loss/g", "loss/d"):
@@ -429,21 +343,36 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
     if loss_bits:
         summary.append("Losses at the end — " + "; ".join(loss_bits) + ".")
     headline = _headline(comp, wins, counted)
-    return {"headline": headline, "summary": summary, "sentences": sentences, "judged": judged,
-            "text": " ".join([headline, *summary, *sentences])}
+    return {
+        "headline": headline,
+        "summary": summary,
+        "sentences": sentences,
+        "judged": judged,
+        "text": " ".join([headline, *summary, *sentences]),
+    }
 
 
 def _headline(comp: dict[str, Any], wins: dict[str, dict[int, int]], counted: dict[str, int]) -> str:
     point = "at_equal_epochs" if counted["at_equal_epochs"] else None
     if point is None:
-        return f"{comp['gan']} on {comp['dataset']}: no quality measures to compare batch sizes {', '.join(map(str, comp['batch_sizes']))}."
+        return (
+            f"{comp['gan']} on {comp['dataset']}: no quality measures to compare batch sizes "
+            f"{', '.join(map(str, comp['batch_sizes']))}."
+        )
     w = wins[point]
     if not w:
         return f"{comp['gan']} on {comp['dataset']}: no batch size was clearly better at equal epochs."
     best = max(w.items(), key=lambda kv: kv[1])
     if list(w.values()).count(best[1]) > 1:
-        return f"{comp['gan']} on {comp['dataset']}: mixed result at equal epochs — " + ", ".join(f"batch {b} won {n}" for b, n in w.items()) + f" of {counted[point]} quality measures."
-    return f"{comp['gan']} on {comp['dataset']}: batch {best[0]} gave the better samples at equal epochs on {best[1]} of {counted[point]} quality measures."
+        return (
+            f"{comp['gan']} on {comp['dataset']}: mixed result at equal epochs — "
+            + ", ".join(f"batch {b} won {n}" for b, n in w.items())
+            + f" of {counted[point]} quality measures."
+        )
+    return (
+        f"{comp['gan']} on {comp['dataset']}: batch {best[0]} gave the better samples at equal epochs on "
+        f"{best[1]} of {counted[point]} quality measures."
+    )
 
 
 # ---- the report -------------------------------------------------------------------------------
@@ -472,8 +401,14 @@ def _curves(runs: list[RunData], summaries: list[dict[str, Any]], seeds: list[in
             series.append((xs, ys, _label(s, seeds)))
         groups.append((CURVE_LABELS.get(k, k), CURVE_LABELS.get(k, k), series))
     for m in summaries[0].get("_metric_names", []):
-        series = [([e[x] for e in s["evals"] if finite(e.get(x)) and finite(e["metrics"].get(m))],
-                   [e["metrics"][m] for e in s["evals"] if finite(e.get(x)) and finite(e["metrics"].get(m))], _label(s, seeds)) for s in summaries]
+        series = [
+            (
+                [e[x] for e in s["evals"] if finite(e.get(x)) and finite(e["metrics"].get(m))],
+                [e["metrics"][m] for e in s["evals"] if finite(e.get(x)) and finite(e["metrics"].get(m))],
+                _label(s, seeds),
+            )
+            for s in summaries
+        ]
         groups.append((m, plots.METRIC_LABELS.get(m, (m, ""))[0], series))
     hl = {}
     ceilings = summaries[0].get("_ceiling", {})
@@ -485,8 +420,16 @@ def _curves(runs: list[RunData], summaries: list[dict[str, Any]], seeds: list[in
             hl[i] = (0.5, "equilibrium 0.5")
         if g[0] in ceilings:
             hl[i] = (ceilings[g[0]], "real-data ceiling")
-    xl = {"epoch": plots.X_LABELS["epoch"], "train_wall_s": "training wall-clock time (s, evaluation pauses excluded)"}[x]
-    return plots.overlay_plot(groups, x_label=xl, title=f"Curves against {'epochs' if x == 'epoch' else 'wall-clock time'}", ncols=3, hlines=hl)
+    xl = {"epoch": plots.X_LABELS["epoch"], "train_wall_s": "training wall-clock time (s, evaluation pauses excluded)"}[
+        x
+    ]
+    return plots.overlay_plot(
+        groups,
+        x_label=xl,
+        title=f"Curves against {'epochs' if x == 'epoch' else 'wall-clock time'}",
+        ncols=3,
+        hlines=hl,
+    )
 
 
 def _quality_table(comp: dict[str, Any], point: str) -> str:
@@ -496,17 +439,29 @@ def _quality_table(comp: dict[str, Any], point: str) -> str:
         if not meas:
             continue
         j = comp["conclusion"]["judged"].get(f"{m} {point}")
-        cells: list[Any] = [m, {"lower": "lower", "higher": "higher", "target": f"closer to {_num(meas.get('target'))}"}[meas["better"]]]
+        cells: list[Any] = [
+            m,
+            {"lower": "lower", "higher": "higher", "target": f"closer to {_num(meas.get('target'))}"}[meas["better"]],
+        ]
         for b in comp["batch_sizes"]:
             v = meas["by_batch"][str(b)]
             txt = "–" if v["mean"] is None else _num(v["mean"]) + (f" ± {_num(v['sd'])}" if v["sd"] is not None else "")
-            cells.append(f'<span data-measure="{esc(m)}" data-point="{point}" data-batch="{b}" data-value="{v["mean"]!r}">{esc(txt)}</span>')
+            cells.append(
+                f'<span data-measure="{esc(m)}" data-point="{point}" data-batch="{b}" '
+                f'data-value="{v["mean"]!r}">{esc(txt)}</span>'
+            )
         cells.append(_num(comp["ceiling"].get(m)) if m in comp["ceiling"] else "–")
-        cells.append(("batch " + str(j["winner"]) + ("" if j["clear"] else " (not clear)")) if j and not j["tie"] else "tie")
+        cells.append(
+            ("batch " + str(j["winner"]) + ("" if j["clear"] else " (not clear)")) if j and not j["tie"] else "tie"
+        )
         rows.append([c if isinstance(c, str) and c.startswith("<") else esc(c) for c in cells])
     if not rows:
         return "<p>No quality evaluations to compare.</p>"
-    return table(["metric", "better", *[f"batch {b}" for b in comp["batch_sizes"]], "real-data ceiling", "winner"], rows, raw=True)
+    return table(
+        ["metric", "better", *[f"batch {b}" for b in comp["batch_sizes"]], "real-data ceiling", "winner"],
+        rows,
+        raw=True,
+    )
 
 
 def render_comparison(comp: dict[str, Any], runs: list[RunData], run_reports: dict[str, str] | None = None) -> str:
@@ -517,66 +472,154 @@ def render_comparison(comp: dict[str, Any], runs: list[RunData], run_reports: di
     parts = []
     plan = comp.get("plan") or {}
     # setup
-    rows = [(s["name"], s["batch_size"], s["seed"], s["status"], s["steps"], s["epochs"], s["train_wall_s"]) for s in summaries]
+    rows = [
+        (s["name"], s["batch_size"], s["seed"], s["status"], s["steps"], s["epochs"], s["train_wall_s"])
+        for s in summaries
+    ]
     setup = table(["run", "batch", "seed", "status", "steps", "epochs", "training wall time (s)"], rows)
     if plan.get("time_budget_s"):
-        rates = ", ".join(f"batch/seed {k}: {v:.2f} steps/s" for k, v in plan.get("rates", {}).items())
-        setup += f"<p class=\"note\">Time budget {plan['time_budget_s']:g} s per run, converted to steps from the measured rate ({esc(rates)}); compare the actual training wall times above.</p>"
+        setup += (
+            f'<p class="note">Time budget {plan["time_budget_s"]:g} s of training per run (evaluations '
+            "excluded); the loop stops "
+            "each run at the first logged step past it, so compare the actual training wall times above.</p>"
+        )
     if plan and not plan.get("diagnostics", True):
-        setup += "<p class=\"note\">diagnostics.live was not importable: the runs have no quality evaluations or verdicts.</p>"
+        setup += (
+            '<p class="note">diagnostics.live was not importable: the runs have no quality evaluations or verdicts.</p>'
+        )
     if run_reports:
-        setup += "<p>Run reports: " + " · ".join(f'<a href="{esc(v)}">{esc(k)}</a>' for k, v in run_reports.items()) + "</p>"
+        setup += (
+            "<p>Run reports: " + " · ".join(f'<a href="{esc(v)}">{esc(k)}</a>' for k, v in run_reports.items()) + "</p>"
+        )
     parts.append(section("config", "Setup", setup))
     c = comp["conclusion"]
-    body = f'<div class="conclusion" id="conclusion-text"><p><b>{esc(c["headline"])}</b></p>' + "".join(f"<p>{esc(x)}</p>" for x in c["summary"]) + "</div>"
+    body = (
+        f'<div class="conclusion" id="conclusion-text"><p><b>{esc(c["headline"])}</b></p>'
+        + "".join(f"<p>{esc(x)}</p>" for x in c["summary"])
+        + "</div>"
+    )
     body += "<ul>" + "".join(f"<li>{esc(x)}</li>" for x in c["sentences"]) + "</ul>"
-    body += ("<p class=\"note\">Equal epochs: the evaluation nearest the largest epoch every run reached. Equal training time: the evaluation whose "
-             "training wall time (evaluation pauses excluded) is nearest the shortest run's. With several seeds, a win counts as clear only when the "
-             "gap exceeds twice the larger run-to-run standard deviation; with one seed, only when it exceeds 5%.</p>")
+    body += (
+        '<p class="note">Equal epochs: the evaluation nearest the largest epoch every run reached. Equal '
+        "training time: the evaluation whose "
+        "training wall time (evaluation pauses excluded) is nearest the shortest run's. With several seeds, a "
+        "win counts as clear only when the "
+        "gap exceeds twice the larger run-to-run standard deviation; with one seed, only when it exceeds 5%.</p>"
+    )
     parts.append(section("conclusion", "Conclusion", body))
     png = _curves(runs, summaries, seeds, "epoch")
-    parts.append(section("curves-epochs", "Curves against epochs", img_png(png, "curves vs epochs") if png else "<p>No curves.</p>"))
+    parts.append(
+        section(
+            "curves-epochs", "Curves against epochs", img_png(png, "curves vs epochs") if png else "<p>No curves.</p>"
+        )
+    )
     png = _curves(runs, summaries, seeds, "train_wall_s")
-    parts.append(section("curves-wall", "Curves against wall-clock time", img_png(png, "curves vs wall time") if png else "<p>No curves.</p>"))
-    q = (f"<h3>At equal epochs ({_epochs(comp['equal_epochs'])})</h3>" + _quality_table(comp, "at_equal_epochs")
-         + f"<h3>At equal training time (~{_num(comp['equal_train_wall_s'])} s)</h3>" + _quality_table(comp, "at_equal_wall"))
+    parts.append(
+        section(
+            "curves-wall",
+            "Curves against wall-clock time",
+            img_png(png, "curves vs wall time") if png else "<p>No curves.</p>",
+        )
+    )
+    q = (
+        f"<h3>At equal epochs ({_epochs(comp['equal_epochs'])})</h3>"
+        + _quality_table(comp, "at_equal_epochs")
+        + f"<h3>At equal training time (~{_num(comp['equal_train_wall_s'])} s)</h3>"
+        + _quality_table(comp, "at_equal_wall")
+    )
     parts.append(section("quality", "Quality at equal epochs and at equal wall time", q))
     t = comp["measures"]["images_per_s"]["by_batch"]
     labels = [f"batch {b}" for b in comp["batch_sizes"]]
     vals = [t[str(b)]["mean"] or 0.0 for b in comp["batch_sizes"]]
     errs = [t[str(b)]["sd"] or 0.0 for b in comp["batch_sizes"]]
-    png = plots.bar_chart(labels, vals, errors=errs, ylabel="throughput (images/s)", title="Training throughput (median over logged intervals)")
+    png = plots.bar_chart(
+        labels,
+        vals,
+        errors=errs,
+        ylabel="throughput (images/s)",
+        title="Training throughput (median over logged intervals)",
+    )
     rows = [(s["name"], s["batch_size"], s["seed"], s["images_per_s"], s["ms_per_step"]) for s in summaries]
-    note = ("<p class=\"note\">Median of the loop's logged intervals (wall clock, sample writing included, evaluations excluded). The runs ran one after "
-            "another, so other load on the machine changes these numbers; for timings use <code>ganbench sweep</code> / <code>pytest bench</code>.</p>")
-    parts.append(section("throughput", "Throughput", table(["run", "batch", "seed", "images/s", "ms/step"], rows) + (img_png(png, "throughput") if png else "") + note))
+    note = (
+        '<p class="note">Median of the loop\'s logged intervals (wall clock, sample writing included, '
+        "evaluations excluded). The runs ran one after "
+        "another, so other load on the machine changes these numbers; for timings use <code>ganbench "
+        "sweep</code> / <code>pytest bench</code>.</p>"
+    )
+    parts.append(
+        section(
+            "throughput",
+            "Throughput",
+            table(["run", "batch", "seed", "images/s", "ms/step"], rows)
+            + (img_png(png, "throughput") if png else "")
+            + note,
+        )
+    )
     rows = []
     for s in summaries:
         for k, v in s["verdicts"].items():
-            rows.append((esc(s["name"]), esc(k), verdict_badge(v.get("verdict")), f'<span class="verdict-sentence">{esc(v.get("sentence") or "")}</span>'))
-    parts.append(section("verdicts", "Verdicts side by side", table(["run", "diagnostic", "verdict", "explanation"], rows, raw=True) if rows else "<p>No verdicts recorded.</p>"))
+            rows.append(
+                (
+                    esc(s["name"]),
+                    esc(k),
+                    verdict_badge(v.get("verdict")),
+                    f'<span class="verdict-sentence">{esc(v.get("sentence") or "")}</span>',
+                )
+            )
+    parts.append(
+        section(
+            "verdicts",
+            "Verdicts side by side",
+            table(["run", "diagnostic", "verdict", "explanation"], rows, raw=True)
+            if rows
+            else "<p>No verdicts recorded.</p>",
+        )
+    )
     figs = []
     for r, s in zip(runs, summaries):
         if s["seed"] != seeds[0]:
             continue
         picked = pick_samples(r, 3)
         for step, p in picked:
-            figs.append(f"<figure>{img_png(p.read_bytes(), f'{_label(s, seeds)} samples at step {step}', cls='grid')}<figcaption>{esc(_label(s, seeds))} · step {step}"
-                        + (f" · epoch {step / r.steps_per_epoch:.3g}" if r.steps_per_epoch else "") + f"<br>{esc(r.name)}/samples/{esc(p.name)}</figcaption></figure>")
+            figs.append(
+                f"<figure>{img_png(p.read_bytes(), f'{_label(s, seeds)} samples at step {step}', cls='grid')}"
+                f"<figcaption>{esc(_label(s, seeds))} · step {step}"
+                + (f" · epoch {step / r.steps_per_epoch:.3g}" if r.steps_per_epoch else "")
+                + f"<br>{esc(r.name)}/samples/{esc(p.name)}</figcaption></figure>"
+            )
             if p not in r.sources:
                 r.sources.append(p)
         figs.append('<div style="flex-basis:100%;height:0"></div>')
-    parts.append(section("samples", "Sample grids side by side", f'<div class="grids">{"".join(figs)}</div>' if figs else "<p>No sample grids.</p>"))
+    parts.append(
+        section(
+            "samples",
+            "Sample grids side by side",
+            f'<div class="grids">{"".join(figs)}</div>' if figs else "<p>No sample grids.</p>",
+        )
+    )
     sources = [str(p) for r in runs for p in r.sources]
-    sub = f'<b>{esc(comp["gan"])}</b> on <span class="dataset">{esc(comp["dataset"])}</span> · batch sizes {esc(", ".join(map(str, comp["batch_sizes"])))} · seeds {esc(", ".join(map(str, seeds)))}'
+    sub = (
+        f'<b>{esc(comp["gan"])}</b> on <span class="dataset">{esc(comp["dataset"])}</span> · batch sizes '
+        f"{esc(', '.join(map(str, comp['batch_sizes'])))} · seeds {esc(', '.join(map(str, seeds)))}"
+    )
     summaries[0].pop("_metric_names", None)
     summaries[0].pop("_ceiling", None)
-    return page(f"Batch comparison: {comp['gan']} on {comp['dataset']}, batch {' vs '.join(map(str, comp['batch_sizes']))}", "\n".join(parts),
-                sources=sources, kind="comparison", subtitle=sub)
+    return page(
+        f"Batch comparison: {comp['gan']} on {comp['dataset']}, batch {' vs '.join(map(str, comp['batch_sizes']))}",
+        "\n".join(parts),
+        sources=sources,
+        kind="comparison",
+        subtitle=sub,
+    )
 
 
-def write_comparison_report(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, *, plan: dict[str, Any] | None = None,
-                            run_reports: bool = True) -> dict[str, Any]:
+def write_comparison_report(
+    run_dirs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    plan: dict[str, Any] | None = None,
+    run_reports: bool = True,
+) -> dict[str, Any]:
     """Write ``out/comparison.html``, ``out/comparison.json``, each run's report and ``out/index.html``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -588,7 +631,9 @@ def write_comparison_report(run_dirs: Sequence[str | os.PathLike], out: str | os
             name = f"run-{r.name}.html"
             write_run_report(r.path, out / name)
             links[r.name] = name
-    runs = sorted((load_run(d) for d in run_dirs), key=lambda r: (r.batch_size or 0, r.seed or 0))  # fresh source lists, same order
+    runs = sorted(
+        (load_run(d) for d in run_dirs), key=lambda r: (r.batch_size or 0, r.seed or 0)
+    )  # fresh source lists, same order
     atomic_write_text(out / "comparison.html", render_comparison(comp, runs, links))
     atomic_write_json(out / "comparison.json", _jsonable(comp))
     write_index(out, title=f"ganbench compare-batch — {comp['gan']} on {comp['dataset']}")

@@ -3,7 +3,7 @@
 Reports are rebuilt from files only, so every reader here is tolerant: a run without eval
 records, a sweep row without ``flops``, a torn last line of ``metrics.jsonl`` — each simply
 yields less to show, never a crash. A path that is not what it should be is a
-:class:`gans.errors.UserError` naming the path.
+:class:`gans.base.UserError` naming the path.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gans.errors import UserError
+from gans.base import UserError, read_jsonl
 
 __all__ = ["RunData", "load_run", "SweepRow", "load_sweep", "BenchRun", "load_benchmarks", "finite", "median"]
 
@@ -29,22 +29,6 @@ def finite(x: Any) -> bool:
 def median(xs: list[float]) -> float | None:
     xs = [x for x in xs if finite(x)]
     return statistics.median(xs) if xs else None
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # a torn last line from a crash
-                continue
-            if isinstance(rec, dict):
-                out.append(rec)
-    return out
 
 
 @dataclass
@@ -173,7 +157,13 @@ class RunData:
         for e in self.events:
             if e.get("event") == "verdict" and e.get("kind", "equilibrium") == "equilibrium" and e.get("verdict"):
                 since = e.get("since_step", e.get("step", 0))
-                out.append({"since_step": since, "verdict": str(e["verdict"]), "message": str(e.get("message") or e.get("sentence") or "")})
+                out.append(
+                    {
+                        "since_step": since,
+                        "verdict": str(e["verdict"]),
+                        "message": str(e.get("message") or e.get("sentence") or ""),
+                    }
+                )
         if out:
             return out, "verdict events in metrics.jsonl"
         offline = _offline_equilibrium(self)
@@ -187,21 +177,39 @@ class RunData:
         if isinstance(self.verdicts, dict):
             for name, v in self.verdicts.items():
                 if isinstance(v, dict) and (v.get("verdict") or v.get("sentence")):
-                    out[name] = {"verdict": v.get("verdict"), "sentence": v.get("sentence") or v.get("message") or "", "source": "verdicts.json", "since_step": v.get("since_step")}
+                    out[name] = {
+                        "verdict": v.get("verdict"),
+                        "sentence": v.get("sentence") or v.get("message") or "",
+                        "source": "verdicts.json",
+                        "since_step": v.get("since_step"),
+                    }
         if "equilibrium" not in out:
             timeline, src = self.equilibrium_timeline()
             if timeline:
                 last = timeline[-1]
-                out["equilibrium"] = {"verdict": last["verdict"], "sentence": last["message"], "source": "metrics.jsonl (last verdict event)" if src.startswith("verdict events") else src, "since_step": last["since_step"]}
+                out["equilibrium"] = {
+                    "verdict": last["verdict"],
+                    "sentence": last["message"],
+                    "source": "metrics.jsonl (last verdict event)" if src.startswith("verdict events") else src,
+                    "since_step": last["since_step"],
+                }
         if "collapse" not in out:
             for r in reversed(self.evals):
                 v = r.get("verdict")
                 if isinstance(v, dict) and (v.get("collapse") or v.get("sentence")):
-                    out["collapse"] = {"verdict": v.get("collapse") or v.get("verdict"), "sentence": v.get("sentence") or "", "source": f"metrics.jsonl (eval at step {r.get('step')})"}
+                    out["collapse"] = {
+                        "verdict": v.get("collapse") or v.get("verdict"),
+                        "sentence": v.get("sentence") or "",
+                        "source": f"metrics.jsonl (eval at step {r.get('step')})",
+                    }
                     break
         for e in self.events:
             if e.get("event") == "diverged" and "diverged" not in out:
-                out["divergence"] = {"verdict": "diverged", "sentence": str(e.get("message") or ""), "source": "metrics.jsonl (diverged event)"}
+                out["divergence"] = {
+                    "verdict": "diverged",
+                    "sentence": str(e.get("message") or ""),
+                    "source": "metrics.jsonl (diverged event)",
+                }
         return out
 
 
@@ -245,7 +253,7 @@ def load_run(path: str | os.PathLike) -> RunData:
     sources = [cfg_path]
     records: list[dict[str, Any]] = []
     if met_path.is_file():
-        records = _read_jsonl(met_path)
+        records = list(read_jsonl(met_path))
         sources.append(met_path)
     verdicts = None
     vpath = p / "verdicts.json"
@@ -275,7 +283,19 @@ def load_run(path: str | os.PathLike) -> RunData:
 
 # ---- sweep results ----------------------------------------------------------------------------
 
-SWEEP_FIELDS = ("gan", "batch_size", "device", "precision", "compile", "status", "ms_median", "ms_iqr", "images_per_s", "peak_mem_bytes", "flops")
+SWEEP_FIELDS = (
+    "gan",
+    "batch_size",
+    "device",
+    "precision",
+    "compile",
+    "status",
+    "ms_median",
+    "ms_iqr",
+    "images_per_s",
+    "peak_mem_bytes",
+    "flops",
+)
 
 
 @dataclass
@@ -308,7 +328,7 @@ def load_sweep(path: str | os.PathLike) -> list[SweepRow]:
         raise UserError(f"--sweep {p}: no such file or folder")
     if not files:
         raise UserError(f"--sweep {p}: no results.jsonl here (run `ganbench sweep` first)")
-    return [SweepRow(r, f) for f in files for r in _read_jsonl(f)]
+    return [SweepRow(r, f) for f in files for r in read_jsonl(f)]
 
 
 # ---- pytest-benchmark saved runs --------------------------------------------------------------
@@ -357,8 +377,17 @@ def load_benchmarks(folder: str | os.PathLike) -> list[BenchRun]:
         if not isinstance(d, dict) or not isinstance(d.get("benchmarks"), list):
             continue
         m = re.match(r"(\d+)", f.name)
-        runs.append(BenchRun(f, f.parent.name, int(m.group(1)) if m else 0, str(d.get("datetime") or ""),
-                             d.get("machine_info") or {}, d.get("commit_info") or {}, d["benchmarks"]))
+        runs.append(
+            BenchRun(
+                f,
+                f.parent.name,
+                int(m.group(1)) if m else 0,
+                str(d.get("datetime") or ""),
+                d.get("machine_info") or {},
+                d.get("commit_info") or {},
+                d["benchmarks"],
+            )
+        )
     if not runs:
         raise UserError(f"{root}: no pytest-benchmark JSON files found (expected <machine>/NNNN_*.json)")
     runs.sort(key=lambda r: (r.datetime, r.number, str(r.path)))

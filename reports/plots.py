@@ -18,15 +18,38 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .load import RunData  # noqa: E402
 
 __all__ = [
-    "loss_plot", "prob_plot", "quality_plot", "timing_plot", "overlay_plot", "bar_chart", "history_plot",
-    "VERDICT_COLORS", "EQUILIBRIUM_REFERENCE", "METRIC_LABELS",
+    "loss_plot",
+    "prob_plot",
+    "quality_plot",
+    "timing_plot",
+    "overlay_plot",
+    "bar_chart",
+    "history_plot",
+    "VERDICT_COLORS",
+    "EQUILIBRIUM_REFERENCE",
+    "METRIC_LABELS",
 ]
 
-plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
-                     "xtick.labelsize": 10.5, "ytick.labelsize": 10.5, "figure.dpi": 100})
+plt.rcParams.update(
+    {
+        "font.size": 12,
+        "axes.titlesize": 13,
+        "axes.labelsize": 12,
+        "legend.fontsize": 10,
+        "xtick.labelsize": 10.5,
+        "ytick.labelsize": 10.5,
+        "figure.dpi": 100,
+    }
+)
 
-VERDICT_COLORS = {"balanced": "#2e7d32", "d_dominates": "#c62828", "g_dominates": "#6a1b9a",
-                  "oscillating": "#ef6c00", "diverged": "#000000", "drifting": "#f9a825"}
+VERDICT_COLORS = {
+    "balanced": "#2e7d32",
+    "d_dominates": "#c62828",
+    "g_dominates": "#6a1b9a",
+    "oscillating": "#ef6c00",
+    "diverged": "#000000",
+    "drifting": "#f9a825",
+}
 
 LN2 = math.log(2.0)
 # Per-term loss at the equilibrium D = 1/2 everywhere: BCE −ln ½ = ln 2; least squares (½)² = 0.25.
@@ -66,8 +89,14 @@ def _bands(ax, timeline: Sequence[dict[str, Any]], x_end: float, alpha: float = 
         if end <= start:
             end = max(start + 1e-9, x_end if i + 1 == len(timeline) else start)
         v = t["verdict"]
-        ax.axvspan(start, end, color=VERDICT_COLORS.get(v, "#777777"), alpha=alpha, lw=0,
-                   label=f"verdict: {v}" if v not in seen else None)
+        ax.axvspan(
+            start,
+            end,
+            color=VERDICT_COLORS.get(v, "#777777"),
+            alpha=alpha,
+            lw=0,
+            label=f"verdict: {v}" if v not in seen else None,
+        )
         seen.add(v)
 
 
@@ -177,8 +206,14 @@ def timing_plot(run: RunData) -> bytes | None:
     return _png(fig)
 
 
-def overlay_plot(groups: Sequence[tuple[str, str, Sequence[tuple[Sequence[float], Sequence[float], str]]]], *, x_label: str,
-                 title: str, ncols: int = 2, hlines: dict[int, tuple[float, str]] | None = None) -> bytes | None:
+def overlay_plot(
+    groups: Sequence[tuple[str, str, Sequence[tuple[Sequence[float], Sequence[float], str]]]],
+    *,
+    x_label: str,
+    title: str,
+    ncols: int = 2,
+    hlines: dict[int, tuple[float, str]] | None = None,
+) -> bytes | None:
     """Panels of overlaid curves. ``groups``: [(panel title, y label, [(xs, ys, series label)])]."""
     groups = [g for g in groups if any(len(s[1]) for s in g[2])]
     if not groups:
@@ -209,22 +244,33 @@ def overlay_plot(groups: Sequence[tuple[str, str, Sequence[tuple[Sequence[float]
     return _png(fig)
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float], *, ylabel: str, title: str, errors: Sequence[float] | None = None,
-              highlight: Sequence[bool] | None = None) -> bytes | None:
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    ylabel: str,
+    title: str,
+    errors: Sequence[float] | None = None,
+    highlight: Sequence[bool] | None = None,
+) -> bytes | None:
     if not values:
         return None
     fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(values) + 3), 4.2))
     colors = ["#c62828" if highlight and highlight[i] else "#1f77b4" for i in range(len(values))]
     ax.bar(range(len(values)), values, yerr=errors, color=colors, capsize=3)
     ax.set_xticks(range(len(values)))
-    ax.set_xticklabels(labels, rotation=30 if len(values) > 3 else 0, ha="right" if len(values) > 3 else "center", fontsize=10)
+    ax.set_xticklabels(
+        labels, rotation=30 if len(values) > 3 else 0, ha="right" if len(values) > 3 else "center", fontsize=10
+    )
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3, axis="y")
     return _png(fig)
 
 
-def history_plot(series: dict[str, tuple[list[str], list[float], list[float], list[bool]]], *, ylabel: str, title: str) -> bytes | None:
+def history_plot(
+    series: dict[str, tuple[list[str], list[float], list[float], list[bool]]], *, ylabel: str, title: str
+) -> bytes | None:
     """Medians across saved runs per benchmark, IQR as error bars, flagged changes circled red."""
     series = {k: v for k, v in series.items() if v[1]}
     if not series:

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gans.utils import atomic_write_text
+from gans.base import atomic_write_text
 
 from . import plots
 from .html import esc, img_png, page, section, table, verdict_badge
@@ -42,7 +42,10 @@ def _config_section(run: RunData) -> str:
         ("kind / loss", f"{run.gan_kind} / {run.loss_kind}"),
         ("data set", run.dataset),
         ("batch size", t.get("batch_size")),
-        ("epochs / steps", f"{t.get('epochs')} epochs · {c.get('total_steps')} steps ({c.get('steps_per_epoch')} per epoch)"),
+        (
+            "epochs / steps",
+            f"{t.get('epochs')} epochs · {c.get('total_steps')} steps ({c.get('steps_per_epoch')} per epoch)",
+        ),
         ("seed", t.get("seed")),
         ("precision", t.get("precision")),
         ("device", c.get("device")),
@@ -50,16 +53,26 @@ def _config_section(run: RunData) -> str:
     ]
     body = [table(["setting", "value"], rows)]
     if data:
-        body.append("<h3>Data set details</h3>" + table(["field", "value"], [(k, json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in data.items()]))
+        body.append(
+            "<h3>Data set details</h3>"
+            + table(
+                ["field", "value"], [(k, json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in data.items()]
+            )
+        )
     gc = c.get("gan_config") or {}
     if gc:
-        body.append("<h3>GAN configuration</h3>" + table(["field", "value"], [(k, json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in gc.items()]))
+        body.append(
+            "<h3>GAN configuration</h3>"
+            + table(
+                ["field", "value"], [(k, json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in gc.items()]
+            )
+        )
     ver = c.get("versions") or {}
     if ver:
         body.append("<h3>Versions</h3>" + table(["package", "version"], list(ver.items())))
     if c.get("command"):
         cmd = c["command"]
-        body.append(f"<p class=\"note\">Command: <code>{esc(' '.join(cmd) if isinstance(cmd, list) else cmd)}</code></p>")
+        body.append(f'<p class="note">Command: <code>{esc(" ".join(cmd) if isinstance(cmd, list) else cmd)}</code></p>')
     return section("config", "Configuration, data set, device and versions", "\n".join(body))
 
 
@@ -68,7 +81,14 @@ def _verdict_rows(final: dict[str, dict[str, Any]]) -> str:
         return "<p>No verdicts were recorded for this run (it was trained without diagnostics).</p>"
     rows = []
     for name, v in final.items():
-        rows.append((esc(name), verdict_badge(v.get("verdict")), f'<span class="verdict-sentence" data-verdict="{esc(name)}">{esc(v.get("sentence", ""))}</span>', esc(v.get("source", ""))))
+        rows.append(
+            (
+                esc(name),
+                verdict_badge(v.get("verdict")),
+                f'<span class="verdict-sentence" data-verdict="{esc(name)}">{esc(v.get("sentence", ""))}</span>',
+                esc(v.get("source", "")),
+            )
+        )
     return table(["diagnostic", "verdict", "explanation", "from"], rows, raw=True)
 
 
@@ -81,23 +101,42 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
     # Losses -----------------------------------------------------------------------------------
     png = plots.loss_plot(run, timeline)
     if run.is_critic:
-        ref_note = "Critic losses have no equilibrium value; the critic gap E[D(x)] − E[D(G(z))] is plotted beside them (it shrinks as G improves)."
+        ref_note = (
+            "Critic losses have no equilibrium value; the critic gap E[D(x)] − E[D(G(z))] is plotted beside them "
+            "(it shrinks as G improves)."
+        )
     else:
         ref = plots.EQUILIBRIUM_REFERENCE.get(run.loss_kind)
-        ref_note = f"Dashed line: each loss term at the equilibrium D = ½ is {ref[1]}." if ref else "No equilibrium reference for this loss."
-    parts.append(section("losses", "D and G losses", (img_png(png, "D and G loss curves") if png else "<p>No scalars logged.</p>") + f"<p class=\"note\">{esc(ref_note)}</p>"))
+        ref_note = (
+            f"Dashed line: each loss term at the equilibrium D = ½ is {ref[1]}."
+            if ref
+            else "No equilibrium reference for this loss."
+        )
+    parts.append(
+        section(
+            "losses",
+            "D and G losses",
+            (img_png(png, "D and G loss curves") if png else "<p>No scalars logged.</p>")
+            + f'<p class="note">{esc(ref_note)}</p>',
+        )
+    )
 
     # Discriminator outputs and verdict bands -------------------------------------------------
     if run.is_critic:
-        body = "<p>A critic outputs unbounded scores, not probabilities, so there is no 0.5 line; see the critic gap above (verdict bands are shaded there).</p>"
+        body = (
+            "<p>A critic outputs unbounded scores, not probabilities, so there is no 0.5 line; see the critic gap "
+            "above (verdict bands are shaded there).</p>"
+        )
     else:
         png = plots.prob_plot(run, timeline)
         body = img_png(png, "D(x) and D(G(z)) with verdict bands") if png else "<p>No D(x)/D(G(z)) logged.</p>"
     if timeline:
         rows = [(t["since_step"], verdict_badge(t["verdict"]), esc(t["message"])) for t in timeline]
-        body += f"<h3>Equilibrium verdicts over time</h3><p class=\"note\">Source: {esc(tl_source)}.</p>" + table(["since step", "verdict", "why"], rows, raw=True)
+        body += f'<h3>Equilibrium verdicts over time</h3><p class="note">Source: {esc(tl_source)}.</p>' + table(
+            ["since step", "verdict", "why"], rows, raw=True
+        )
     else:
-        body += f"<p class=\"note\">Equilibrium verdicts: {esc(tl_source)}.</p>"
+        body += f'<p class="note">Equilibrium verdicts: {esc(tl_source)}.</p>'
     parts.append(section("discriminator", "D(x) and D(G(z)) with equilibrium verdicts", body))
 
     # Quality ----------------------------------------------------------------------------------
@@ -105,11 +144,31 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
     if names:
         png = plots.quality_plot(run, names)
         last = run.final_eval or {}
-        rows = [(m, (last.get("metrics") or {}).get(m), (last.get("ceiling") or {}).get(m), plots.METRIC_LABELS.get(m, (m, ""))[0]) for m in names]
-        info = f"Final evaluation at step {last.get('step')}: {last.get('n_fake')} generated vs {last.get('n_real')} real samples, features: {last.get('extractor')}" + (f" (weights {last.get('weights_hash')})" if last.get("weights_hash") else "")
-        body = img_png(png, "sample quality over training") + f"<p class=\"note\">{esc(info)}. Dashed green: the same metric between held-out real data and the training data — the best a generator can score.</p>" + table(["metric", "generated (final)", "real-data ceiling", "meaning"], rows)
+        rows = [
+            (
+                m,
+                (last.get("metrics") or {}).get(m),
+                (last.get("ceiling") or {}).get(m),
+                plots.METRIC_LABELS.get(m, (m, ""))[0],
+            )
+            for m in names
+        ]
+        info = (
+            f"Final evaluation at step {last.get('step')}: {last.get('n_fake')} generated vs "
+            f"{last.get('n_real')} real samples, features: {last.get('extractor')}"
+            + (f" (weights {last.get('weights_hash')})" if last.get("weights_hash") else "")
+        )
+        body = (
+            img_png(png, "sample quality over training")
+            + f'<p class="note">{esc(info)}. Dashed green: the same metric between held-out real data and the '
+            "training data — the best a generator can score.</p>"
+            + table(["metric", "generated (final)", "real-data ceiling", "meaning"], rows)
+        )
     else:
-        body = "<p>No quality evaluations in metrics.jsonl (the run was trained without diagnostics, or stopped before its first evaluation).</p>"
+        body = (
+            "<p>No quality evaluations in metrics.jsonl (the run was trained without diagnostics, or stopped "
+            "before its first evaluation).</p>"
+        )
     parts.append(section("quality", "Sample quality: FID, diversity, coverage, PRDC", body))
 
     # Samples ----------------------------------------------------------------------------------
@@ -119,10 +178,16 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
         figs = []
         for step, p in picked:
             ep = f", epoch {step / spe:.3g}" if spe else ""
-            figs.append(f"<figure>{img_png(p.read_bytes(), f'samples at step {step}', cls='grid')}<figcaption>step {step}{ep}<br>{esc(p.name)}</figcaption></figure>")
+            figs.append(
+                f"<figure>{img_png(p.read_bytes(), f'samples at step {step}', cls='grid')}<figcaption>step "
+                f"{step}{ep}<br>{esc(p.name)}</figcaption></figure>"
+            )
             if p not in run.sources:
                 run.sources.append(p)
-        body = f'<div class="grids">{"".join(figs)}</div><p class="note">Same fixed z at every point, so changes are the generator\'s.</p>'
+        body = (
+            f'<div class="grids">{"".join(figs)}</div><p class="note">Same fixed z at every point, so changes are '
+            "the generator's.</p>"
+        )
     else:
         body = "<p>No sample grids in samples/.</p>"
     parts.append(section("samples", "Samples during training", body))
@@ -133,15 +198,33 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
     # Timing -----------------------------------------------------------------------------------
     tm = run.timing()
     png = plots.timing_plot(run)
-    rows = [("images/s (median over logged intervals)", tm["images_per_s"]), ("ms/step (median)", tm["ms_per_step"]),
-            ("training wall time (s)", tm["wall_s"]), ("steps", tm["steps"])]
-    parts.append(section("timing", "Timing", table(["measure", "value"], rows) + (img_png(png, "throughput over training") if png else "")))
+    rows = [
+        ("images/s (median over logged intervals)", tm["images_per_s"]),
+        ("ms/step (median)", tm["ms_per_step"]),
+        ("training wall time (s)", tm["wall_s"]),
+        ("steps", tm["steps"]),
+    ]
+    parts.append(
+        section(
+            "timing",
+            "Timing",
+            table(["measure", "value"], rows) + (img_png(png, "throughput over training") if png else ""),
+        )
+    )
 
     t = run.train
-    subtitle = (f'<b>{esc(run.gan)}</b> on <span class="dataset">{esc(run.dataset)}</span> · batch {esc(t.get("batch_size"))} · '
-                f'seed {esc(t.get("seed"))} · {esc(run.config.get("device", "?"))} · {esc(run.status)} at step {run.last_step}')
-    return page(f"Run report: {run.gan} on {run.dataset} (batch {t.get('batch_size')}) — {run.name}", "\n".join(parts),
-                sources=[str(s) for s in run.sources], kind="run", subtitle=subtitle)
+    subtitle = (
+        f'<b>{esc(run.gan)}</b> on <span class="dataset">{esc(run.dataset)}</span> · batch '
+        f"{esc(t.get('batch_size'))} · "
+        f"seed {esc(t.get('seed'))} · {esc(run.config.get('device', '?'))} · {esc(run.status)} at step {run.last_step}"
+    )
+    return page(
+        f"Run report: {run.gan} on {run.dataset} (batch {t.get('batch_size')}) — {run.name}",
+        "\n".join(parts),
+        sources=[str(s) for s in run.sources],
+        kind="run",
+        subtitle=subtitle,
+    )
 
 
 def write_run_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
@@ -149,4 +232,3 @@ def write_run_report(run_dir: str | os.PathLike, out: str | os.PathLike | None =
     out = Path(out) if out is not None else Path(run_dir) / "report.html"
     atomic_write_text(out, build_run_report(run_dir))
     return out
-

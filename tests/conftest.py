@@ -12,7 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_celeba_h5(path: Path, n: int = 24, shape=(218, 178, 3), group: str = "img_align_celeba", seed: int = 0) -> Path:
+def write_celeba_h5(
+    path: Path, n: int = 24, shape=(218, 178, 3), group: str = "img_align_celeba", seed: int = 0
+) -> Path:
     """An h5 file in the seed's CelebA layout: group img_align_celeba, datasets "0.jpg", "1.jpg", …"""
     import h5py
 
@@ -25,12 +27,18 @@ def write_celeba_h5(path: Path, n: int = 24, shape=(218, 178, 3), group: str = "
             yy, xx = np.mgrid[0:h, 0:w]
             mask = ((yy - h / 2) / (h / 3)) ** 2 + ((xx - w / 2) / (w / 4)) ** 2 < 1
             img = rng.integers(0, 60, size=shape, dtype=np.uint8)
-            img[mask] = np.clip(180 + rng.integers(-20, 20, size=(mask.sum(), shape[2])), 0, 255).astype(np.uint8) if len(shape) == 3 else 180
+            img[mask] = (
+                np.clip(180 + rng.integers(-20, 20, size=(mask.sum(), shape[2])), 0, 255).astype(np.uint8)
+                if len(shape) == 3
+                else 180
+            )
             g.create_dataset(f"{i}.jpg", data=img)
     return path
 
 
-def write_image_folder(folder: Path, n: int = 12, size=(80, 96), exts=(".jpg", ".png", ".jpeg", ".gif"), seed: int = 0) -> Path:
+def write_image_folder(
+    folder: Path, n: int = 12, size=(80, 96), exts=(".jpg", ".png", ".jpeg", ".gif"), seed: int = 0
+) -> Path:
     """A folder in the seed's anime-loader layout: images of mixed formats in one folder."""
     from PIL import Image
 
@@ -57,4 +65,11 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600, env: dict |
     import subprocess
 
     e = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "gans", *args], cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout, env=e)
+    return subprocess.run(
+        [sys.executable, "-m", "ganbench", *args],
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=e,
+    )

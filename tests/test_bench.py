@@ -29,7 +29,7 @@ from bench.timing import (
     summarize,
     time_steps,
 )
-from gans.errors import UserError
+from gans.base import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -124,7 +124,7 @@ def test_cell_time_limit_stops_a_runaway_cell():
 def test_cpu_reductions_shrink_real_config_fields():
     import dataclasses
 
-    from gans.core import get_gan_entry
+    from gans.models.core import get_gan_entry
 
     assert cpu_reduction("celeba_conv", "cpu") == {"channels": 16}
     assert cpu_reduction("celeba_conv", "cpu", full_size=True) == {} and cpu_reduction("celeba_conv", "cuda") == {}
@@ -164,25 +164,80 @@ def test_append_result_survives_a_torn_line(tmp_path):
 
 def test_table_groups_batch_sizes_side_by_side():
     rows = [
-        {"key": "k1", "gan": "g", "batch_size": 96, "device": "cpu", "precision": "fp32", "compile": False, "status": "ok", "ms_median": 10.0, "ms_iqr": 1.0, "images_per_s": 9600.0, "peak_mem_mb": 50.0},
-        {"key": "k2", "gan": "g", "batch_size": 512, "device": "cpu", "precision": "fp32", "compile": False, "status": "ok", "ms_median": 40.0, "ms_iqr": 2.0, "images_per_s": 12800.0, "peak_mem_mb": 200.0},
-        {"key": "k3", "gan": "g", "batch_size": 4096, "device": "cpu", "precision": "fp32", "compile": False, "status": "oom", "error": "cap"},
+        {
+            "key": "k1",
+            "gan": "g",
+            "batch_size": 96,
+            "device": "cpu",
+            "precision": "fp32",
+            "compile": False,
+            "status": "ok",
+            "ms_median": 10.0,
+            "ms_iqr": 1.0,
+            "images_per_s": 9600.0,
+            "peak_mem_mb": 50.0,
+        },
+        {
+            "key": "k2",
+            "gan": "g",
+            "batch_size": 512,
+            "device": "cpu",
+            "precision": "fp32",
+            "compile": False,
+            "status": "ok",
+            "ms_median": 40.0,
+            "ms_iqr": 2.0,
+            "images_per_s": 12800.0,
+            "peak_mem_mb": 200.0,
+        },
+        {
+            "key": "k3",
+            "gan": "g",
+            "batch_size": 4096,
+            "device": "cpu",
+            "precision": "fp32",
+            "compile": False,
+            "status": "oom",
+            "error": "cap",
+        },
     ]
     text = format_table(rows)
-    line = next(l for l in text.splitlines() if l.startswith("cpu fp32"))
+    line = next(ln for ln in text.splitlines() if ln.startswith("cpu fp32"))
     assert line.index("0.75") < line.index("1.00") < line.index("OOM")  # 9600/12800, best, oom
 
 
 def test_table_labels_overridden_rows():
-    common = {"gan": "celeba_conv", "device": "cpu", "precision": "fp32", "compile": False, "status": "ok", "ms_iqr": 1.0, "peak_mem_mb": 9.0}
+    common = {
+        "gan": "celeba_conv",
+        "device": "cpu",
+        "precision": "fp32",
+        "compile": False,
+        "status": "ok",
+        "ms_iqr": 1.0,
+        "peak_mem_mb": 9.0,
+    }
     rows = [
-        {**common, "key": "a", "batch_size": 96, "ms_median": 10.0, "images_per_s": 9600.0, "overrides": {"channels": 32, "channels_last": False}},
-        {**common, "key": "b", "batch_size": 512, "ms_median": 40.0, "images_per_s": 12800.0, "overrides": {"channels": 32, "channels_last": False}},
+        {
+            **common,
+            "key": "a",
+            "batch_size": 96,
+            "ms_median": 10.0,
+            "images_per_s": 9600.0,
+            "overrides": {"channels": 32, "channels_last": False},
+        },
+        {
+            **common,
+            "key": "b",
+            "batch_size": 512,
+            "ms_median": 40.0,
+            "images_per_s": 12800.0,
+            "overrides": {"channels": 32, "channels_last": False},
+        },
         {**common, "key": "c", "batch_size": 96, "ms_median": 20.0, "images_per_s": 4800.0, "overrides": {}},
     ]
     lines = format_table(rows).splitlines()
-    reduced = next(l for l in lines if l.startswith("cpu fp32 [channels=32]"))
-    plain = next(l for l in lines if l.startswith("cpu fp32 ") and "[" not in l)
+    reduced = next(ln for ln in lines if ln.startswith("cpu fp32 [channels=32]"))
+    plain = next(ln for ln in lines if ln.startswith("cpu fp32 ") and "[" not in ln)
     assert "0.75" in reduced and "1.00" in reduced and "0.38" in plain and "not run" in plain
     assert lines[0] == "celeba_conv"  # mixed settings: the heading names no overrides
     assert format_table(rows[:2]).splitlines()[0] == "celeba_conv [channels=32]"
@@ -192,7 +247,24 @@ def test_table_labels_overridden_rows():
 
 
 def _sweep(out, *args, **kw):
-    cmd = [sys.executable, "-m", "gans", "sweep", "--gans", "pattern1010", "--steps", "2", "--warmup", "1", "--threads", "1", "--no-flops", "--out", str(out), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ganbench",
+        "sweep",
+        "--gans",
+        "pattern1010",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--no-flops",
+        "--out",
+        str(out),
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=out.parent, timeout=300, **kw)
 
 
@@ -211,8 +283,30 @@ def test_sweep_records_oom_under_the_memory_cap_and_goes_on(tmp_path):
 def test_sweep_killed_midway_resumes_without_redoing_cells(tmp_path):
     out = tmp_path / "sweep"
     out.mkdir()
-    cmd = [sys.executable, "-m", "gans", "sweep", "--gans", "pattern1010", "--batch-sizes", "2", "3", "4", "--steps", "2", "--warmup", "1", "--threads", "1", "--no-flops", "--out", str(out)]
-    proc = subprocess.Popen(cmd, env=ENV, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "ganbench",
+        "sweep",
+        "--gans",
+        "pattern1010",
+        "--batch-sizes",
+        "2",
+        "3",
+        "4",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--no-flops",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        cmd, env=ENV, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     jsonl = out / "results.jsonl"
     try:
         deadline = time.time() + 240
@@ -232,9 +326,19 @@ def test_sweep_killed_midway_resumes_without_redoing_cells(tmp_path):
 
 
 def test_sweep_user_errors_exit_2(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "gans", "sweep", "--gans", "nope", "--out", str(tmp_path)], capture_output=True, text=True, env=ENV)
+    r = subprocess.run(
+        [sys.executable, "-m", "ganbench", "sweep", "--gans", "nope", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
     assert r.returncode == 2 and "unknown GAN 'nope'" in r.stderr and "mnist_mlp" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "gans", "sweep", "--gans", "dcgan", "--batch-sizes", "96", "512", "--dry-run"], capture_output=True, text=True, env=ENV)
+    r = subprocess.run(
+        [sys.executable, "-m", "ganbench", "sweep", "--gans", "dcgan", "--batch-sizes", "96", "512", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
     assert r.returncode == 0 and "dcgan|bs=512|cpu|fp32|compile=off" in r.stdout and "nothing was measured" in r.stdout
 
 
@@ -243,9 +347,30 @@ def test_sweep_user_errors_exit_2(tmp_path):
 
 def test_pytest_bench_autosave_writes_every_cell(tmp_path):
     storage = tmp_path / "store"
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-p", "no:cacheprovider", "-q", "-k", "test_train_step",
-           "--benchmark-autosave", f"--benchmark-storage={storage}", "--gans", "mnist_mlp", "pattern1010", "celeba_conv",
-           "--batch-sizes", "2", "4", "--bench-threads", "1", "--cpu-cell-budget", "0.3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "bench"),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-k",
+        "test_train_step",
+        "--benchmark-autosave",
+        f"--benchmark-storage={storage}",
+        "--gans",
+        "mnist_mlp",
+        "pattern1010",
+        "celeba_conv",
+        "--batch-sizes",
+        "2",
+        "4",
+        "--bench-threads",
+        "1",
+        "--cpu-cell-budget",
+        "0.3",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "ganbench: per-cell settings" in r.stdout
@@ -259,7 +384,9 @@ def test_pytest_bench_autosave_writes_every_cell(tmp_path):
     assert set(cells) == {(g, b) for g in ("mnist_mlp", "pattern1010", "celeba_conv") for b in (2, 4)}
     for (gan, bs), b in cells.items():
         ei = b["extra_info"]
-        assert ei["device"] == "cpu" and ei["images_per_s"] == pytest.approx(bs / b["stats"]["median"] * ei["cycle"], rel=1e-6)
+        assert ei["device"] == "cpu" and ei["images_per_s"] == pytest.approx(
+            bs / b["stats"]["median"] * ei["cycle"], rel=1e-6
+        )
         assert ei["peak_mem_mb"] is not None and ei["mem_kind"] in ("cpu_rss_increase_peak", "cpu_rss_increase_sampled")
         assert ei["flops_per_step"] > 0
         assert ei["cpu_reduction"] == ("channels=16" if gan == "celeba_conv" else None)

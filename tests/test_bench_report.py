@@ -1,4 +1,7 @@
-"""Benchmark report from two autosaved pytest-benchmark runs (standard JSON) and a sweep; a planted slowdown is flagged."""
+"""Benchmark report from two autosaved pytest-benchmark runs (standard JSON) and a sweep.
+
+A planted slowdown is flagged.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +10,44 @@ import re
 
 from reports.bench_report import bench_rows, build_bench_report, find_changes
 from reports.load import load_benchmarks
-from reports.testing import check_self_contained, write_benchmark_json
+from tests.helpers.reports import check_self_contained, write_benchmark_json
 
 
 def _bench(name, gan, bs, median, iqr):
-    return {"name": name, "median": median, "iqr": iqr, "group": "train_step",
-            "params": {"gan": gan, "batch_size": bs}, "extra_info": {"gan": gan, "batch_size": bs, "device": "cpu", "precision": "fp32"}}
+    return {
+        "name": name,
+        "median": median,
+        "iqr": iqr,
+        "group": "train_step",
+        "params": {"gan": gan, "batch_size": bs},
+        "extra_info": {"gan": gan, "batch_size": bs, "device": "cpu", "precision": "fp32"},
+    }
 
 
 def _two_runs(root):
     m = root / "Linux-CPython-3.11-64bit"
-    write_benchmark_json(m / "0001_aaaa1111_20250101_120000.json", number=1, datetime="2025-01-01T12:00:00", commit="aaaa1111" * 5, benchmarks=[
-        _bench("test_step[mnist_mlp-96]", "mnist_mlp", 96, 0.010, 0.0005),
-        _bench("test_step[mnist_mlp-512]", "mnist_mlp", 512, 0.040, 0.002),
-        _bench("test_step[dcgan-128]", "dcgan", 128, 0.200, 0.020)])
-    write_benchmark_json(m / "0002_bbbb2222_20250102_120000.json", number=2, datetime="2025-01-02T12:00:00", commit="bbbb2222" * 5, benchmarks=[
-        _bench("test_step[mnist_mlp-96]", "mnist_mlp", 96, 0.0102, 0.0005),  # +2 %: noise
-        _bench("test_step[mnist_mlp-512]", "mnist_mlp", 512, 0.056, 0.002),  # +40 %: the planted slowdown
-        _bench("test_step[dcgan-128]", "dcgan", 128, 0.230, 0.020)])  # +15 % but < 2 × IQR: noise
+    write_benchmark_json(
+        m / "0001_aaaa1111_20250101_120000.json",
+        number=1,
+        datetime="2025-01-01T12:00:00",
+        commit="aaaa1111" * 5,
+        benchmarks=[
+            _bench("test_step[mnist_mlp-96]", "mnist_mlp", 96, 0.010, 0.0005),
+            _bench("test_step[mnist_mlp-512]", "mnist_mlp", 512, 0.040, 0.002),
+            _bench("test_step[dcgan-128]", "dcgan", 128, 0.200, 0.020),
+        ],
+    )
+    write_benchmark_json(
+        m / "0002_bbbb2222_20250102_120000.json",
+        number=2,
+        datetime="2025-01-02T12:00:00",
+        commit="bbbb2222" * 5,
+        benchmarks=[
+            _bench("test_step[mnist_mlp-96]", "mnist_mlp", 96, 0.0102, 0.0005),  # +2 %: noise
+            _bench("test_step[mnist_mlp-512]", "mnist_mlp", 512, 0.056, 0.002),  # +40 %: the planted slowdown
+            _bench("test_step[dcgan-128]", "dcgan", 128, 0.230, 0.020),
+        ],
+    )  # +15 % but < 2 × IQR: noise
     return root
 
 
@@ -45,9 +68,28 @@ def test_bench_report_page(tmp_path):
     root = _two_runs(tmp_path / ".benchmarks")
     sweep = tmp_path / "sweep"
     sweep.mkdir()
-    rows = [{"gan": "mnist_mlp", "batch_size": 96, "device": "cpu", "precision": "fp32", "compile": False, "status": "ok", "ms_median": 10.0, "ms_iqr": 0.4, "images_per_s": 9600.0},
-            {"gan": "mnist_mlp", "batch_size": 512, "device": "cpu", "precision": "fp32", "status": "ok", "ms_median": 40.0},  # no images_per_s: derived
-            {"gan": "dcgan", "batch_size": 4096, "device": "cuda", "precision": "bf16", "status": "oom"}]
+    rows = [
+        {
+            "gan": "mnist_mlp",
+            "batch_size": 96,
+            "device": "cpu",
+            "precision": "fp32",
+            "compile": False,
+            "status": "ok",
+            "ms_median": 10.0,
+            "ms_iqr": 0.4,
+            "images_per_s": 9600.0,
+        },
+        {
+            "gan": "mnist_mlp",
+            "batch_size": 512,
+            "device": "cpu",
+            "precision": "fp32",
+            "status": "ok",
+            "ms_median": 40.0,
+        },  # no images_per_s: derived
+        {"gan": "dcgan", "batch_size": 4096, "device": "cuda", "precision": "bf16", "status": "oom"},
+    ]
     (sweep / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     html = build_bench_report(root, [sweep])
     for sid in ("machines", "throughput", "history", "sweep", "sources"):
@@ -64,7 +106,7 @@ def test_bench_report_page(tmp_path):
 
 
 def test_bench_report_cli(tmp_path, capsys):
-    from gans.cli import main
+    from ganbench.cli import main
 
     root = _two_runs(tmp_path / ".benchmarks")
     out = tmp_path / "bench.html"

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from gans.cli import main
+from ganbench.cli import main
 
 from .conftest import run_cli, write_celeba_h5, write_image_folder
 

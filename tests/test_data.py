@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from gans.base import DataError, UserError
 from gans.data import DataOptions, list_datasets, load_data, mixture_centers
-from gans.errors import DataError, UserError
 
-from .conftest import write_celeba_h5, write_image_folder
+from .conftest import write_celeba_h5
 
 CPU = torch.device("cpu")
 
@@ -22,7 +21,19 @@ def _first(data, bs=4, epoch=0):
 
 
 def test_registry_lists_the_design_sources():
-    assert {"pattern1010", "digits", "mnist", "fashion-mnist", "celeba-h5", "image-folder", "photos", "ring8", "grid25", "fake", "auto"} <= set(list_datasets())
+    assert {
+        "pattern1010",
+        "digits",
+        "mnist",
+        "fashion-mnist",
+        "celeba-h5",
+        "image-folder",
+        "photos",
+        "ring8",
+        "grid25",
+        "fake",
+        "auto",
+    } <= set(list_datasets())
 
 
 def test_digits_is_28x28_in_unit_range_with_a_fixed_split():
@@ -117,7 +128,10 @@ def test_fashion_mnist_reads_gz_layout(tmp_path):
     assert d.n_train == 64
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists(),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
 def test_fashion_mnist_from_debian_package():
     d = load_data("fashion-mnist", (1, 28, 28))
     assert d.n_train == 60000 and d.info["n_test"] == 10000
@@ -125,7 +139,7 @@ def test_fashion_mnist_from_debian_package():
 
 
 def test_auto_falls_back_and_records_the_choice(tmp_path, monkeypatch):
-    monkeypatch.setattr("gans.data.DEBIAN_FASHION_MNIST", tmp_path / "absent")
+    monkeypatch.setattr("gans.data.mnist.DEBIAN_FASHION_MNIST", tmp_path / "absent")
     d = load_data("auto", (1, 28, 28), options=DataOptions(root=str(tmp_path)))
     assert d.name == "digits" and d.info["auto"]["chosen"] == "digits"
     assert len(d.info["auto"]["skipped"]) == 2
@@ -164,10 +178,13 @@ def test_celeba_h5_seed_layout(celeba_h5):
     with h5py.File(celeba_h5) as f:
         raw = np.asarray(f["img_align_celeba"]["0.jpg"])
     crop = load_data("celeba-h5", (3, 128, 128), options=DataOptions(root=str(celeba_h5)))
-    from gans.data import CelebAH5
+    from gans.data.images import CelebAH5
 
     ds = CelebAH5(str(celeba_h5), (3, 128, 128))
-    expected = torch.from_numpy(raw[218 // 2 - 64 : 218 // 2 + 64, 178 // 2 - 64 : 178 // 2 + 64]).permute(2, 0, 1).float() / 255
+    expected = (
+        torch.from_numpy(raw[218 // 2 - 64 : 218 // 2 + 64, 178 // 2 - 64 : 178 // 2 + 64]).permute(2, 0, 1).float()
+        / 255
+    )
     assert torch.allclose(ds[0], expected)
     assert _first(crop, 2)[0].shape == (2, 3, 128, 128)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from gans.cli import main
+from ganbench.cli import main
 from gans.data import mixture_centers
 
 
@@ -33,8 +33,25 @@ def test_subprocess_json(tmp_path):
     np.save(tmp_path / "real.npy", _ring(800, list(range(8)), 0))
     np.save(tmp_path / "fake.npy", _ring(400, [2, 5], 1))
     env = {**os.environ, "GANBENCH_CACHE": str(tmp_path / "cache")}
-    p = subprocess.run([sys.executable, "-m", "gans", "diagnose", "--real", str(tmp_path / "real.npy"), "--fake", str(tmp_path / "fake.npy"), "--mixture", "ring8", "--json"],
-                       capture_output=True, text=True, env=env, timeout=600)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ganbench",
+            "diagnose",
+            "--real",
+            str(tmp_path / "real.npy"),
+            "--fake",
+            str(tmp_path / "fake.npy"),
+            "--mixture",
+            "ring8",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["verdict"]["collapse"] == "collapsed" and out["metrics"]["modes"] == 2 and out["ceiling"]["modes"] == 8

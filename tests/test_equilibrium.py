@@ -6,7 +6,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from diagnostics.equilibrium import EquilibriumThresholds, EquilibriumTracker, equilibrium_verdicts, final_verdict
 
@@ -22,7 +21,13 @@ def logs(pairs, start=50, every=50, **extra):
     """metrics.jsonl-style scalars records from (D(x), D(G(z))) pairs."""
     out = []
     for i, (r, f) in enumerate(pairs):
-        rec = {"type": "scalars", "step": start + i * every, "d/real": r, "d/fake": f, "loss/d": 0.5 * (-math.log(max(r, 1e-9)) - math.log(max(1 - f, 1e-9)))}
+        rec = {
+            "type": "scalars",
+            "step": start + i * every,
+            "d/real": r,
+            "d/fake": f,
+            "loss/d": 0.5 * (-math.log(max(r, 1e-9)) - math.log(max(1 - f, 1e-9))),
+        }
         rec.update(extra)
         out.append(rec)
     return out
@@ -45,7 +50,9 @@ def test_d_dominates_since_step_and_numbers():
     dom = spans[-1]
     # the 10-log window mean first passes 0.8 at the 7th dominated log (0.5·3 + 0.97·7)/10 = 0.829
     assert dom.since_step == records[16]["step"]
-    assert dom.sentence.startswith(f"D dominates since step {dom.since_step}: mean D(x)=0.97, D(G(z))=0.03 over the last 10 logs")
+    assert dom.sentence.startswith(
+        f"D dominates since step {dom.since_step}: mean D(x)=0.97, D(G(z))=0.03 over the last 10 logs"
+    )
     assert "(thresholds 0.8/0.2)" in dom.sentence
     assert spans[-2].until_step == dom.since_step and spans[1].since_step == 550  # drifting from the jump on
     assert dom.numbers["d_real"] == pytest.approx(0.97)
@@ -75,7 +82,10 @@ def test_hysteresis_ignores_a_single_noisy_log():
 
 def test_critic_uses_gap_and_trend_never_half():
     def crit(gaps):
-        return [{"type": "scalars", "step": 10 * (i + 1), "critic/gap": g, "d/real": g, "d/fake": 0.0} for i, g in enumerate(gaps)]
+        return [
+            {"type": "scalars", "step": 10 * (i + 1), "critic/gap": g, "d/real": g, "d/fake": 0.0}
+            for i, g in enumerate(gaps)
+        ]
 
     shrinking = final_verdict(crit([20 - i for i in range(12)]), "critic", "wasserstein")
     assert shrinking.verdict == "balanced" and "shrinking" in shrinking.sentence
@@ -94,9 +104,15 @@ def test_critic_uses_gap_and_trend_never_half():
 def test_seed_1010_gan_ends_balanced(tmp_path):
     """The seed's 1010 GAN with its defaults (10,000 steps at batch 1) settles at D = 0.5."""
     from diagnostics.live import training_callbacks
-    from gans.loop import TrainConfig, read_metrics, train
+    from gans.training.loop import TrainConfig, train
+    from gans.training.rundir import read_metrics
 
-    res = train(TrainConfig(gan="pattern1010", device="cpu"), tmp_path / "run", callbacks=training_callbacks(eval_samples=500), progress=False)
+    res = train(
+        TrainConfig(gan="pattern1010", device="cpu"),
+        tmp_path / "run",
+        callbacks=training_callbacks(eval_samples=500),
+        progress=False,
+    )
     assert res.status == "finished" and res.step == 10_000
     recs = read_metrics(tmp_path / "run")
     span = final_verdict(recs, "probability", "mse")
@@ -112,9 +128,12 @@ def test_seed_1010_gan_ends_balanced(tmp_path):
 
 def test_large_discriminator_lr_ends_d_dominates(tmp_path):
     from diagnostics.live import training_callbacks
-    from gans.loop import TrainConfig, read_metrics, train
+    from gans.training.loop import TrainConfig, train
+    from gans.training.rundir import read_metrics
 
-    cfg = TrainConfig(gan="mnist_mlp", dataset="digits", batch_size=64, steps=60, log_every=10, device="cpu", overrides={"lr_d": 1e-2})
+    cfg = TrainConfig(
+        gan="mnist_mlp", dataset="digits", batch_size=64, steps=60, log_every=10, device="cpu", overrides={"lr_d": 1e-2}
+    )
     res = train(cfg, tmp_path / "run", callbacks=training_callbacks(evaluate=False), progress=False)
     assert res.status == "finished"
     scal = read_metrics(tmp_path / "run", "scalars")
@@ -126,8 +145,9 @@ def test_large_discriminator_lr_ends_d_dominates(tmp_path):
 
 
 def test_run_forced_to_nan_is_diverged(tmp_path, monkeypatch):
-    import gans.loop as loop
+    import gans.training.loop as loop
     from diagnostics.live import training_callbacks
+    from gans.training import read_metrics
 
     real_step = loop.train_step
 
@@ -143,5 +163,5 @@ def test_run_forced_to_nan_is_diverged(tmp_path, monkeypatch):
     assert res.status == "diverged"
     v = json.loads((tmp_path / "run" / "verdicts.json").read_text())["equilibrium"]
     assert v["verdict"] == "diverged" and v["since_step"] == 40
-    ev = [r for r in loop.read_metrics(tmp_path / "run", "event") if r["event"] == "verdict"]
+    ev = [r for r in read_metrics(tmp_path / "run", "event") if r["event"] == "verdict"]
     assert ev[-1]["verdict"] == "diverged" and ev[-1]["since_step"] == 40

@@ -10,10 +10,22 @@ import torch
 
 import diagnostics.metrics as M
 from diagnostics.evaluate import evaluate_gan, evaluate_samples
+from gans.base import UserError
 from gans.data import load_data, mixture_centers
-from gans.errors import UserError
 
-RECORD_KEYS = {"type", "step", "epoch", "wall_s", "extractor", "weights_hash", "n_real", "n_fake", "metrics", "ceiling", "verdict"}
+RECORD_KEYS = {
+    "type",
+    "step",
+    "epoch",
+    "wall_s",
+    "extractor",
+    "weights_hash",
+    "n_real",
+    "n_fake",
+    "metrics",
+    "ceiling",
+    "verdict",
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,7 +56,18 @@ def test_digits_held_out_real_is_healthy(digits):
     assert res.metrics == res.ceiling  # the fakes *are* the held-out set
     rec = res.to_record(step=5, epoch=0.5, wall_s=1.0)
     assert RECORD_KEYS <= set(rec) and rec["type"] == "eval" and rec["weights_hash"] == res.weights_hash
-    assert set(rec["metrics"]) == {"fid", "diversity", "class_coverage", "class_kl", "precision", "recall", "density", "coverage", "ndb", "ndb_js"}
+    assert set(rec["metrics"]) == {
+        "fid",
+        "diversity",
+        "class_coverage",
+        "class_kl",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "ndb",
+        "ndb_js",
+    }
     assert rec["verdict"] == {"collapse": "healthy", "sentence": res.verdict.sentence}
     json.dumps(rec, allow_nan=False)
 
@@ -71,12 +94,16 @@ def test_ring8_verdicts():
     data = load_data("ring8", (2,))
     train, _ = data.real(1000, "train")
     test, _ = data.real(1000, "test")
-    ok = evaluate_samples(train, test, _ring(1000, list(range(8)), 1), extractor="raw", data_kind="vector", mixture="ring8")
+    ok = evaluate_samples(
+        train, test, _ring(1000, list(range(8)), 1), extractor="raw", data_kind="vector", mixture="ring8"
+    )
     assert ok.verdict.verdict == "healthy" and ok.metrics["modes"] == 8 and ok.ceiling["modes"] == 8
     held = evaluate_samples(train, test, test, extractor="raw", data_kind="vector", mixture="ring8")
     assert held.verdict.verdict == "healthy"
     two = evaluate_samples(train, test, _ring(1000, [0, 3], 2), extractor="raw", data_kind="vector", mixture="ring8")
-    assert two.verdict.verdict == "collapsed" and two.metrics["modes"] == 2 and "modes 2 vs real 8" in two.verdict.sentence
+    assert (
+        two.verdict.verdict == "collapsed" and two.metrics["modes"] == 2 and "modes 2 vs real 8" in two.verdict.sentence
+    )
     same = evaluate_samples(train, test, test[:1].repeat(1000, 1), extractor="raw", data_kind="vector", mixture="ring8")
     assert same.verdict.verdict == "collapsed" and same.metrics["diversity"] == 0.0
     assert "class_coverage" not in two.metrics and {"modes", "high_quality"} <= set(two.metrics)
@@ -111,9 +138,12 @@ def test_bad_inputs():
 
 def test_training_writes_eval_records_and_verdicts(tmp_path):
     from diagnostics.live import training_callbacks
-    from gans.loop import TrainConfig, read_metrics, train
+    from gans.training.loop import TrainConfig, train
+    from gans.training.rundir import read_metrics
 
-    cfg = TrainConfig(gan="mnist_mlp", dataset="digits", batch_size=64, steps=20, log_every=5, eval_every=10, device="cpu")
+    cfg = TrainConfig(
+        gan="mnist_mlp", dataset="digits", batch_size=64, steps=20, log_every=5, eval_every=10, device="cpu"
+    )
     res = train(cfg, tmp_path / "run", callbacks=training_callbacks(eval_samples=300), progress=False)
     assert res.status == "finished"
     evals = read_metrics(tmp_path / "run", "eval")
@@ -125,7 +155,7 @@ def test_training_writes_eval_records_and_verdicts(tmp_path):
     assert v["collapse"]["verdict"] == evals[-1]["verdict"]["collapse"]
     assert v["equilibrium"]["verdict"] in ("balanced", "d_dominates", "g_dominates", "oscillating", "drifting")
     # the same scores from the library call on the saved generator
-    from gans.loop import load_run_gan
+    from gans.training.rundir import load_run_gan
 
     gan, _ = load_run_gan(tmp_path / "run")
     again = evaluate_gan(gan, load_data("digits", (1, 28, 28)), n=300)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from gans.cli import main
-from gans.core import build_gan, train_step
+from ganbench.cli import main
+from gans.base import UserError
 from gans.data import DataOptions, load_data, mixture_centers
-from gans.errors import UserError
+from gans.models.core import build_gan, train_step
 
 NEW = ["cgan", "wgan", "wgan_gp", "wgan_toy", "wgan_gp_toy", "segan"]
 HAVE_ESPEAK = bool(shutil.which("espeak-ng") or shutil.which("espeak"))
@@ -94,7 +94,18 @@ def test_dry_run(name, tmp_path, capsys):
 
 def test_dry_run_through_cli_subprocess(tmp_path):
     env = {**os.environ, "GANBENCH_CACHE": str(tmp_path / "cache")}
-    args = [sys.executable, "-m", "gans", "train", "wgan_gp", "--dry-run", "--quiet", "--out", str(tmp_path / "run"), "--no-diagnostics"]
+    args = [
+        sys.executable,
+        "-m",
+        "ganbench",
+        "train",
+        "wgan_gp",
+        "--dry-run",
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-diagnostics",
+    ]
     proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
@@ -124,8 +135,8 @@ def test_missing_espeak_exits_2_with_install_hint(tmp_path, capsys, monkeypatch)
 
 
 def test_audio_shorter_than_a_window_is_a_clear_error():
-    from gans.segan import enhance
-    from gans.speech import SpeechDataError
+    from gans.data.speech import SpeechDataError
+    from gans.models.segan import enhance
 
     gan = build_gan("segan", SMALL_SEGAN)
     with pytest.raises(SpeechDataError, match="shorter than one window of 4096 samples"):
@@ -214,15 +225,24 @@ def test_gradient_penalty_keeps_critic_gradients_near_one():
     gap shrinks (1.00–1.04 over steps 500–800). Width 256 keeps it quick (at 512 the critic starts
     to memorise the 1,437 training digits after ~500 steps and the gap grows back).
     """
-    from gans.wgan import critic_grad_norms
+    from gans.models.wgan import critic_grad_norms
 
     gan = build_gan("wgan_gp", {"hidden": 256})
-    assert (gan.config.gp_lambda, gan.config.n_critic, gan.config.lr, gan.config.beta1, gan.config.beta2) == (10.0, 5, 1e-4, 0.0, 0.9)
+    assert (gan.config.gp_lambda, gan.config.n_critic, gan.config.lr, gan.config.beta1, gan.config.beta2) == (
+        10.0,
+        5,
+        1e-4,
+        0.0,
+        0.9,
+    )
     data, log = _train(gan, "digits", 600, 64, every=True)
     norm = np.array([s["critic/grad_norm"] for s in log])
     gap = np.array([s["critic/gap"] for s in log])
     early, late = norm[50:150].mean(), norm[-100:].mean()
-    print(f"wgan_gp ‖∇D(x̂)‖: steps 50–150 {early:.3f} (gap {gap[50:150].mean():.1f}), last 100 {late:.3f} (gap {gap[-100:].mean():.2f})")
+    print(
+        f"wgan_gp ‖∇D(x̂)‖: steps 50–150 {early:.3f} (gap {gap[50:150].mean():.1f}), last 100 {late:.3f} (gap "
+        f"{gap[-100:].mean():.2f})"
+    )
     assert early > 1.3, early  # a large gap holds the slope above 1 (the penalty is soft) ...
     assert 0.8 <= late <= 1.25, late  # ... and once G is close the penalty holds it near 1
     assert abs(late - 1) < 0.5 * abs(early - 1)
@@ -243,7 +263,9 @@ def test_gradient_penalty_keeps_critic_gradients_near_one():
     during = float(np.mean([s["critic/grad_norm"] for s in log[-50:]]))
     with torch.no_grad():
         fake = clipped.generate(clipped.latent(512, generator=torch.Generator().manual_seed(2)))
-    after = float(critic_grad_norms(lambda x: clipped.d_logits(x), real, fake, generator=torch.Generator().manual_seed(0)).mean())
+    after = float(
+        critic_grad_norms(lambda x: clipped.d_logits(x), real, fake, generator=torch.Generator().manual_seed(0)).mean()
+    )
     print(f"wgan (clipped) ‖∇D(x̂)‖: last 50 steps {during:.4f}, fresh {after:.4f}")
     assert during < 0.5 and after < 0.5, (during, after)
 
@@ -254,8 +276,8 @@ def test_gradient_penalty_keeps_critic_gradients_near_one():
 def test_enhance_with_an_identity_generator_returns_the_noisy_signal():
     """enhance() pre-emphasises the whole utterance, cuts windows, pads the last partial one and
     de-emphasises the concatenation: with G = identity the output is the input."""
-    from gans.segan import enhance
-    from gans.speech_metrics import segmental_snr
+    from diagnostics.speech import segmental_snr
+    from gans.models.segan import enhance
 
     class Identity(torch.nn.Module):
         def forward(self, z, noisy):
@@ -282,7 +304,7 @@ def test_segan_improves_segmental_snr():
     Measured (1 thread, loaded CPU, ~90 s): segSNR noisy +0.13 dB → enhanced +0.59 dB (gain
     +0.46 dB), SNR 5.00 → 5.73 dB; the gain grows by ~0.15 dB per 50 steps up to step 350.
     """
-    from gans.segan import evaluate_segan
+    from diagnostics.speech import evaluate_segan
 
     gan = build_gan("segan", SMALL_SEGAN)
     data, _ = _train(gan, "speech", 200, 8)

@@ -7,8 +7,9 @@ import torch
 
 import diagnostics.features as feats
 from diagnostics.features import get_extractor, list_extractors, register_extractor, resolve_extractor_name
-from gans.data import DEBIAN_FASHION_MNIST, load_data
-from gans.errors import UserError
+from gans.base import UserError
+from gans.data import load_data
+from gans.data.mnist import DEBIAN_FASHION_MNIST
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -82,7 +83,9 @@ def test_classifier_on_digits_is_accurate_and_cached(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists(), reason="fashion-mnist not installed")
+@pytest.mark.skipif(
+    not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists(), reason="fashion-mnist not installed"
+)
 def test_classifier_on_fashion_mnist_reaches_88_percent():
     data = load_data("fashion-mnist", (1, 28, 28))
     ex = get_extractor("classifier", data)

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gans import build_gan, list_gans, train_step
-from gans.core import get_gan_entry
 from gans.data import load_data
+from gans.models import build_gan, list_gans, train_step
+from gans.models.core import get_gan_entry
 
 from .conftest import run_cli
 
@@ -96,35 +96,74 @@ def _seed_layers(name: str) -> tuple[int, int]:
         G = nn.Sequential(nn.Linear(100, 200), nn.LeakyReLU(), nn.LayerNorm(200), nn.Linear(200, 784), nn.Sigmoid())
         D = nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(), nn.LayerNorm(200), nn.Linear(200, 1), nn.Sigmoid())
     elif name == "celeba_mlp":
-        D = nn.Sequential(nn.Linear(3 * 218 * 178, 100), nn.LeakyReLU(), nn.LayerNorm(100), nn.Linear(100, 1), nn.Sigmoid())
-        G = nn.Sequential(nn.Linear(100, 3 * 10 * 10), nn.LeakyReLU(), nn.LayerNorm(3 * 10 * 10), nn.Linear(3 * 10 * 10, 3 * 218 * 178), nn.Sigmoid())
-    elif name == "celeba_conv":
         D = nn.Sequential(
-            nn.Conv2d(3, 256, 8, 2), nn.BatchNorm2d(256), nn.GELU(),
-            nn.Conv2d(256, 256, 8, 2), nn.BatchNorm2d(256), nn.GELU(),
-            nn.Conv2d(256, 3, 8, 2), nn.GELU(),
-            nn.Linear(3 * 10 * 10, 1), nn.Sigmoid(),
+            nn.Linear(3 * 218 * 178, 100), nn.LeakyReLU(), nn.LayerNorm(100), nn.Linear(100, 1), nn.Sigmoid()
         )
         G = nn.Sequential(
-            nn.Linear(100, 3 * 11 * 11), nn.GELU(),
-            nn.ConvTranspose2d(3, 256, 8, 2), nn.BatchNorm2d(256), nn.GELU(),
-            nn.ConvTranspose2d(256, 256, 8, 2), nn.BatchNorm2d(256), nn.GELU(),
-            nn.ConvTranspose2d(256, 3, 8, 2, padding=1), nn.BatchNorm2d(3), nn.Sigmoid(),
+            nn.Linear(100, 3 * 10 * 10),
+            nn.LeakyReLU(),
+            nn.LayerNorm(3 * 10 * 10),
+            nn.Linear(3 * 10 * 10, 3 * 218 * 178),
+            nn.Sigmoid(),
+        )
+    elif name == "celeba_conv":
+        D = nn.Sequential(
+            nn.Conv2d(3, 256, 8, 2),
+            nn.BatchNorm2d(256),
+            nn.GELU(),
+            nn.Conv2d(256, 256, 8, 2),
+            nn.BatchNorm2d(256),
+            nn.GELU(),
+            nn.Conv2d(256, 3, 8, 2),
+            nn.GELU(),
+            nn.Linear(3 * 10 * 10, 1),
+            nn.Sigmoid(),
+        )
+        G = nn.Sequential(
+            nn.Linear(100, 3 * 11 * 11),
+            nn.GELU(),
+            nn.ConvTranspose2d(3, 256, 8, 2),
+            nn.BatchNorm2d(256),
+            nn.GELU(),
+            nn.ConvTranspose2d(256, 256, 8, 2),
+            nn.BatchNorm2d(256),
+            nn.GELU(),
+            nn.ConvTranspose2d(256, 3, 8, 2, padding=1),
+            nn.BatchNorm2d(3),
+            nn.Sigmoid(),
         )
     elif name == "dcgan":
         D = nn.Sequential(
-            nn.Conv2d(3, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-            nn.Conv2d(128, 256, 4, 2, 1, bias=False), nn.BatchNorm2d(256), nn.LeakyReLU(0.2),
-            nn.Conv2d(256, 512, 4, 2, 1, bias=False), nn.BatchNorm2d(512), nn.LeakyReLU(0.2),
-            nn.Conv2d(512, 1, 4, 1, 0, bias=False), nn.Sigmoid(),
+            nn.Conv2d(3, 64, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(128, 256, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(256, 512, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(512),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(512, 1, 4, 1, 0, bias=False),
+            nn.Sigmoid(),
         )
         G = nn.Sequential(
-            nn.ConvTranspose2d(100, 512, 4, 1, 0, bias=False), nn.BatchNorm2d(512), nn.ReLU(),
-            nn.ConvTranspose2d(512, 256, 4, 2, 1, bias=False), nn.BatchNorm2d(256), nn.ReLU(),
-            nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU(),
-            nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.ConvTranspose2d(64, 3, 4, 2, 1, bias=False), nn.Tanh(),
+            nn.ConvTranspose2d(100, 512, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(512),
+            nn.ReLU(),
+            nn.ConvTranspose2d(512, 256, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(256),
+            nn.ReLU(),
+            nn.ConvTranspose2d(256, 128, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.ReLU(),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.ConvTranspose2d(64, 3, 4, 2, 1, bias=False),
+            nn.Tanh(),
         )
     else:
         raise KeyError(name)

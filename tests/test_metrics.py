@@ -103,9 +103,7 @@ def test_frechet_distance_closed_form_exact_stats() -> None:
     assert got == pytest.approx(expected, abs=1e-6)
     # rotating both Gaussians by the same orthogonal map leaves the distance unchanged
     q, _ = np.linalg.qr(_rng(2).normal(size=(4, 4)))
-    got_rot = frechet_distance(
-        q @ _M1, q @ np.diag(_S1**2) @ q.T, q @ _M2, q @ np.diag(_S2**2) @ q.T
-    )
+    got_rot = frechet_distance(q @ _M1, q @ np.diag(_S1**2) @ q.T, q @ _M2, q @ np.diag(_S2**2) @ q.T)
     assert got_rot == pytest.approx(expected, abs=1e-6)
 
 
@@ -221,7 +219,9 @@ def _reference_prdc(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, flo
     return dict(precision=precision, recall=recall, density=density, coverage=coverage)
 
 
-@pytest.mark.parametrize(("n", "m", "d", "k", "shift"), [(120, 150, 3, 5, 0.5), (200, 90, 10, 3, 0.0), (80, 80, 2, 7, 1.5)])
+@pytest.mark.parametrize(
+    ("n", "m", "d", "k", "shift"), [(120, 150, 3, 5, 0.5), (200, 90, 10, 3, 0.0), (80, 80, 2, 7, 1.5)]
+)
 def test_prdc_matches_reference(n: int, m: int, d: int, k: int, shift: float) -> None:
     rng = _rng(n + m + d + k)
     real = rng.normal(size=(n, d))

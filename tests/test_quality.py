@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from gans.data import load_data
-from gans.loop import TrainConfig, load_run_gan, train
+from gans.training.loop import TrainConfig, train
+from gans.training.rundir import load_run_gan
 
 
 def _digit_classifier():
@@ -32,7 +33,20 @@ def _digit_classifier():
 def test_mnist_mlp_on_digits_makes_recognisable_digits(tmp_path):
     clf = _digit_classifier()
     # 4,000 steps at the seed's batch 96 (~6 MNIST epochs of updates; digits is 42× smaller)
-    train(TrainConfig("mnist_mlp", dataset="digits", batch_size=96, steps=4000, device="cpu", seed=0, checkpoint_every=0, log_every=500), tmp_path / "run", progress=False)
+    train(
+        TrainConfig(
+            "mnist_mlp",
+            dataset="digits",
+            batch_size=96,
+            steps=4000,
+            device="cpu",
+            seed=0,
+            checkpoint_every=0,
+            log_every=500,
+        ),
+        tmp_path / "run",
+        progress=False,
+    )
     gan, _ = load_run_gan(tmp_path / "run")
     fake = gan.sample(500, generator=torch.Generator().manual_seed(1)).reshape(500, -1).numpy()
     noise = np.random.default_rng(0).random((500, 784))
@@ -43,4 +57,8 @@ def test_mnist_mlp_on_digits_makes_recognisable_digits(tmp_path):
     # per class: at least 1 % of the samples, recognised clearly above noise
     counts = np.bincount(pred, minlength=10)
     good = [k for k in range(10) if counts[k] >= 5 and conf[pred == k].mean() >= noise_conf + 0.1]
-    assert len(good) >= 7, (counts, [round(float(conf[pred == k].mean()), 2) if counts[k] else None for k in range(10)], noise_conf)
+    assert len(good) >= 7, (
+        counts,
+        [round(float(conf[pred == k].mean()), 2) if counts[k] else None for k in range(10)],
+        noise_conf,
+    )

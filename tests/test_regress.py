@@ -15,8 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from bench.regress import DEFAULT_BASELINE, run_gate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,20 +46,30 @@ def test_gate_passes_unchanged_and_fails_on_injected_slowdown(tmp_path, monkeypa
 
 
 def test_committed_baseline_covers_every_registered_gan():
-    from gans.core import list_gans
+    from gans.models.core import list_gans
 
     data = json.loads(DEFAULT_BASELINE.read_text())
     quick = data["modes"]["quick"]["gans"]
-    assert set(list_gans()) <= set(quick), f"regenerate with `ganbench regress --quick --update-baseline`: missing {set(list_gans()) - set(quick)}"
+    assert set(list_gans()) <= set(quick), (
+        f"regenerate with `ganbench regress --quick --update-baseline`: missing {set(list_gans()) - set(quick)}"
+    )
     assert 0 < data["threshold"] < 0.3
 
 
 def test_regress_cli_dry_run_and_errors(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GANBENCH_CACHE": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "gans", "regress", "--quick", "--dry-run"], capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "ganbench", "regress", "--quick", "--dry-run"], capture_output=True, text=True, env=env
+    )
     assert r.returncode == 0 and "celeba_conv" in r.stdout and "nothing was measured" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "gans", "regress", "--gans", "nope"], capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "ganbench", "regress", "--gans", "nope"], capture_output=True, text=True, env=env
+    )
     assert r.returncode == 2 and "ganbench: error: unknown GAN 'nope'" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "gans", "regress", "--gans", "pattern1010"], capture_output=True, text=True,
-                       env={**env, "GANBENCH_INJECT_SLOWDOWN": "pattern1010"})
+    r = subprocess.run(
+        [sys.executable, "-m", "ganbench", "regress", "--gans", "pattern1010"],
+        capture_output=True,
+        text=True,
+        env={**env, "GANBENCH_INJECT_SLOWDOWN": "pattern1010"},
+    )
     assert r.returncode == 2 and "GANBENCH_INJECT_SLOWDOWN" in r.stderr

@@ -12,15 +12,15 @@ import pytest
 
 from reports.load import load_run
 from reports.run_report import RUN_SECTIONS, build_run_report
-from reports.testing import check_self_contained, write_synthetic_run
+from tests.helpers.reports import check_self_contained, write_synthetic_run
 
 
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
-    """mnist_mlp on digits for 12 steps through gans.loop.train, with diagnostics when importable."""
+    """mnist_mlp on digits for 12 steps through gans.training.train, with diagnostics when importable."""
     import os
 
-    from gans.loop import TrainConfig, train
+    from gans.training.loop import TrainConfig, train
 
     tmp = tmp_path_factory.mktemp("runrep")
     old = os.environ.get("GANBENCH_CACHE")
@@ -32,7 +32,17 @@ def real_run(tmp_path_factory):
             callbacks = training_callbacks(eval_samples=200, features="random-conv")
         except ImportError:
             callbacks = []
-        cfg = TrainConfig(gan="mnist_mlp", dataset="digits", batch_size=32, steps=12, device="cpu", seed=0, log_every=2, eval_every=6, sample_every=4)
+        cfg = TrainConfig(
+            gan="mnist_mlp",
+            dataset="digits",
+            batch_size=32,
+            steps=12,
+            device="cpu",
+            seed=0,
+            log_every=2,
+            eval_every=6,
+            sample_every=4,
+        )
         res = train(cfg, tmp / "run", callbacks=callbacks, progress=False)
     finally:
         if old is None:
@@ -81,20 +91,32 @@ def _sentence(html: str, name: str) -> str:
 def test_verdicts_and_quality_from_metrics_then_verdicts_json(tmp_path):
     sent_eq = "D dominates since step 30: mean D(x)=0.95, D(G(z))=0.04 (threshold 0.8/0.2)"
     sent_col = "partial collapse: 6 of 10 classes covered"
-    run = write_synthetic_run(tmp_path / "r", batch_size=96, epochs=3, evals=[{"fid": 80.0, "coverage": 0.3}, {"fid": 40.0, "coverage": 0.5}],
-                              ceiling={"fid": 3.0, "coverage": 0.95}, verdicts=[(1, "balanced", "balanced since step 1"), (30, "d_dominates", sent_eq)],
-                              collapse=("partial", sent_col))
+    run = write_synthetic_run(
+        tmp_path / "r",
+        batch_size=96,
+        epochs=3,
+        evals=[{"fid": 80.0, "coverage": 0.3}, {"fid": 40.0, "coverage": 0.5}],
+        ceiling={"fid": 3.0, "coverage": 0.95},
+        verdicts=[(1, "balanced", "balanced since step 1"), (30, "d_dominates", sent_eq)],
+        collapse=("partial", sent_col),
+    )
     html = build_run_report(run)
     check_self_contained(html)
     assert _sentence(html, "equilibrium") == sent_eq  # the last verdict event in metrics.jsonl
     assert _sentence(html, "collapse") == sent_col  # the last eval record's verdict
     # the verdict timeline lists both changes; the quality table carries final values and ceilings
     assert "balanced since step 1" in html and html.count('class="verdict v-d_dominates"') >= 2
-    q = html[html.index('data-section="quality"'):html.index('data-section="samples"')]
+    q = html[html.index('data-section="quality"') : html.index('data-section="samples"')]
     assert "<img" in q and ">40<" in q and ">3<" in q and ">0.95<" in q
     # verdicts.json, when present, wins
-    (run / "verdicts.json").write_text(json.dumps({"equilibrium": {"verdict": "balanced", "since_step": 9, "sentence": "balanced since step 9: final"},
-                                                   "collapse": {"verdict": "healthy", "sentence": "healthy: all 10 classes"}}))
+    (run / "verdicts.json").write_text(
+        json.dumps(
+            {
+                "equilibrium": {"verdict": "balanced", "since_step": 9, "sentence": "balanced since step 9: final"},
+                "collapse": {"verdict": "healthy", "sentence": "healthy: all 10 classes"},
+            }
+        )
+    )
     html = build_run_report(run)
     assert _sentence(html, "equilibrium") == "balanced since step 9: final"
     assert _sentence(html, "collapse") == "healthy: all 10 classes"
@@ -102,7 +124,9 @@ def test_verdicts_and_quality_from_metrics_then_verdicts_json(tmp_path):
 
 
 def test_critic_report_plots_gap_not_probabilities(tmp_path):
-    run = write_synthetic_run(tmp_path / "w", batch_size=64, epochs=2, gan="dcgan", gan_kind="critic", loss_kind="wasserstein")
+    run = write_synthetic_run(
+        tmp_path / "w", batch_size=64, epochs=2, gan="dcgan", gan_kind="critic", loss_kind="wasserstein"
+    )
     html = build_run_report(run)
     check_self_contained(html)
     assert "critic gap" in html.lower()
@@ -121,12 +145,17 @@ def test_cli_report_index_and_errors(real_run, tmp_path, capsys):
     run_dir, _ = real_run
     other = shutil.copytree(run_dir, tmp_path / "copy")
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "gans", "report", str(run_dir), str(other), "-o", f"{out}/"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "ganbench", "report", str(run_dir), str(other), "-o", f"{out}/"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     index = (out / "index.html").read_text()
     assert 'href="run.html"' in index and 'href="copy.html"' in index
     assert (out / "run.html").stat().st_size > 10_000
-    from gans.cli import main
+    from ganbench.cli import main
 
     assert main(["report", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err

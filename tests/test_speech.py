@@ -9,8 +9,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from gans import speech
-from gans.speech import (
+from diagnostics.speech import SNRImprovement, segmental_snr, snr, snr_improvement
+from gans.data import speech
+from gans.data.speech import (
     SpeechDataError,
     babble_noise,
     build_speech_corpus,
@@ -22,12 +23,9 @@ from gans.speech import (
     synthesize,
     white_noise,
 )
-from gans.speech_metrics import SNRImprovement, segmental_snr, snr, snr_improvement
 
 HAVE_ESPEAK = bool(shutil.which("espeak-ng") or shutil.which("espeak"))
-needs_espeak = pytest.mark.skipif(
-    not HAVE_ESPEAK, reason="espeak-ng is not installed (apt-get install -y espeak-ng)"
-)
+needs_espeak = pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng is not installed (apt-get install -y espeak-ng)")
 
 SR = 16000
 

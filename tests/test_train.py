@@ -8,11 +8,21 @@ import math
 import pytest
 import torch
 
-from gans.loop import TrainConfig, load_checkpoint, load_run_gan, read_metrics, train
+from gans.training.loop import TrainConfig, train
+from gans.training.rundir import load_checkpoint, load_run_gan, read_metrics
 
 
 def _cfg(**kw) -> TrainConfig:
-    base = dict(gan="mnist_mlp", dataset="digits", batch_size=32, steps=12, device="cpu", seed=7, log_every=3, checkpoint_every=0)
+    base = dict(
+        gan="mnist_mlp",
+        dataset="digits",
+        batch_size=32,
+        steps=12,
+        device="cpu",
+        seed=7,
+        log_every=3,
+        checkpoint_every=0,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -40,7 +50,7 @@ def test_run_directory_contents(tmp_path):
 
 def test_logged_means_equal_per_step_values(tmp_path):
     """The stream's interval means are the means of what each step reported (no sync per step)."""
-    from diagnostics.stream import ScalarStream
+    from gans.training.stream import ScalarStream
 
     s = ScalarStream()
     seen = []
@@ -110,14 +120,14 @@ def test_ctrl_c_writes_a_checkpoint_and_resume_matches(tmp_path):
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     """A run forced to NaN from step 7 on: it stops at the next flush, keeps the step-6
     checkpoint (written while everything was finite) and says so."""
-    import gans.loop
+    import gans.training.loop
 
-    real_step = gans.loop.train_step
+    real_step = gans.training.loop.train_step
 
     def poisoned(gan, real, labels=None, *, step=0, **kw):
         return real_step(gan, real * float("nan") if step >= 6 else real, labels, step=step, **kw)
 
-    monkeypatch.setattr(gans.loop, "train_step", poisoned)
+    monkeypatch.setattr(gans.training.loop, "train_step", poisoned)
     out = tmp_path / "run"
     r = train(_cfg(steps=40, log_every=3, checkpoint_every=3), out, progress=False)
     assert r.status == "diverged" and r.exit_code == 3
@@ -130,7 +140,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
 
 
 def test_existing_run_is_never_overwritten(tmp_path):
-    from gans.errors import UserError
+    from gans.base import UserError
 
     out = tmp_path / "run"
     train(_cfg(steps=3), out, progress=False)
@@ -165,7 +175,9 @@ def test_evaluation_does_not_change_the_training_stream(tmp_path):
 def test_pattern1010_reaches_the_seeds_end_state(tmp_path, seed):
     """The seed's defaults (10,000 epochs, batch 1, SGD 0.01, MSE) end with G ≈ 1010 and D ≈ 0.5."""
     out = tmp_path / "run"
-    r = train(TrainConfig("pattern1010", device="cpu", seed=seed, log_every=500, checkpoint_every=0), out, progress=False)
+    r = train(
+        TrainConfig("pattern1010", device="cpu", seed=seed, log_every=500, checkpoint_every=0), out, progress=False
+    )
     assert r.step == 10000
     gan, _ = load_run_gan(out)
     with torch.no_grad():

@@ -1,8 +1,9 @@
 """``ganbench`` — the command line. A thin shell over the library: parse, call, print.
 
-Subcommands live beside the code they drive: ``train`` and ``list`` here, ``diagnose`` in
-``diagnostics/cli.py``, ``sweep``/``regress`` in ``bench/cli.py``, ``report``/``compare-batch``/
-``bench-report`` in ``reports/cli.py``. Each module exposes ``add_commands(subparsers)``.
+This package is the top floor: the one place that sees every other package. ``train`` and
+``list`` live here, ``diagnose`` in ``ganbench/diagnose.py``, ``sweep``/``regress``/
+``compare-batch`` in ``ganbench/bench.py``, ``report``/``bench-report``/``index`` in
+``ganbench/reports.py``. Each module exposes ``add_commands(subparsers)``.
 Every user mistake prints one line ``ganbench: error: …`` and exits with code 2.
 """
 
@@ -16,11 +17,11 @@ import sys
 import tempfile
 from typing import Any, Sequence
 
-from .errors import UserError
+from gans.base import UserError
 
 __all__ = ["main", "build_parser", "add_data_args", "parse_overrides"]
 
-COMMAND_MODULES = ("diagnostics.cli", "bench.cli", "reports.cli")
+COMMAND_MODULES = ("ganbench.diagnose", "ganbench.bench", "ganbench.reports")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,12 +33,20 @@ class _Parser(argparse.ArgumentParser):
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     """The data flags shared by train, compare-batch and sweep."""
-    from .data import list_datasets
+    from gans.data import list_datasets
 
-    p.add_argument("--dataset", metavar="NAME", help=f"data source (default: the GAN's own); one of: {', '.join(list_datasets())}")
-    p.add_argument("--data-root", metavar="PATH", help="folder (mnist, fashion-mnist, image-folder) or h5 file (celeba-h5)")
+    p.add_argument(
+        "--dataset", metavar="NAME", help=f"data source (default: the GAN's own); one of: {', '.join(list_datasets())}"
+    )
+    p.add_argument(
+        "--data-root", metavar="PATH", help="folder (mnist, fashion-mnist, image-folder) or h5 file (celeba-h5)"
+    )
     p.add_argument("--download", action="store_true", help="allow downloading mnist / fashion-mnist (never by default)")
-    p.add_argument("--skip-corrupt", action="store_true", help="image-folder: skip unreadable images (counted in config.json) instead of stopping")
+    p.add_argument(
+        "--skip-corrupt",
+        action="store_true",
+        help="image-folder: skip unreadable images (counted in config.json) instead of stopping",
+    )
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers for streamed data (default 0)")
 
 
@@ -52,22 +61,32 @@ def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .core import iter_entries
-    from .data import _SOURCES
+    from gans.data import list_dataset_entries
+    from gans.models import iter_entries
 
     gans = [
-        {"name": e.name, "seed_section": e.seed_section, "summary": e.summary, "kind": e.cls.kind,
-         "default_dataset": e.cls.default_dataset, "default_batch_size": e.cls.default_batch_size,
-         "default_epochs": e.cls.default_epochs, "data_shape": list(e.cls.data_shape)}
+        {
+            "name": e.name,
+            "seed_section": e.seed_section,
+            "summary": e.summary,
+            "kind": e.cls.kind,
+            "default_dataset": e.cls.default_dataset,
+            "default_batch_size": e.cls.default_batch_size,
+            "default_epochs": e.cls.default_epochs,
+            "data_shape": list(e.cls.data_shape),
+        }
         for e in iter_entries()
     ]
-    datasets = [{"name": d.name, "kind": d.kind, "summary": d.summary} for d in sorted(_SOURCES.values(), key=lambda d: d.name)]
+    datasets = [{"name": d.name, "kind": d.kind, "summary": d.summary} for d in list_dataset_entries()]
     if args.json:
         print(json.dumps({"gans": gans, "datasets": datasets}, indent=2, ensure_ascii=False))
         return 0
     print("GANs:")
     for g in gans:
-        print(f"  {g['name']:<12} {g['summary']}  [default data: {g['default_dataset']}, batch {g['default_batch_size']}, {g['default_epochs']} epochs]")
+        print(
+            f"  {g['name']:<12} {g['summary']}  [default data: {g['default_dataset']}, batch "
+            f"{g['default_batch_size']}, {g['default_epochs']} epochs]"
+        )
     print("\nData sets:")
     for d in datasets:
         print(f"  {d['name']:<14} {d['summary']}")
@@ -75,20 +94,33 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _train_config(args: argparse.Namespace):
-    from .loop import TrainConfig
+    from gans.training import TrainConfig
 
     return TrainConfig(
-        gan=args.gan, dataset=args.dataset, data_root=args.data_root, download=args.download,
-        batch_size=args.batch_size, epochs=args.epochs, steps=args.steps, device=args.device,
-        seed=args.seed, precision=args.precision, log_every=args.log_every, sample_every=args.sample_every,
-        checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-        overrides=parse_overrides(args.set), skip_corrupt=args.skip_corrupt, workers=args.workers,
+        gan=args.gan,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        download=args.download,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        steps=args.steps,
+        device=args.device,
+        seed=args.seed,
+        precision=args.precision,
+        log_every=args.log_every,
+        sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every,
+        eval_every=args.eval_every,
+        overrides=parse_overrides(args.set),
+        skip_corrupt=args.skip_corrupt,
+        workers=args.workers,
     )
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .core import get_gan_entry
-    from .loop import train
+    from diagnostics.live import training_callbacks
+    from gans.models import get_gan_entry
+    from gans.training import train
 
     if args.resume is None and args.gan is None:
         raise UserError("train needs a GAN name (see `ganbench list`) or --resume RUN_DIR")
@@ -101,28 +133,43 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.dry_run:
             args.dataset, args.steps, args.log_every = "fake", args.steps or 2, 1
             args.batch_size = args.batch_size or 2
-        out = args.out or (tempfile.mkdtemp(prefix="ganbench-dry-") if args.dry_run else os.path.join("runs", f"{args.gan}-{_timestamp()}"))
+        out = args.out or (
+            tempfile.mkdtemp(prefix="ganbench-dry-")
+            if args.dry_run
+            else os.path.join("runs", f"{args.gan}-{_timestamp()}")
+        )
     if not args.no_diagnostics:
-        try:
-            from diagnostics.live import training_callbacks
-        except ImportError:  # diagnostics not installed in this checkout
-            training_callbacks = None
-        if training_callbacks is not None:
-            callbacks = training_callbacks(eval_samples=args.eval_samples, features=args.features)
+        callbacks = training_callbacks(eval_samples=args.eval_samples, features=args.features)
     cfg = _train_config(args)
     result = train(cfg, out, resume=args.resume is not None, callbacks=callbacks, progress=not args.quiet)
-    summary = {"out": str(result.out), "status": result.status, "step": result.step, "total_steps": result.total_steps, "dataset": result.data_name, "last": result.last}
+    summary = {
+        "out": str(result.out),
+        "status": result.status,
+        "step": result.step,
+        "total_steps": result.total_steps,
+        "dataset": result.data_name,
+        "last": result.last,
+    }
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         last = result.last
         fmt = lambda k: f"{last[k]:.4f}" if k in last else "–"  # noqa: E731
-        print(f"{result.status}: {args.gan if args.resume is None else ''} {result.step}/{result.total_steps} steps on {result.data_name} → {result.out}")
-        print(f"  D(x)={fmt('d/real')}  D(G(z))={fmt('d/fake')}  loss/d={fmt('loss/d')}  loss/g={fmt('loss/g')}  images/s={fmt('time/images_per_s')}")
+        print(
+            f"{result.status}: {args.gan if args.resume is None else ''} {result.step}/{result.total_steps} "
+            f"steps on {result.data_name} → {result.out}"
+        )
+        print(
+            f"  D(x)={fmt('d/real')}  D(G(z))={fmt('d/fake')}  loss/d={fmt('loss/d')}  loss/g={fmt('loss/g')} "
+            f" images/s={fmt('time/images_per_s')}"
+        )
         if result.status == "diverged":
             print(f"  diverged: see {result.out}/metrics.jsonl; the last good checkpoint is kept", file=sys.stderr)
         if result.status == "interrupted":
-            print(f"  interrupted: checkpoint saved; continue with `ganbench train --resume {result.out}`", file=sys.stderr)
+            print(
+                f"  interrupted: checkpoint saved; continue with `ganbench train --resume {result.out}`",
+                file=sys.stderr,
+            )
     return result.exit_code
 
 
@@ -133,7 +180,7 @@ def _timestamp() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .core import list_gans
+    from gans.models import list_gans
 
     parser = _Parser(
         prog="ganbench",
@@ -143,15 +190,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("list", help="list the GANs and data sets", description="List the registered GANs and data sources.")
+    p = sub.add_parser(
+        "list", help="list the GANs and data sets", description="List the registered GANs and data sources."
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser(
-        "train", help="train a GAN into a run directory",
+        "train",
+        help="train a GAN into a run directory",
         description="Train a GAN with the course notes' defaults (change them with --batch-size, --epochs, --set). "
         "Writes RUN_DIR/config.json, metrics.jsonl, samples/*.png and checkpoint.pt. Ctrl-C saves a checkpoint; "
-        "--resume RUN_DIR continues the same run exactly. Exit codes: 0 finished, 2 bad input, 3 diverged (non-finite loss), 130 interrupted.",
+        "--resume RUN_DIR continues the same run exactly. Exit codes: 0 finished, 2 bad input, 3 diverged "
+        "(non-finite loss), 130 interrupted.",
         epilog="example: ganbench train mnist_mlp --dataset fashion-mnist --epochs 1 --batch-size 96 --out runs/fmnist",
     )
     p.add_argument("gan", nargs="?", metavar="GAN", help=f"one of: {', '.join(list_gans())}")
@@ -161,31 +212,54 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epochs", type=int, help="epochs over the data (default: the seed's)")
     g.add_argument("--steps", type=int, help="total training steps (instead of --epochs)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N (default auto)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16 runs forward passes under autocast")
+    p.add_argument(
+        "--precision", default="fp32", choices=["fp32", "bf16"], help="bf16 runs forward passes under autocast"
+    )
     p.add_argument("--seed", type=int, default=0, help="seeds every RNG, the data order and the sample z (default 0)")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/GAN-TIMESTAMP)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its checkpoint (with --steps/--epochs to extend it)")
-    p.add_argument("--dry-run", action="store_true", help="two steps on fake data into a temporary folder: checks the install")
-    p.add_argument("--log-every", type=int, default=50, help="steps between logged scalars (the only GPU sync; default 50)")
+    p.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue this run from its checkpoint (with --steps/--epochs to extend it)"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="two steps on fake data into a temporary folder: checks the install"
+    )
+    p.add_argument(
+        "--log-every", type=int, default=50, help="steps between logged scalars (the only GPU sync; default 50)"
+    )
     p.add_argument("--sample-every", type=int, default=0, help="steps between sample grids (default: 8 per run)")
-    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (default 1000; also at the end and on Ctrl-C)")
-    p.add_argument("--eval-every", type=int, default=0, help="steps between quality evaluations (FID, coverage, …; default: at the end)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a GAN config field, e.g. --set lr=2e-4 (repeatable)")
-    p.add_argument("--eval-samples", type=int, default=2000, help="generated samples per quality evaluation (default 2000)")
-    p.add_argument("--features", default="auto", help="feature extractor for FID/PRDC: auto, classifier, inception, raw (default auto)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1000,
+        help="steps between checkpoints (default 1000; also at the end and on Ctrl-C)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=0,
+        help="steps between quality evaluations (FID, coverage, …; default: at the end)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a GAN config field, e.g. --set lr=2e-4 (repeatable)",
+    )
+    p.add_argument(
+        "--eval-samples", type=int, default=2000, help="generated samples per quality evaluation (default 2000)"
+    )
+    p.add_argument(
+        "--features",
+        default="auto",
+        help="feature extractor for FID/PRDC: auto, classifier, inception, raw (default auto)",
+    )
     p.add_argument("--no-diagnostics", action="store_true", help="skip equilibrium tracking and quality evaluation")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_train)
 
     for mod_name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as e:
-            if e.name == mod_name:
-                continue
-            raise
-        mod.add_commands(sub)
+        importlib.import_module(mod_name).add_commands(sub)
     return parser
 
 

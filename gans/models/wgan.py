@@ -49,8 +49,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from ..base import UserError
 from .core import GAN, Phase, StepContext, register_gan
-from .errors import UserError
 
 __all__ = [
     "WGANConfig",
@@ -81,7 +81,9 @@ class WGANConfig:
     n_critic: int = 5  # critic steps per generator step (both papers: 5)
     clip: float = 0.01  # weight clipping bound c (0 = no clipping); WGAN: 0.01
     gp_lambda: float = 0.0  # gradient-penalty weight λ (0 = none); WGAN-GP: 10
-    lr_decay_steps: int = 0  # linear lr decay to 0 over this many critic steps (0 = constant; WGAN-GP's CIFAR code decays)
+    lr_decay_steps: int = (
+        0  # linear lr decay to 0 over this many critic steps (0 = constant; WGAN-GP's CIFAR code decays)
+    )
 
 
 @dataclass
@@ -176,15 +178,35 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor) -> tuple[to
         return ((norms - 1.0) ** 2).mean(), norms
 
 
-def critic_grad_norms(critic, real: torch.Tensor, fake: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def critic_grad_norms(
+    critic, real: torch.Tensor, fake: torch.Tensor, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """‖∇critic(x̂)‖ at random interpolates of ``real`` and ``fake`` (a diagnostic; no graph kept)."""
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), generator=generator, device=real.device if generator is None else generator.device)
-    x_hat = (eps.to(real.device) * real.float() + (1 - eps.to(real.device)) * fake.float()).detach().requires_grad_(True)
+    eps = torch.rand(
+        (real.shape[0],) + (1,) * (real.dim() - 1),
+        generator=generator,
+        device=real.device if generator is None else generator.device,
+    )
+    x_hat = (
+        (eps.to(real.device) * real.float() + (1 - eps.to(real.device)) * fake.float()).detach().requires_grad_(True)
+    )
     with torch.enable_grad():
         return _grad_norms(critic, x_hat, create_graph=False).detach()
 
 
-def wasserstein_phases(gan: GAN, critic, generate, latent, *, n_critic: int, clip: float, gp_lambda: float, condition=None, g_extra=None, adv_weight=None) -> list[Phase]:
+def wasserstein_phases(
+    gan: GAN,
+    critic,
+    generate,
+    latent,
+    *,
+    n_critic: int,
+    clip: float,
+    gp_lambda: float,
+    condition=None,
+    g_extra=None,
+    adv_weight=None,
+) -> list[Phase]:
     """The WGAN / WGAN-GP schedule: a critic step every loop step, a G step every ``n_critic``-th.
 
     ``critic(x, cond)`` and ``generate(z, cond)`` take the condition returned by

@@ -20,8 +20,19 @@ from pathlib import Path
 __all__ = ["find_chromium", "BrowserResult", "render_in_browser", "png_stats"]
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-extensions", "--hide-scrollbars", "--mute-audio")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    "--mute-audio",
+)
 
 
 def find_chromium() -> str | None:
@@ -50,11 +61,20 @@ class BrowserResult:
 
 
 def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")})
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")}
+    )
 
 
-def render_in_browser(html_path: str | os.PathLike, png_path: str | os.PathLike, *, width: int = 1280, height: int = 4000,
-                      timeout: float = 120.0, chromium: str | None = None) -> BrowserResult:
+def render_in_browser(
+    html_path: str | os.PathLike,
+    png_path: str | os.PathLike,
+    *,
+    width: int = 1280,
+    height: int = 4000,
+    timeout: float = 120.0,
+    chromium: str | None = None,
+) -> BrowserResult:
     """Screenshot ``html_path`` to ``png_path`` and check its images in headless Chromium."""
     exe = chromium or find_chromium()
     if exe is None:
@@ -63,7 +83,13 @@ def render_in_browser(html_path: str | os.PathLike, png_path: str | os.PathLike,
     png_path = Path(png_path)
     png_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ganbench-chromium-") as profile:
-        base = [exe, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}", "--virtual-time-budget=5000"]
+        base = [
+            exe,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            "--virtual-time-budget=5000",
+        ]
         shot = _run([*base, f"--screenshot={png_path}", url], timeout)
         if not png_path.is_file():
             raise RuntimeError(f"chromium wrote no screenshot (exit {shot.returncode}): {shot.stderr[-800:]}")
@@ -76,7 +102,9 @@ def render_in_browser(html_path: str | os.PathLike, png_path: str | os.PathLike,
         m = re.search(rf'{name}="([^"]*)"', attrs)
         return m.group(1) if m else None
 
-    return BrowserResult(png_path, dom, attr("data-loaded") == "1", int(attr("data-images") or 0), int(attr("data-broken-images") or 0))
+    return BrowserResult(
+        png_path, dom, attr("data-loaded") == "1", int(attr("data-images") or 0), int(attr("data-broken-images") or 0)
+    )
 
 
 def png_stats(path: str | os.PathLike) -> dict[str, float]:

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from ..base import UserError
 from .core import GAN, Phase, StepContext, bce_logits, register_gan
-from .errors import UserError
 
 __all__ = ["CGANConfig", "CGenerator", "CDiscriminator", "CGAN", "check_labels"]
 
@@ -78,9 +78,14 @@ class CGenerator(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(num_classes, embed_dim)
         self.net = nn.Sequential(
-            nn.Linear(z_dim + embed_dim, hidden), nn.LeakyReLU(0.2), nn.LayerNorm(hidden),
-            nn.Linear(hidden, 2 * hidden), nn.LeakyReLU(0.2), nn.LayerNorm(2 * hidden),
-            nn.Linear(2 * hidden, out), nn.Tanh(),
+            nn.Linear(z_dim + embed_dim, hidden),
+            nn.LeakyReLU(0.2),
+            nn.LayerNorm(hidden),
+            nn.Linear(hidden, 2 * hidden),
+            nn.LeakyReLU(0.2),
+            nn.LayerNorm(2 * hidden),
+            nn.Linear(2 * hidden, out),
+            nn.Tanh(),
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # (B, z), (B,) -> (B, out) in [-1, 1]
@@ -92,8 +97,12 @@ class CDiscriminator(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(num_classes, embed_dim)
         self.net = nn.Sequential(
-            nn.Linear(inp + embed_dim, hidden), nn.LeakyReLU(0.2), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden // 2), nn.LeakyReLU(0.2), nn.Dropout(dropout),
+            nn.Linear(inp + embed_dim, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden // 2),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(dropout),
             nn.Linear(hidden // 2, 1),
         )
 

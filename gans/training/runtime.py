@@ -1,71 +1,27 @@
-"""Small shared helpers: atomic writes, devices, seeding, versions."""
+"""Devices, seeding, RNG state and version facts for training runs and benchmarks."""
 
 from __future__ import annotations
 
-import io
-import json
-import os
 import platform
 import random
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .errors import UserError
+from ..base import UserError
 
-__all__ = [
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "atomic_write_json",
-    "atomic_torch_save",
-    "resolve_device",
-    "seed_everything",
-    "rng_state",
-    "set_rng_state",
-    "versions",
-    "cache_dir",
-]
+__all__ = ["resolve_device", "seed_everything", "rng_state", "set_rng_state", "versions", "autocast_dtype"]
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file ordinary permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a precision name from :data:`gans.base.PRECISIONS` (None: fp32)."""
+    from ..base import PRECISIONS
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    name = PRECISIONS[precision]
+    return None if name is None else getattr(torch, name)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -132,16 +88,3 @@ def versions() -> dict[str, str]:
         out["gpu"] = torch.cuda.get_device_name(0)
         out["cudnn"] = str(torch.backends.cudnn.version())
     return out
-
-
-def cache_dir() -> Path:
-    """Where derived artefacts (trained feature extractors, real statistics, speech) are cached.
-
-    ``GANBENCH_CACHE`` overrides the default ``~/.cache/ganbench``.
-    """
-    root = os.environ.get("GANBENCH_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "ganbench"
-    )
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
-    return path

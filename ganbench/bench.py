@@ -1,4 +1,4 @@
-"""``ganbench sweep`` and ``ganbench regress`` (loaded by gans/cli.py through ``add_commands``)."""
+"""``ganbench sweep`` and ``ganbench regress`` (loaded by ganbench/cli.py through ``add_commands``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from gans.errors import UserError
+from gans.base import DEFAULT_BATCH_SIZES, UserError, check_batch_sizes
 
 __all__ = ["add_commands"]
 
@@ -26,7 +26,7 @@ def _on_off(values: list[str]) -> list[bool]:
 
 
 def _check_gans(names: list[str] | None) -> list[str]:
-    from gans.core import get_gan_entry, list_gans
+    from gans.models.core import get_gan_entry, list_gans
 
     if not names:
         return list_gans()
@@ -38,16 +38,14 @@ def _check_gans(names: list[str] | None) -> list[str]:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     import torch
 
-    from .sweep import RESULTS_JSONL, format_table, plan_cells, read_results, run_sweep
-    from .timing import PRECISIONS, parse_slowdown
+    from bench.sweep import RESULTS_JSONL, format_table, plan_cells, read_results, run_sweep
+    from bench.timing import PRECISIONS, parse_slowdown
 
     gans = _check_gans(args.gans)
     for p in args.precisions:
         if p not in PRECISIONS:
             raise UserError(f"unknown precision {p!r}; valid: {', '.join(PRECISIONS)}")
-    for b in args.batch_sizes:
-        if b <= 0:
-            raise UserError(f"batch sizes must be positive integers, got {b}")
+    args.batch_sizes = check_batch_sizes(args.batch_sizes)
     if args.steps <= 0 or args.warmup < 0:
         raise UserError("--steps must be ≥ 1 and --warmup ≥ 0")
     if args.memory_cap_mb is not None and args.memory_cap_mb <= 0:
@@ -62,7 +60,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         else:
             devices.append(d)
     if unavailable:
-        print(f"note: no CUDA GPU here; skipping the {', '.join(unavailable)} cells (nothing recorded for them)", file=sys.stderr)
+        print(
+            f"note: no CUDA GPU here; skipping the {', '.join(unavailable)} cells (nothing recorded for them)",
+            file=sys.stderr,
+        )
     overrides: dict[str, dict[str, Any]] = {}
     for item in args.set or []:
         gan, _, kv = item.partition(":")
@@ -73,17 +74,28 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     cells = plan_cells(gans, args.batch_sizes, devices, args.precisions, _on_off(args.compile), overrides)
     if args.dry_run:
         done = {r.get("key") for r in read_results(os.path.join(args.out, RESULTS_JSONL))} if args.out else set()
-        print(f"{len(cells)} cells ({args.steps} timed steps after {args.warmup} warm-up steps each, one subprocess per cell"
-              + (f", memory cap +{args.memory_cap_mb:g} MB" if args.memory_cap_mb else "") + "):")
+        print(
+            f"{len(cells)} cells ({args.steps} timed steps after {args.warmup} warm-up steps each, one "
+            "subprocess per cell" + (f", memory cap +{args.memory_cap_mb:g} MB" if args.memory_cap_mb else "") + "):"
+        )
         for c in cells:
             print(f"  {'done ' if c.key in done else 'to do'}  {c.key}")
         print("dry run: nothing was measured or written")
         return 0
     if not args.out:
         raise UserError("sweep needs --out DIR (results.jsonl and results.csv go there; an existing DIR resumes)")
-    rows = run_sweep(cells, args.out, steps=args.steps, warmup=args.warmup, memory_cap_mb=args.memory_cap_mb,
-                     max_seconds=args.max_seconds, timeout_s=args.cell_timeout, threads=args.threads, flops=not args.no_flops,
-                     log=(lambda s: print(s, file=sys.stderr)) if not args.quiet else (lambda s: None))
+    rows = run_sweep(
+        cells,
+        args.out,
+        steps=args.steps,
+        warmup=args.warmup,
+        memory_cap_mb=args.memory_cap_mb,
+        max_seconds=args.max_seconds,
+        timeout_s=args.cell_timeout,
+        threads=args.threads,
+        flops=not args.no_flops,
+        log=(lambda s: print(s, file=sys.stderr)) if not args.quiet else (lambda s: None),
+    )
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:
@@ -93,8 +105,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_regress(args: argparse.Namespace) -> int:
-    from .regress import DEFAULT_BASELINE, gan_settings, run_gate
-    from .timing import parse_slowdown
+    from bench.regress import DEFAULT_BASELINE, gan_settings, run_gate
+    from bench.timing import parse_slowdown
 
     gans = _check_gans(args.gans)
     if args.threshold is not None and not (0 < args.threshold < 10):
@@ -109,8 +121,16 @@ def _cmd_regress(args: argparse.Namespace) -> int:
             print(f"  {g:<13} batch {s['batch_size']}" + (f", overrides {s['overrides']}" if s["overrides"] else ""))
         print("dry run: nothing was measured")
         return 0
-    code, rows = run_gate(gans=gans, quick=args.quick, baseline_path=baseline, threshold=args.threshold,
-                          update=args.update_baseline, rounds=args.rounds, device=args.device, threads=args.threads or None)
+    code, rows = run_gate(
+        gans=gans,
+        quick=args.quick,
+        baseline_path=baseline,
+        threshold=args.threshold,
+        update=args.update_baseline,
+        rounds=args.rounds,
+        device=args.device,
+        threads=args.threads or None,
+    )
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     return code
@@ -118,35 +138,79 @@ def _cmd_regress(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "sweep", help="time train_step over a grid of GANs, batch sizes, devices, precisions",
-        description="Time gans.core.train_step for every cell of GAN × batch size × device × precision × compile, "
+        "sweep",
+        help="time train_step over a grid of GANs, batch sizes, devices, precisions",
+        description="Time gans.models.train_step for every cell of GAN × batch size × device × precision × compile, "
         "each cell in its own subprocess after warm-up, on a prepared random batch already on the device. "
         "Appends one line per cell to OUT/results.jsonl (a rerun with the same OUT skips finished cells), "
         "writes OUT/results.csv and prints a table per GAN with batch sizes side by side. "
         "An out-of-memory error is recorded as status 'oom' and the sweep goes on.",
-        epilog="example: ganbench sweep --gans mnist_mlp dcgan --batch-sizes 96 512 --devices cpu --steps 20 --out sweeps/cpu",
+        epilog="example: ganbench sweep --gans mnist_mlp dcgan --batch-sizes 96 512 --devices cpu --steps 20 --out "
+        "sweeps/cpu",
     )
     p.add_argument("--gans", nargs="+", metavar="GAN", help="GANs to time (default: every registered GAN)")
-    p.add_argument("--batch-sizes", nargs="+", type=int, default=[96, 512], metavar="N", help="default: 96 512")
-    p.add_argument("--devices", nargs="+", default=["cpu"], metavar="DEV", help="cpu, cuda, cuda:N (default cpu; CUDA cells are skipped without a GPU)")
-    p.add_argument("--precisions", nargs="+", default=["fp32"], metavar="P", help="fp32 and/or bf16 (autocast) (default fp32)")
-    p.add_argument("--compile", nargs="+", default=["off"], metavar="on|off", help="torch.compile G and D: off, on or both (default off; CPU compile needs a C++ compiler and minutes)")
+    p.add_argument(
+        "--batch-sizes",
+        nargs="+",
+        type=int,
+        default=list(DEFAULT_BATCH_SIZES),
+        metavar="N",
+        help="default: %(default)s",
+    )
+    p.add_argument(
+        "--devices",
+        nargs="+",
+        default=["cpu"],
+        metavar="DEV",
+        help="cpu, cuda, cuda:N (default cpu; CUDA cells are skipped without a GPU)",
+    )
+    p.add_argument(
+        "--precisions", nargs="+", default=["fp32"], metavar="P", help="fp32 and/or bf16 (autocast) (default fp32)"
+    )
+    p.add_argument(
+        "--compile",
+        nargs="+",
+        default=["off"],
+        metavar="on|off",
+        help="torch.compile G and D: off, on or both (default off; CPU compile needs a C++ compiler and minutes)",
+    )
     p.add_argument("--steps", type=int, default=20, help="timed steps per cell (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="warm-up steps per cell, not reported (default 3)")
-    p.add_argument("--max-seconds", type=float, metavar="S", help="cap each cell's timed region at about S seconds (fewer steps for heavy cells; at least one)")
-    p.add_argument("--cell-timeout", type=float, metavar="S", help="stop a cell after S seconds (recorded as 'timeout')")
-    p.add_argument("--memory-cap-mb", type=float, metavar="MB", help="CPU: cap each cell's extra address space (RLIMIT_AS); allocations beyond it fail and are recorded as 'oom'")
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        metavar="S",
+        help="cap each cell's timed region at about S seconds (fewer steps for heavy cells; at least one)",
+    )
+    p.add_argument(
+        "--cell-timeout", type=float, metavar="S", help="stop a cell after S seconds (recorded as 'timeout')"
+    )
+    p.add_argument(
+        "--memory-cap-mb",
+        type=float,
+        metavar="MB",
+        help="CPU: cap each cell's extra address space (RLIMIT_AS); allocations beyond it fail and are recorded as "
+        "'oom'",
+    )
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads in each cell (default: torch's default)")
-    p.add_argument("--set", action="append", metavar="GAN:KEY=VALUE", help="override a GAN config field in its cells, e.g. celeba_conv:channels=64 (recorded in the row)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="GAN:KEY=VALUE",
+        help="override a GAN config field in its cells, e.g. celeba_conv:channels=64 (recorded in the row)",
+    )
     p.add_argument("--no-flops", action="store_true", help="skip the FlopCounterMode step")
     p.add_argument("--out", metavar="DIR", help="results folder (required unless --dry-run)")
-    p.add_argument("--dry-run", action="store_true", help="list the cells (and which are already done) without running them")
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the cells (and which are already done) without running them"
+    )
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of the table")
     p.add_argument("--quiet", action="store_true", help="no per-cell progress on stderr")
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser(
-        "regress", help="CI gate: fail when a GAN's normalised step time regressed",
+        "regress",
+        help="CI gate: fail when a GAN's normalised step time regressed",
         description="Measure every GAN's step time divided by a calibration workload's time, interleaved in this run, "
         "and compare with the stored baseline of these ratios. Exit 1 with a table when any GAN is more than the "
         "threshold slower (a GAN over it is re-measured and fails only if it is over again). "
@@ -160,7 +224,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--update-baseline", action="store_true", help="measure and rewrite the baseline for this mode")
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 5 quick, 9 full)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: steadier ratios on shared machines; 0 = torch's default)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: steadier ratios on shared machines; 0 = torch's default)",
+    )
     p.add_argument("--dry-run", action="store_true", help="show the GANs and settings without measuring")
     p.add_argument("--json", action="store_true", help="also print the rows as JSON")
     p.set_defaults(func=_cmd_regress)

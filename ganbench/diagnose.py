@@ -7,7 +7,7 @@ Inputs (``--real`` and ``--fake``):
   ``.pt`` (a tensor, or a dict holding one under those keys): images ``(N, C, H, W)``,
   ``(N, H, W)`` or ``(N, H, W, C)`` (C ∈ {1, 3}); uint8 is divided by 255, floats in [-1, 1]
   (tanh outputs) are mapped to [0, 1]; vectors ``(N, D)`` for toys;
-* a run directory (``--fake`` only; its last checkpoint is sampled via ``gans.loop.load_run_gan``);
+* a run directory (``--fake`` only; its last checkpoint is sampled via ``gans.training.load_run_gan``);
 * a data-set name such as ``digits`` or ``ring8`` (``--real`` only): its train split is the
   reference and its test split the held-out ceiling.
 
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gans.errors import UserError
+from gans.base import UserError
 
 __all__ = ["add_commands", "load_samples", "cmd_diagnose"]
 
@@ -35,21 +35,44 @@ ARRAY_KEYS = ("x", "samples", "images", "fake", "real", "arr_0")
 
 def add_commands(sub: Any) -> None:
     p = sub.add_parser(
-        "diagnose", help="score two sample sets: FID, coverage, PRDC, NDB, modes, collapse verdict",
-        description="Compare fake samples with real ones (every applicable metric, next to the real ceiling: held-out real data "
+        "diagnose",
+        help="score two sample sets: FID, coverage, PRDC, NDB, modes, collapse verdict",
+        description="Compare fake samples with real ones (every applicable metric, next to the real ceiling: held-out "
+        "real data "
         "scored the same way) and give the collapse verdict. Exit codes: 0 ok, 2 bad input.",
-        epilog="examples: ganbench diagnose --real digits --fake runs/mnist_mlp-…   |   ganbench diagnose --real real.npy --fake fake.npy --json",
+        epilog="examples: ganbench diagnose --real digits --fake runs/mnist_mlp-…   |   ganbench diagnose --real "
+        "real.npy --fake fake.npy --json",
     )
-    p.add_argument("--real", metavar="PATH|DATASET", help="real samples: image folder, .npy/.npz/.pt, or a data-set name (e.g. digits, fashion-mnist, ring8)")
-    p.add_argument("--fake", metavar="PATH|RUN_DIR", help="fake samples: image folder, .npy/.npz/.pt, or a run directory (samples its last checkpoint)")
-    p.add_argument("--features", default="auto", help="feature extractor: auto, classifier, inception, random-conv, raw (default auto)")
+    p.add_argument(
+        "--real",
+        metavar="PATH|DATASET",
+        help="real samples: image folder, .npy/.npz/.pt, or a data-set name (e.g. digits, fashion-mnist, ring8)",
+    )
+    p.add_argument(
+        "--fake",
+        metavar="PATH|RUN_DIR",
+        help="fake samples: image folder, .npy/.npz/.pt, or a run directory (samples its last checkpoint)",
+    )
+    p.add_argument(
+        "--features",
+        default="auto",
+        help="feature extractor: auto, classifier, inception, random-conv, raw (default auto)",
+    )
     p.add_argument("--n", type=int, default=2000, help="samples per set (default 2000; fewer when a set is smaller)")
-    p.add_argument("--mixture", choices=["ring8", "grid25"], help="score 2-D points as this Gaussian mixture (modes, high quality)")
+    p.add_argument(
+        "--mixture", choices=["ring8", "grid25"], help="score 2-D points as this Gaussian mixture (modes, high quality)"
+    )
     p.add_argument("--data-root", metavar="PATH", help="where --real's data set lives (mnist, fashion-mnist)")
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling a run's generator and splitting --real files (default 0)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed for sampling a run's generator and splitting --real files (default 0)"
+    )
     p.add_argument("--device", default="cpu", help="device for sampling and features (default cpu)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--dry-run", action="store_true", help="check the inputs (or, without them, run on small built-in arrays) and print the plan")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the inputs (or, without them, run on small built-in arrays) and print the plan",
+    )
     p.set_defaults(func=cmd_diagnose)
 
 
@@ -59,7 +82,11 @@ def add_commands(sub: Any) -> None:
 
 def _to_float_samples(arr: Any, where: str) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(arr)) if not isinstance(arr, torch.Tensor) else arr.detach().cpu()
-    if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)):
+    if (
+        t.dtype == torch.bool
+        or t.is_complex()
+        or not (t.is_floating_point() or t.dtype in (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64))
+    ):
         raise UserError(f"{where}: expected a numeric array, got dtype {t.dtype}")
     if t.ndim < 2:
         raise UserError(f"{where}: expected samples of shape (N, D) or images (N, C, H, W), got shape {tuple(t.shape)}")
@@ -82,7 +109,10 @@ def _to_float_samples(arr: Any, where: str) -> torch.Tensor:
             if lo < -1e-3 and lo >= -1.0 - 1e-3 and hi <= 1.0 + 1e-3:
                 t = (t + 1) / 2  # tanh outputs
             elif lo < -1e-3 or hi > 1.0 + 1e-3:
-                raise UserError(f"{where}: float images must lie in [0, 1] (or [-1, 1]); values span [{lo:.3g}, {hi:.3g}] — scale them or save uint8")
+                raise UserError(
+                    f"{where}: float images must lie in [0, 1] (or [-1, 1]); values span [{lo:.3g}, {hi:.3g}] "
+                    "— scale them or save uint8"
+                )
     return t
 
 
@@ -113,7 +143,9 @@ def _load_array_file(path: Path) -> torch.Tensor:
     except UserError:
         raise
     except Exception as e:
-        raise UserError(f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        raise UserError(
+            f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        ) from None
     return _to_float_samples(arr, str(path))
 
 
@@ -137,7 +169,10 @@ def _load_image_folder(path: Path, n: int) -> torch.Tensor:
         if size is None:
             size = arr.shape
         elif arr.shape != size:
-            raise UserError(f"{f}: image size {arr.shape[:2]} differs from the folder's first image {size[:2]}; all images must share one size")
+            raise UserError(
+                f"{f}: image size {arr.shape[:2]} differs from the folder's first image {size[:2]}; all "
+                "images must share one size"
+            )
         out.append(arr)
     x = torch.from_numpy(np.stack(out))
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
@@ -148,21 +183,32 @@ def _is_run_dir(path: Path) -> bool:
     return path.is_dir() and (path / "config.json").is_file()
 
 
-def load_samples(spec: str, *, n: int, role: str, seed: int = 0, device: str = "cpu") -> tuple[torch.Tensor, dict[str, Any]]:
+def load_samples(
+    spec: str, *, n: int, role: str, seed: int = 0, device: str = "cpu"
+) -> tuple[torch.Tensor, dict[str, Any]]:
     """Samples from a path (file, folder, run directory); returns (samples, info)."""
     path = Path(spec)
     if not path.exists():
         raise UserError(f"--{role} {spec}: no such file or folder" + (" (or data-set name)" if role == "real" else ""))
     if _is_run_dir(path):
         if role != "fake":
-            raise UserError(f"--real {spec} is a run directory; give real samples or a data-set name (the run's data set: see its config.json)")
-        from gans.loop import load_run_gan
-        from gans.utils import resolve_device
+            raise UserError(
+                f"--real {spec} is a run directory; give real samples or a data-set name (the run's data set: "
+                "see its config.json)"
+            )
+        from gans.training.rundir import load_run_gan
+        from gans.training.runtime import resolve_device
 
         gan, config = load_run_gan(path, device=resolve_device(device))
         g = torch.Generator(device="cpu").manual_seed(seed + 424_242)
         x = gan.sample(n, generator=g).float().cpu()
-        return x, {"source": "run", "run": str(path), "dataset": config.get("dataset"), "gan": config.get("gan"), "data_root": (config.get("train") or {}).get("data_root")}
+        return x, {
+            "source": "run",
+            "run": str(path),
+            "dataset": config.get("dataset"),
+            "gan": config.get("gan"),
+            "data_root": (config.get("train") or {}).get("data_root"),
+        }
     if path.is_dir():
         return _load_image_folder(path, n), {"source": "folder", "path": str(path)}
     x = _load_array_file(path)
@@ -191,7 +237,11 @@ def _fmt(v: Any) -> str:
 
 def _print_table(out: dict[str, Any]) -> None:
     print(f"real: {out['real']}   fake: {out['fake']}")
-    print(f"features: {out['extractor']} (weights {str(out['weights_hash'])[:12] if out['weights_hash'] else '–'})   n_real={out['n_real']}  n_test={out['n_test']}  n_fake={out['n_fake']}")
+    print(
+        f"features: {out['extractor']} (weights "
+        f"{str(out['weights_hash'])[:12] if out['weights_hash'] else '–'})   n_real={out['n_real']}  "
+        f"n_test={out['n_test']}  n_fake={out['n_fake']}"
+    )
     print()
     print(f"  {'metric':<16}{'fake':>12}{'real ceiling':>15}")
     print(f"  {'-' * 16}{'-' * 12:>12}{'-' * 13:>15}")
@@ -217,15 +267,20 @@ def _dry_arrays(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_samples
-    from .features import get_extractor, resolve_extractor_name
+    from diagnostics.evaluate import evaluate_samples
+    from diagnostics.features import get_extractor, resolve_extractor_name
 
     if args.n is not None and args.n <= 0:
         raise UserError(f"--n must be a positive integer, got {args.n}")
     if args.dry_run and args.real is None and args.fake is None:
         tr, te, fk = _dry_arrays(args.seed)
         res = evaluate_samples(tr, te, fk, extractor="raw", data_kind="vector", mixture="ring8", cache=False)
-        out = {"real": "built-in ring8 (dry run)", "fake": "built-in 2-mode ring8 (dry run)", "dry_run": True, **_result_dict(res)}
+        out = {
+            "real": "built-in ring8 (dry run)",
+            "fake": "built-in 2-mode ring8 (dry run)",
+            "dry_run": True,
+            **_result_dict(res),
+        }
         _emit(out, args)
         return 0
     if args.real is None or args.fake is None:
@@ -247,7 +302,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         real_desc = f"{data.name} (train {n_tr}, test {n_te})"
     else:
         if not Path(args.real).exists():
-            raise UserError(f"--real {args.real}: no such file or folder, and not a data-set name (valid: {', '.join(_dataset_names())})")
+            raise UserError(
+                f"--real {args.real}: no such file or folder, and not a data-set name (valid: "
+                f"{', '.join(_dataset_names())})"
+            )
         real, _ = load_samples(args.real, n=2 * args.n, role="real", seed=args.seed)
         if tuple(real.shape[1:]) != tuple(fake.shape[1:]):
             raise UserError(_mismatch(real, fake))
@@ -259,7 +317,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             try:
                 from gans.data import DataOptions, load_data
 
-                data = load_data(fake_info["dataset"], tuple(fake.shape[1:]), options=DataOptions(root=fake_info.get("data_root")))
+                data = load_data(
+                    fake_info["dataset"], tuple(fake.shape[1:]), options=DataOptions(root=fake_info.get("data_root"))
+                )
             except UserError:
                 data = None
     if tuple(real_train.shape[1:]) != tuple(fake.shape[1:]):
@@ -268,17 +328,33 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     kind = "vector" if fake.ndim == 2 else "image"
     ex_name = resolve_extractor_name(args.features, data, shape=tuple(fake.shape[1:]))
     if args.dry_run:
-        from .evaluate import _check_counts
+        from diagnostics.evaluate import _check_counts
 
         _check_counts(real_train.shape[0], real_test.shape[0], fake.shape[0])
-        plan = {"dry_run": True, "real": real_desc, "fake": args.fake, "shape": list(fake.shape[1:]), "n_real": real_train.shape[0], "n_test": real_test.shape[0], "n_fake": fake.shape[0], "extractor": ex_name, "mixture": mixture}
-        print(json.dumps(plan, indent=2) if args.json else f"dry run: would score {plan['n_fake']} fake vs {plan['n_real']} real (+{plan['n_test']} held-out) samples of shape {tuple(plan['shape'])} with {ex_name} features" + (f" and {mixture} modes" if mixture else ""))
+        plan = {
+            "dry_run": True,
+            "real": real_desc,
+            "fake": args.fake,
+            "shape": list(fake.shape[1:]),
+            "n_real": real_train.shape[0],
+            "n_test": real_test.shape[0],
+            "n_fake": fake.shape[0],
+            "extractor": ex_name,
+            "mixture": mixture,
+        }
+        print(
+            json.dumps(plan, indent=2)
+            if args.json
+            else f"dry run: would score {plan['n_fake']} fake vs {plan['n_real']} real (+{plan['n_test']} "
+            f"held-out) samples of shape {tuple(plan['shape'])} with {ex_name} features"
+            + (f" and {mixture} modes" if mixture else "")
+        )
         return 0
     ex = get_extractor(ex_name, data, shape=tuple(fake.shape[1:]), device=args.device)
     res = evaluate_samples(real_train, real_test, fake, extractor=ex, data_kind=kind, mixture=mixture, data=data)
     out = {"real": real_desc, "fake": args.fake, **_result_dict(res)}
     if fake_info.get("source") == "run":
-        from .verdicts import read_verdicts
+        from diagnostics.verdicts import read_verdicts
 
         eq = read_verdicts(fake_info["run"]).get("equilibrium")
         if eq:
@@ -290,7 +366,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 def _mismatch(real: torch.Tensor, fake: torch.Tensor) -> str:
     rs, fs = tuple(real.shape[1:]), tuple(fake.shape[1:])
     if len(rs) == 3 and len(fs) == 3 and rs[0] != fs[0]:
-        return f"real images have {rs[0]} channel(s) but fake images have {fs[0]} (shapes {rs} vs {fs}); convert one set"
+        return (
+            f"real images have {rs[0]} channel(s) but fake images have {fs[0]} (shapes {rs} vs {fs}); convert one set"
+        )
     return f"real samples have shape {rs} but fake samples have {fs}; both sets must have the same per-sample shape"
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import UserError, unknown_name
+from ..base import UserError, unknown_name
 
 __all__ = [
     "GAN",
@@ -174,7 +174,9 @@ class GAN(nn.Module):
     def phases(self) -> list[Phase]:
         raise NotImplementedError
 
-    def latent(self, n: int, *, device: torch.device | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def latent(
+        self, n: int, *, device: torch.device | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """n latent codes z ~ N(0, 1) of shape (n, config.z_dim); families with other codes override."""
         return torch.randn((n, self.config.z_dim), device=device or self.device, generator=generator)
 
@@ -228,24 +230,37 @@ class GAN(nn.Module):
         lo, hi = self.value_range
         return (x - lo) / (hi - lo)
 
-    def sample_labels(self, n: int, *, device: torch.device | None = None, generator: torch.Generator | None = None) -> torch.Tensor | None:
+    def sample_labels(
+        self, n: int, *, device: torch.device | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor | None:
         if not self.conditional:
             return None
         assert self.num_classes is not None
         return torch.randint(self.num_classes, (n,), device=device or self.device, generator=generator)
 
     @torch.no_grad()
-    def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None, batch_size: int = 500) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        *,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        batch_size: int = 500,
+    ) -> torch.Tensor:
         """n samples in data space ([0, 1] images or toy vectors), generated in eval mode."""
         was_training = self.training
         self.eval()
         try:
             out = []
             if self.conditional and labels is None:
-                labels = self.sample_labels(n, generator=generator, device=self.device if generator is None else generator.device)
+                labels = self.sample_labels(
+                    n, generator=generator, device=self.device if generator is None else generator.device
+                )
             for i in range(0, n, batch_size):
                 m = min(batch_size, n - i)
-                z = self.latent(m, device=self.device if generator is None else generator.device, generator=generator).to(self.device)
+                z = self.latent(
+                    m, device=self.device if generator is None else generator.device, generator=generator
+                ).to(self.device)
                 y = None if labels is None else labels[i : i + m].to(self.device)
                 out.append(self.to_data(self.generate(z, y)).float())
             return torch.cat(out)
@@ -263,7 +278,14 @@ class GAN(nn.Module):
         return f"name={self.name!r}, kind={self.kind!r}"
 
 
-def train_step(gan: GAN, real: torch.Tensor, labels: torch.Tensor | None = None, *, step: int = 0, autocast_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+def train_step(
+    gan: GAN,
+    real: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    *,
+    step: int = 0,
+    autocast_dtype: torch.dtype | None = None,
+) -> dict[str, torch.Tensor]:
     """One training step: run each phase's update. Returns detached device scalars.
 
     The same function is called by the training loop and timed by the benchmarks, so what
@@ -325,17 +347,11 @@ def register_gan(name: str, *, config: type, seed_section: str, summary: str) ->
     return deco
 
 
-def _ensure_loaded() -> None:
-    from . import families  # noqa: F401  (importing registers every family)
-
-
 def list_gans() -> list[str]:
-    _ensure_loaded()
     return sorted(_REGISTRY)
 
 
 def get_gan_entry(name: str) -> GANEntry:
-    _ensure_loaded()
     if name not in _REGISTRY:
         raise unknown_name("GAN", name, list(_REGISTRY))
     return _REGISTRY[name]
@@ -388,6 +404,5 @@ def build_gan(name: str, overrides: dict[str, Any] | None = None, *, device: tor
 
 
 def iter_entries() -> Iterator[GANEntry]:
-    _ensure_loaded()
     for name in sorted(_REGISTRY):
         yield _REGISTRY[name]

@@ -1,12 +1,4 @@
-"""The one training loop, and the run directory it writes.
-
-A run directory holds::
-
-    config.json      fully resolved: GAN config, training options, data set actually used, versions
-    metrics.jsonl    append-only, flushed per line: {"type": "scalars" | "event" | "eval" | ...}
-    samples/         PNG sample grids from a fixed z, named by step
-    checkpoint.pt    the last good state (weights, optimisers, RNG states, data position),
-                     written atomically; ``--resume`` continues from it bit for bit
+"""The one training loop (the run directory it writes is described in ``rundir.py``).
 
 The loop (1) builds the GAN and data, (2) runs ``train_step`` — the same function the benchmarks
 time — feeding the scalar stream, (3) flushes the stream every ``log_every`` steps (the only GPU
@@ -21,29 +13,24 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import torch
+from ..base import PRECISIONS, UserError, atomic_write_json
+from ..data import DataOptions, load_data
+from ..models import build_gan, get_gan_entry, train_step
+from .rundir import CHECKPOINT, Run, fixed_sample_inputs, load_checkpoint, save_checkpoint, write_samples
+from .runtime import autocast_dtype, resolve_device, rng_state, seed_everything, set_rng_state, versions
+from .stream import ScalarStream
 
-from diagnostics.stream import ScalarStream
-
-from .core import GAN, build_gan, get_gan_entry, train_step
-from .data import Data, DataOptions, load_data
-from .errors import UserError
-from .render import render_samples
-from .utils import atomic_torch_save, atomic_write_bytes, atomic_write_json, resolve_device, rng_state, seed_everything, set_rng_state, versions
-
-__all__ = ["TrainConfig", "Run", "RunResult", "Callback", "train", "EXIT_DIVERGED", "EXIT_INTERRUPTED", "read_metrics"]
+__all__ = ["TrainConfig", "RunResult", "Callback", "train", "EXIT_DIVERGED", "EXIT_INTERRUPTED"]
 
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
-CHECKPOINT = "checkpoint.pt"
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+UNBOUNDED_STEPS = 2**62  # the step cap of a run bounded by --time-budget alone
 
 
 @dataclass
@@ -68,6 +55,11 @@ class TrainConfig:
     skip_corrupt: bool = False  # image-folder: skip unreadable images instead of failing
     workers: int = 0  # DataLoader workers for streamed data sets
     epoch_size: int | None = None  # synthetic data sets: samples per epoch
+    time_budget: float | None = None  # seconds of training (evaluations excluded); the run stops at the first
+    #                                   flush at or past it, so within one log interval of the budget
+    eval_every_s: float = 0.0  # seconds of training between evaluations (at the next flush); 0 → by steps only
+    evals: int = 0  # evaluations at equal fractions of the run, the last at the end (sets eval_every or
+    #                 eval_every_s when neither is given; whole epochs when the epochs divide evenly)
 
 
 @dataclass
@@ -93,52 +85,6 @@ class Callback(Protocol):
     def on_end(self, run: "Run") -> None: ...
 
 
-class Run:
-    """A live run directory: metrics file, events, samples, checkpoints."""
-
-    def __init__(self, out: Path, gan: GAN, data: Data, cfg: TrainConfig, device: torch.device):
-        self.dir, self.gan, self.data, self.cfg, self.device = out, gan, data, cfg, device
-        self.step = 0
-        self.status = "running"
-        self.postfix: dict[str, str] = {}  # extra progress-bar fields (e.g. the verdict)
-        self._metrics = open(out / "metrics.jsonl", "a", buffering=1, encoding="utf-8")
-
-    def write(self, record: dict[str, Any]) -> None:
-        """Append one JSON line to metrics.jsonl and flush it to the OS."""
-        self._metrics.write(json.dumps(record, default=_json_default, allow_nan=True) + "\n")
-        self._metrics.flush()
-
-    def event(self, event: str, message: str = "", **fields: Any) -> None:
-        self.write({"type": "event", "step": self.step, "event": event, "message": message, "time": time.time(), **fields})
-
-    def close(self) -> None:
-        self._metrics.close()
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, torch.Tensor):
-        return o.tolist()
-    if dataclasses.is_dataclass(o):
-        return dataclasses.asdict(o)
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
-
-
-def read_metrics(run_dir: str | os.PathLike, type_: str | None = None) -> list[dict[str, Any]]:
-    """The records of a run's metrics.jsonl (a torn last line from a crash is skipped)."""
-    out = []
-    with open(Path(run_dir) / "metrics.jsonl", encoding="utf-8") as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if type_ is None or rec.get("type") == type_:
-                out.append(rec)
-    return out
-
-
 def _resolve(cfg: TrainConfig) -> TrainConfig:
     entry = get_gan_entry(cfg.gan)
     cls = entry.cls
@@ -146,15 +92,20 @@ def _resolve(cfg: TrainConfig) -> TrainConfig:
         cfg,
         dataset=cfg.dataset or cls.default_dataset,
         batch_size=cfg.batch_size if cfg.batch_size is not None else cls.default_batch_size,
-        epochs=cfg.epochs if cfg.epochs is not None else cls.default_epochs,
+        # a time budget alone runs until the budget is spent; otherwise the seed's epoch count
+        epochs=cfg.epochs
+        if cfg.epochs is not None
+        else (None if cfg.time_budget is not None and cfg.steps is None else cls.default_epochs),
     )
     if cfg.precision not in PRECISIONS:
         raise UserError(f"unknown precision {cfg.precision!r}; valid: {', '.join(PRECISIONS)}")
-    for name in ("log_every", "checkpoint_every", "sample_every", "eval_every"):
+    for name in ("log_every", "checkpoint_every", "sample_every", "eval_every", "evals"):
         if getattr(cfg, name) < 0:
             raise UserError(f"--{name.replace('_', '-')} must be ≥ 0")
-    if cfg.log_every == 0:
-        cfg = dataclasses.replace(cfg, log_every=50)
+    if cfg.time_budget is not None and not (cfg.time_budget > 0 and math.isfinite(cfg.time_budget)):
+        raise UserError(f"--time-budget must be a positive number of seconds, got {cfg.time_budget}")
+    if not (cfg.eval_every_s >= 0 and math.isfinite(cfg.eval_every_s)):
+        raise UserError(f"eval_every_s must be a non-negative number of seconds, got {cfg.eval_every_s}")
     if cfg.steps is not None and cfg.steps <= 0:
         raise UserError(f"--steps must be a positive integer, got {cfg.steps}")
     if cfg.epochs is not None and cfg.epochs <= 0:
@@ -164,66 +115,32 @@ def _resolve(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def _save_checkpoint(run: Run, wall: float) -> None:
-    gan = run.gan
-    atomic_torch_save(
-        {
-            "step": run.step,
-            "gan": gan.state_dict(),
-            "optim": gan.optimizer_state(),
-            "rng": rng_state(),
-            "wall": wall,
-            "train_config": dataclasses.asdict(run.cfg),
-        },
-        run.dir / CHECKPOINT,
-    )
+def _schedule(cfg: TrainConfig, total: int, spe: int, bounded: bool) -> TrainConfig:
+    """Resolve ``log_every=0`` (about 100 logged points, at most every 50 steps) and ``evals``."""
+    log_every = cfg.log_every or (max(1, min(50, total // 100)) if bounded else 50)
+    eval_every, eval_every_s = cfg.eval_every, cfg.eval_every_s
+    if cfg.evals and not eval_every and not eval_every_s:
+        if not bounded:
+            eval_every_s = cfg.time_budget / cfg.evals
+        else:
+            if cfg.steps is None and cfg.epochs % cfg.evals == 0:
+                eval_every = spe * (cfg.epochs // cfg.evals)  # whole epochs: the same epoch points at every batch size
+            else:
+                eval_every = max(1, total // cfg.evals)
+            eval_every = max(log_every, eval_every // log_every * log_every)  # evaluations land on logged steps
+            if eval_every >= total:
+                eval_every = 0  # at the end only
+    return dataclasses.replace(cfg, log_every=log_every, eval_every=eval_every, eval_every_s=eval_every_s)
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no checkpoint here") from None
-    except Exception as e:
-        raise UserError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
-
-
-def load_run_gan(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[GAN, dict[str, Any]]:
-    """The generator of a run directory's last checkpoint, ready to sample, and its config."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise UserError(f"{run_dir}: not a run directory (no config.json)")
-    config = json.loads((run_dir / "config.json").read_text())
-    ckpt = load_checkpoint(run_dir / CHECKPOINT)
-    gan = build_gan(config["gan"], config["gan_config"], device=resolve_device(device))
-    gan.load_state_dict(ckpt["gan"])
-    gan.eval()
-    return gan, config
-
-
-def _fixed_sample_inputs(gan: GAN, seed: int, n: int = 64) -> tuple[torch.Tensor, torch.Tensor | None]:
-    g = torch.Generator(device="cpu").manual_seed(seed + 12_345)
-    if gan.conditional and gan.num_classes:
-        per = max(1, n // gan.num_classes)
-        labels = torch.arange(gan.num_classes).repeat_interleave(per)  # one row per class
-        return gan.latent(len(labels), device=torch.device("cpu"), generator=g), labels
-    return gan.latent(n, device=torch.device("cpu"), generator=g), None
-
-
-def _write_samples(run: Run, z: torch.Tensor, labels: torch.Tensor | None, real: torch.Tensor | None) -> None:
-    gan = run.gan
-    was = gan.training
-    gan.eval()
-    with torch.no_grad():
-        y = None if labels is None else labels.to(run.device)
-        fake = gan.to_data(gan.generate(z.to(run.device), y)).float().cpu()
-    gan.train(was)
-    nrow = int(len(labels) // gan.num_classes) if labels is not None and gan.num_classes else 8
-    png = render_samples(fake, real, nrow=nrow, title=f"step {run.step}")
-    atomic_write_bytes(run.dir / "samples" / f"step_{run.step:08d}.png", png)
-
-
-def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, callbacks: list[Any] | None = None, progress: bool = True) -> RunResult:
+def train(
+    cfg: TrainConfig,
+    out: str | os.PathLike,
+    *,
+    resume: bool = False,
+    callbacks: list[Any] | None = None,
+    progress: bool = True,
+) -> RunResult:
     """Train ``cfg.gan`` into run directory ``out`` (or continue it with ``resume=True``)."""
     out = Path(out)
     callbacks = list(callbacks or [])
@@ -247,13 +164,28 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, cal
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     gan = build_gan(cfg.gan, cfg.overrides, device=device)
-    data = load_data(cfg.dataset, gan.data_shape, options=DataOptions(root=cfg.data_root, download=cfg.download, seed=cfg.seed, skip_corrupt=cfg.skip_corrupt, workers=cfg.workers, epoch_size=cfg.epoch_size), device=device)
+    data = load_data(
+        cfg.dataset,
+        gan.data_shape,
+        options=DataOptions(
+            root=cfg.data_root,
+            download=cfg.download,
+            seed=cfg.seed,
+            skip_corrupt=cfg.skip_corrupt,
+            workers=cfg.workers,
+            epoch_size=cfg.epoch_size,
+        ),
+        device=device,
+    )
     data.check_batch_size(cfg.batch_size)
     if gan.conditional and data.num_classes is None and data.name != "fake":  # fake: the family draws labels
         raise UserError(f"{cfg.gan} is conditional and needs a labelled data set; {data.name} has no labels")
     spe = data.steps_per_epoch(cfg.batch_size)
-    total = cfg.steps if cfg.steps is not None else cfg.epochs * spe
-    sample_every = cfg.sample_every or max(1, total // 8)
+    bounded = cfg.steps is not None or cfg.epochs is not None
+    total = cfg.steps if cfg.steps is not None else cfg.epochs * spe if cfg.epochs is not None else UNBOUNDED_STEPS
+    # sample grids: about 8 per run; a run bounded by time alone draws them at each evaluation
+    cfg = _schedule(cfg, total, spe, bounded)
+    sample_every = cfg.sample_every or (max(1, total // 8) if bounded else 0)
 
     out.mkdir(parents=True, exist_ok=True)
     config = {
@@ -267,27 +199,33 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, cal
         "data": data.info,
         "device": str(device),
         "steps_per_epoch": spe,
-        "total_steps": total,
+        "total_steps": total if bounded else None,  # None: bounded by time_budget alone
         "versions": versions(),
         "command": sys.argv,
     }
     atomic_write_json(out / "config.json", config)
     run = Run(out, gan, data, cfg, device)
-    wall_offset = 0.0
+    wall_offset = train_offset = 0.0
     if ckpt is not None:
         gan.load_state_dict(ckpt["gan"])
         gan.load_optimizer_state(ckpt["optim"])
         set_rng_state(ckpt["rng"])
         run.step = int(ckpt["step"])
         wall_offset = float(ckpt.get("wall", 0.0))
-        run.event("resume", f"resumed at step {run.step} of {total}")
+        train_offset = float(ckpt.get("train_s", wall_offset))
+        run.event("resume", f"resumed at step {run.step} of {total if bounded else f'a {cfg.time_budget:g} s budget'}")
     else:
-        run.event("start", f"{cfg.gan} on {data.name}, batch {cfg.batch_size}, {total} steps on {device}", dataset=data.name)
-    autocast = PRECISIONS[cfg.precision]
+        run.event(
+            "start",
+            f"{cfg.gan} on {data.name}, batch {cfg.batch_size}, "
+            f"{total if bounded else f'{cfg.time_budget:g} s of'} steps on {device}",
+            dataset=data.name,
+        )
+    autocast = autocast_dtype(cfg.precision)
     gan.train()
 
     stream = ScalarStream()
-    z_fixed, labels_fixed = _fixed_sample_inputs(gan, cfg.seed)
+    z_fixed, labels_fixed = fixed_sample_inputs(gan, cfg.seed)
     real_ref = data.real(512, "test")[0] if data.kind == "vector" else None
     for cb in callbacks:
         getattr(cb, "on_start", lambda r: None)(run)
@@ -297,11 +235,30 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, cal
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, initial=run.step, desc=f"{cfg.gan}/{data.name} bs{cfg.batch_size}", unit="step", dynamic_ncols=True, file=sys.stderr)
+        bar = tqdm(
+            total=total if bounded else None,
+            initial=run.step,
+            desc=f"{cfg.gan}/{data.name} bs{cfg.batch_size}",
+            unit="step",
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
     t_start = time.perf_counter()
     t_interval, steps_interval = time.perf_counter(), 0
     last: dict[str, float] = {}
     last_good_step = run.step
+    paused = 0.0  # seconds spent evaluating since t_start: not training time
+    next_eval_s = (math.floor(train_offset / cfg.eval_every_s) + 1) * cfg.eval_every_s if cfg.eval_every_s else math.inf
+
+    def wall_s() -> float:
+        return wall_offset + time.perf_counter() - t_start
+
+    def train_s() -> float:
+        """Seconds of training in this run so far: wall time less the evaluation pauses."""
+        return train_offset + time.perf_counter() - t_start - paused
+
+    def checkpoint() -> None:
+        save_checkpoint(run, wall_s(), train_s())
 
     def flush() -> bool:
         """Flush the stream; False when a scalar is non-finite (the run has diverged)."""
@@ -310,21 +267,43 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, cal
             return True
         means = stream.flush(run.step)  # the one GPU sync of the interval
         now = time.perf_counter()
-        dt = now - t_interval
+        dt = now - t_interval  # evaluations reset t_interval, so dt is training time only
         if steps_interval:
             means["time/ms_per_step"] = 1000.0 * dt / steps_interval
             means["time/images_per_s"] = steps_interval * cfg.batch_size / dt if dt > 0 else float("nan")
         t_interval, steps_interval = now, 0
-        record = {"type": "scalars", "step": run.step, "epoch": run.step / spe, "wall_s": wall_offset + now - t_start, "images": run.step * cfg.batch_size, **means}
+        record = {
+            "type": "scalars",
+            "step": run.step,
+            "epoch": run.step / spe,
+            "wall_s": wall_s(),
+            "train_s": train_s(),
+            "images": run.step * cfg.batch_size,
+            **means,
+        }
         run.write(record)
         last = means
         for cb in callbacks:
             getattr(cb, "on_scalars", lambda *a: None)(run, run.step, means)
         if bar is not None:
-            bar.set_postfix({"D(x)": f"{means.get('d/real', float('nan')):.3f}", "D(G(z))": f"{means.get('d/fake', float('nan')):.3f}", "L_D": f"{means.get('loss/d', float('nan')):.3f}", "L_G": f"{means.get('loss/g', float('nan')):.3f}", **run.postfix}, refresh=False)
+            bar.set_postfix(
+                {
+                    "D(x)": f"{means.get('d/real', float('nan')):.3f}",
+                    "D(G(z))": f"{means.get('d/fake', float('nan')):.3f}",
+                    "L_D": f"{means.get('loss/d', float('nan')):.3f}",
+                    "L_G": f"{means.get('loss/g', float('nan')):.3f}",
+                    **run.postfix,
+                },
+                refresh=False,
+            )
         return ScalarStream.finite({k: v for k, v in means.items() if not k.startswith("time/")})
 
     def evaluate() -> None:
+        """Run the callbacks' evaluations; their time is logged and excluded from training time."""
+        nonlocal paused, t_interval
+        if not callbacks:
+            return
+        t0 = time.perf_counter()
         state = rng_state()  # evaluation must not change the training random stream
         try:
             for cb in callbacks:
@@ -332,10 +311,14 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, cal
         finally:
             set_rng_state(state)
             gan.train()
+            spent = time.perf_counter() - t0
+            paused += spent
+            t_interval += spent
+            run.write({"type": "eval_time", "step": run.step, "eval_s": spent})
 
     try:
         first = True
-        while run.step < total:
+        while run.step < total and run.status == "running":
             epoch, skip = divmod(run.step, spe)
             for x, y in data.epoch(cfg.batch_size, epoch, device=device, skip=skip):
                 real = gan.prepare(x)
@@ -349,44 +332,64 @@ def train(cfg: TrainConfig, out: str | os.PathLike, *, resume: bool = False, cal
                 if bar is not None:
                     bar.update(1)
                 at_end = run.step >= total
-                if run.step % cfg.log_every == 0 or at_end or (cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0):
+                flushed = False
+                if (
+                    run.step % cfg.log_every == 0
+                    or at_end
+                    or (cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0)
+                ):
+                    flushed = True
                     if not flush():
                         run.status = "diverged"
                         break
+                    if cfg.time_budget is not None and train_s() >= cfg.time_budget:
+                        at_end = True  # the budget is spent: this flush ends the run
                 if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0 and not at_end:
-                    _save_checkpoint(run, wall_offset + time.perf_counter() - t_start)
+                    checkpoint()
                     last_good_step = run.step
-                if run.step % sample_every == 0 or at_end:
-                    _write_samples(run, z_fixed, labels_fixed, real_ref)
-                if cfg.eval_every and run.step % cfg.eval_every == 0 and not at_end:
+                timed_eval = flushed and not at_end and train_s() >= next_eval_s
+                if (sample_every and run.step % sample_every == 0) or at_end or timed_eval:
+                    write_samples(run, z_fixed, labels_fixed, real_ref)
+                if not at_end and ((cfg.eval_every and run.step % cfg.eval_every == 0) or timed_eval):
                     evaluate()
+                    while next_eval_s <= train_s():
+                        next_eval_s += cfg.eval_every_s
                 if at_end:
+                    run.status = "ending"
                     break
-            if run.status == "diverged":
-                break
         if run.status == "diverged":
             bad = {k: v for k, v in last.items() if not math.isfinite(v)}
-            msg = (f"non-finite loss at step ≤ {run.step} ({', '.join(f'{k}={v}' for k, v in bad.items())}); "
-                   f"training stopped; the last good checkpoint (step {last_good_step}) is kept in {out / CHECKPOINT}"
-                   if (out / CHECKPOINT).exists() else
-                   f"non-finite loss at step ≤ {run.step} ({', '.join(f'{k}={v}' for k, v in bad.items())}); training stopped before any checkpoint was written")
+            msg = (
+                f"non-finite loss at step ≤ {run.step} ({', '.join(f'{k}={v}' for k, v in bad.items())}); "
+                f"training stopped; the last good checkpoint (step {last_good_step}) is kept in {out / CHECKPOINT}"
+                if (out / CHECKPOINT).exists()
+                else f"non-finite loss at step ≤ {run.step} ({', '.join(f'{k}={v}' for k, v in bad.items())}); "
+                "training stopped before any checkpoint was written"
+            )
             run.event("diverged", msg, last_good_step=last_good_step if (out / CHECKPOINT).exists() else None)
         else:
             run.status = "finished"
-            _save_checkpoint(run, wall_offset + time.perf_counter() - t_start)
+            checkpoint()
             evaluate()
-            run.event("finished", f"finished {run.step} steps", wall_s=wall_offset + time.perf_counter() - t_start)
+            run.event("finished", f"finished {run.step} steps", wall_s=wall_s(), train_s=train_s())
     except KeyboardInterrupt:
         run.status = "interrupted"
         if flush():
-            _save_checkpoint(run, wall_offset + time.perf_counter() - t_start)
-            run.event("interrupted", f"interrupted at step {run.step}; checkpoint saved; continue with: ganbench train --resume {out}")
+            checkpoint()
+            run.event(
+                "interrupted",
+                f"interrupted at step {run.step}; checkpoint saved; continue with: ganbench train --resume {out}",
+            )
         else:
-            run.event("interrupted", f"interrupted at step {run.step} after a non-finite loss; the last good checkpoint (step {last_good_step}) is kept")
+            run.event(
+                "interrupted",
+                f"interrupted at step {run.step} after a non-finite loss; the last good checkpoint (step "
+                f"{last_good_step}) is kept",
+            )
     finally:
         if bar is not None:
             bar.close()
         for cb in callbacks:
             getattr(cb, "on_end", lambda r: None)(run)
         run.close()
-    return RunResult(out, run.status, run.step, total, last, data.name)
+    return RunResult(out, run.status, run.step, total if bounded else run.step, last, data.name)

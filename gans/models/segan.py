@@ -66,27 +66,23 @@ What differs, and why:
   signal; the phases and :meth:`SEGAN.generate` then use white noise (std 0.1, the level of the
   noisy speech) as the condition, so the same code runs.
 
-Evaluation: :func:`evaluate_segan` enhances held-out utterances and reports segmental SNR and SNR
-of the noisy input and the enhanced output (:class:`gans.speech_metrics.SNRImprovement`, averaged
-over utterances).
+Evaluation: :func:`diagnostics.speech.evaluate_segan` enhances held-out utterances with
+:func:`enhance` and reports segmental SNR and SNR of the noisy input and the enhanced output.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..base import UserError
+from ..data.speech import PREEMPHASIS, SpeechDataError, deemphasis, preemphasis
 from .core import GAN, Phase, StepContext, register_gan
-from .data import Data, DataOptions, register_dataset
-from .errors import UserError
-from .speech import PREEMPHASIS, SpeechCorpus, SpeechDataError, build_speech_corpus, deemphasis, preemphasis
-from .speech_metrics import SNRImprovement, snr_improvement
-from .utils import cache_dir
 from .wgan import wasserstein_phases
 
 __all__ = [
@@ -96,20 +92,22 @@ __all__ = [
     "SEGAN",
     "preemphasis_t",
     "enhance",
-    "evaluate_segan",
-    "speech_data",
-    "SPEECH_UTTERANCES",
 ]
 
-#: utterances in the registered ``speech`` corpus (80 % train, 20 % held out)
-SPEECH_UTTERANCES = 60
 _FULL_CHANNELS = (16, 32, 32, 64, 64, 128, 128, 256, 256, 512, 1024)
 
 
 @dataclass
 class SEGANConfig:
     window: int = 4096  # samples per window (SEGAN: 16384 ≈ 1 s at 16 kHz)
-    enc_channels: tuple = (16, 32, 32, 64, 64, 128)  # encoder widths, one stride-2 layer each (SEGAN: 11 layers to 1024)
+    enc_channels: tuple = (
+        16,
+        32,
+        32,
+        64,
+        64,
+        128,
+    )  # encoder widths, one stride-2 layer each (SEGAN: 11 layers to 1024)
     z_channels: int = 128  # channels of the latent code at the bottleneck (SEGAN: 1024)
     kernel: int = 31  # conv kernel size (SEGAN: 31)
     l1_weight: float = 100.0  # λ_L1 on mean|G − x| (SEGAN: 100; see the module docstring)
@@ -120,7 +118,9 @@ class SEGANConfig:
     beta2: float = 0.9
     preemph: float = PREEMPHASIS  # pre-emphasis coefficient (SEGAN: 0.95)
     adv_warmup: int = 0  # steps over which G's adversarial weight ramps linearly from 0 to 1 (0 = none; SEGAN: none)
-    residual: bool = True  # G outputs noisy + tanh(correction), last layer zero-initialised (SEGAN: False; see the docstring)
+    residual: bool = (
+        True  # G outputs noisy + tanh(correction), last layer zero-initialised (SEGAN: False; see the docstring)
+    )
 
     @classmethod
     def full(cls) -> "SEGANConfig":
@@ -153,7 +153,9 @@ class SEGANGenerator(nn.Module):
         # decoder layer j maps to the width of encoder layer L-2-j, then concatenates its output
         for j in range(len(channels)):
             out = chans[len(channels) - 1 - j] if j < len(channels) - 1 else 1
-            self.dec.append(nn.ConvTranspose1d(inp, out if j < len(channels) - 1 else 1, kernel, 2, pad, output_padding=1))
+            self.dec.append(
+                nn.ConvTranspose1d(inp, out if j < len(channels) - 1 else 1, kernel, 2, pad, output_padding=1)
+            )
             if j < len(channels) - 1:
                 self.dec_act.append(nn.PReLU(out))
                 inp = out * 2  # skip connection doubles the channels
@@ -219,7 +221,10 @@ class SEGAN(GAN):
         if L < 1 or any(c < 1 for c in chans):
             raise UserError(f"enc_channels must be a non-empty tuple of positive widths, got {config.enc_channels!r}")
         if config.window <= 0 or config.window % (1 << L):
-            raise UserError(f"window {config.window} must be a positive multiple of 2^{L} = {1 << L} (one halving per encoder layer)")
+            raise UserError(
+                f"window {config.window} must be a positive multiple of 2^{L} = {1 << L} (one halving per "
+                "encoder layer)"
+            )
         if config.kernel < 3 or config.kernel % 2 == 0:
             raise UserError(f"kernel must be odd and ≥ 3, got {config.kernel}")
         self.data_shape = (1, int(config.window))  # instance value: the window is configurable
@@ -233,7 +238,9 @@ class SEGAN(GAN):
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
 
     def latent(self, n, *, device=None, generator=None):
-        return torch.randn((n, self.config.z_channels, self.bottleneck), device=device or self.device, generator=generator)
+        return torch.randn(
+            (n, self.config.z_channels, self.bottleneck), device=device or self.device, generator=generator
+        )
 
     # data space = waveform; model space = pre-emphasised waveform
     def prepare(self, x01):
@@ -247,7 +254,10 @@ class SEGAN(GAN):
         if noisy is None:
             return 0.1 * torch.randn((like.shape[0], 1, self.config.window), device=like.device)
         if noisy.dim() != 3 or noisy.shape[1:] != (1, self.config.window) or noisy.shape[0] != like.shape[0]:
-            raise UserError(f"segan's condition must be noisy windows of shape ({like.shape[0]}, 1, {self.config.window}), got {tuple(noisy.shape)}")
+            raise UserError(
+                f"segan's condition must be noisy windows of shape ({like.shape[0]}, 1, "
+                f"{self.config.window}), got {tuple(noisy.shape)}"
+            )
         return preemphasis_t(noisy.to(like.device).float(), self.config.preemph)
 
     def generate(self, z, labels=None):
@@ -306,7 +316,10 @@ def enhance(gan: SEGAN, noisy: np.ndarray, *, seed: int = 0, batch_size: int = 1
     if noisy.ndim != 1:
         raise SpeechDataError(f"enhance() expects a 1-D waveform, got shape {noisy.shape}")
     if noisy.shape[0] < T:
-        raise SpeechDataError(f"audio of {noisy.shape[0]} samples is shorter than one window of {T} samples; use longer audio or a smaller --set window=…")
+        raise SpeechDataError(
+            f"audio of {noisy.shape[0]} samples is shorter than one window of {T} samples; use longer audio "
+            "or a smaller --set window=…"
+        )
     n = -(-noisy.shape[0] // T)
     padded = np.zeros(n * T, np.float32)
     padded[: noisy.shape[0]] = preemphasis(noisy, gan.config.preemph)
@@ -324,79 +337,3 @@ def enhance(gan: SEGAN, noisy: np.ndarray, *, seed: int = 0, batch_size: int = 1
         gan.train(was)
     emph = torch.cat(out).reshape(-1).numpy()
     return deemphasis(emph, gan.config.preemph)[: noisy.shape[0]].astype(np.float32)
-
-
-def evaluate_segan(gan: SEGAN, corpus: SpeechCorpus | Data, *, max_utterances: int | None = None, seed: int = 0) -> SNRImprovement:
-    """Mean segmental SNR / SNR (dB) of noisy vs enhanced speech over held-out utterances."""
-    if isinstance(corpus, Data):
-        if "corpus" not in corpus.extra:
-            raise UserError(f"evaluate_segan needs the speech data source, got {corpus.name}")
-        corpus = corpus.extra["corpus"]
-    pairs = list(zip(corpus.test_clean, corpus.test_noisy))[:max_utterances]
-    if not pairs:
-        raise UserError("the speech corpus has no held-out utterances to evaluate on")
-    results = [snr_improvement(c, n, enhance(gan, n, seed=seed + i), sample_rate=corpus.sample_rate) for i, (c, n) in enumerate(pairs)]
-    mean = lambda name: float(np.mean([getattr(r, name) for r in results]))  # noqa: E731
-    return SNRImprovement(
-        segsnr_noisy=mean("segsnr_noisy"),
-        segsnr_enhanced=mean("segsnr_enhanced"),
-        segsnr_gain=mean("segsnr_gain"),
-        snr_noisy=mean("snr_noisy"),
-        snr_enhanced=mean("snr_enhanced"),
-    )
-
-
-# ------------------------------------------------------------------------------ data source
-
-
-def speech_data(shape: tuple[int, ...], opts: DataOptions | None = None, device: torch.device | str = "cpu", *, n_utterances: int = SPEECH_UTTERANCES, corpus_seed: int = 0) -> Data:
-    """The ``speech`` data source: (clean, noisy) windows of ``shape = (1, T)`` on ``device``.
-
-    The corpus (espeak-ng speech, white/babble noise at 0/5/10/15 dB, 50 % overlapping windows)
-    is built once and cached under ``cache_dir()/speech``; the corpus itself is fixed by
-    ``corpus_seed`` and does not change with the training seed (which only orders the batches).
-    """
-    opts = opts or DataOptions()
-    if len(shape) != 2 or shape[0] != 1:
-        raise UserError(f"speech gives mono windows (1, T); this GAN takes {shape}")
-    T = int(shape[1])
-    corpus = build_speech_corpus(cache_dir() / "speech", n_utterances=n_utterances, seed=corpus_seed, window=T, stride=T // 2, progress=False)
-    dev = torch.device(device)
-    clean = torch.from_numpy(corpus.train_clean).unsqueeze(1).to(dev)
-    noisy = torch.from_numpy(corpus.train_noisy).unsqueeze(1).to(dev)
-    n = clean.shape[0]
-    test_c = [torch.from_numpy(w) for c in corpus.test_clean for w in _cut(c, T)]
-    test_n = [torch.from_numpy(w) for c in corpus.test_noisy for w in _cut(c, T)]
-
-    def epoch(bs: int, ep: int, skip: int, d: torch.device):
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(opts.seed * 1_000_003 + ep)).to(clean.device)
-        for b in range(skip, n // bs):
-            idx = perm[b * bs : (b + 1) * bs]
-            yield clean.index_select(0, idx).to(d), noisy.index_select(0, idx).to(d)
-
-    def real(k: int, split: str, seed: int):
-        if split == "train":
-            xs, ys = clean.cpu(), noisy.cpu()
-        else:
-            xs, ys = torch.stack(test_c).unsqueeze(1), torch.stack(test_n).unsqueeze(1)
-        if k > xs.shape[0]:
-            raise UserError(f"asked for {k} real {split} windows but speech has {xs.shape[0]}")
-        idx = torch.randperm(xs.shape[0], generator=torch.Generator().manual_seed(seed))[:k]
-        return xs[idx], ys[idx]
-
-    info = {
-        "name": "speech", "n_train": n, "n_test_utterances": corpus.n_test, "n_test_windows": len(test_c),
-        "window": T, "stride": T // 2, "sample_rate": corpus.sample_rate, "cache": corpus.meta.get("cache_path"),
-        "espeak_version": corpus.meta.get("espeak_version"), "n_utterances": n_utterances,
-        "source": "espeak-ng speech + white/babble noise (gans/speech.py)",
-    }
-    return Data("speech", (1, T), "audio", None, n, info, epoch, real, extra={"corpus": corpus})
-
-
-def _cut(signal: np.ndarray, T: int) -> list[np.ndarray]:
-    return [signal[i : i + T].astype(np.float32) for i in range(0, signal.shape[0] - T + 1, T)]
-
-
-@register_dataset("speech", "audio", "espeak-ng speech mixed with white/babble noise at 0–15 dB (SEGAN); x clean, y noisy")
-def _speech(opts: DataOptions, shape: tuple[int, ...], device: torch.device) -> Data:
-    return speech_data(shape, opts, device)

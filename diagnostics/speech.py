@@ -28,7 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["segmental_snr", "segmental_snr_frames", "snr", "snr_improvement", "SNRImprovement"]
+from gans.base import UserError
+from gans.data import Data
+from gans.data.speech import SpeechCorpus
+from gans.models.segan import SEGAN, enhance
+
+__all__ = ["segmental_snr", "segmental_snr_frames", "snr", "snr_improvement", "SNRImprovement", "evaluate_segan"]
 
 _EPS = float(np.finfo(np.float64).eps)  # MATLAB's eps, as in the reference code
 
@@ -167,4 +172,29 @@ def snr_improvement(
         segsnr_gain=seg_enh - seg_noisy,
         snr_noisy=snr(clean, noisy),
         snr_enhanced=snr(clean, enhanced),
+    )
+
+
+def evaluate_segan(
+    gan: SEGAN, corpus: SpeechCorpus | Data, *, max_utterances: int | None = None, seed: int = 0
+) -> SNRImprovement:
+    """Mean segmental SNR / SNR (dB) of noisy vs enhanced speech over held-out utterances."""
+    if isinstance(corpus, Data):
+        if "corpus" not in corpus.extra:
+            raise UserError(f"evaluate_segan needs the speech data source, got {corpus.name}")
+        corpus = corpus.extra["corpus"]
+    pairs = list(zip(corpus.test_clean, corpus.test_noisy))[:max_utterances]
+    if not pairs:
+        raise UserError("the speech corpus has no held-out utterances to evaluate on")
+    results = [
+        snr_improvement(c, n, enhance(gan, n, seed=seed + i), sample_rate=corpus.sample_rate)
+        for i, (c, n) in enumerate(pairs)
+    ]
+    mean = lambda name: float(np.mean([getattr(r, name) for r in results]))  # noqa: E731
+    return SNRImprovement(
+        segsnr_noisy=mean("segsnr_noisy"),
+        segsnr_enhanced=mean("segsnr_enhanced"),
+        segsnr_gain=mean("segsnr_gain"),
+        snr_noisy=mean("snr_noisy"),
+        snr_enhanced=mean("snr_enhanced"),
     )

@@ -1,0 +1,144 @@
+"""The run directory: what a training run writes, and how it is read back.
+
+A run directory holds::
+
+    config.json      fully resolved: GAN config, training options, data set actually used, versions
+    metrics.jsonl    append-only, flushed per line: {"type": "scalars" | "event" | "eval" | ...}
+    samples/         PNG sample grids from a fixed z, named by step
+    checkpoint.pt    the last good state (weights, optimisers, RNG states, data position),
+                     written atomically; ``--resume`` continues from it bit for bit
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..base import UserError, atomic_torch_save, atomic_write_bytes, read_jsonl
+from ..data import Data
+from ..models import GAN, build_gan
+from .render import render_samples
+from .runtime import resolve_device, rng_state
+
+__all__ = [
+    "Run",
+    "read_metrics",
+    "load_checkpoint",
+    "save_checkpoint",
+    "load_run_gan",
+    "write_samples",
+    "fixed_sample_inputs",
+    "CHECKPOINT",
+    "METRICS",
+    "CONFIG",
+]
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+CONFIG = "config.json"
+
+
+class Run:
+    """A live run directory: metrics file, events, samples, checkpoints."""
+
+    def __init__(self, out: Path, gan: GAN, data: Data, cfg: Any, device: torch.device):
+        self.dir, self.gan, self.data, self.cfg, self.device = out, gan, data, cfg, device
+        self.step = 0
+        self.status = "running"
+        self.postfix: dict[str, str] = {}  # extra progress-bar fields (e.g. the verdict)
+        self._metrics = open(out / METRICS, "a", buffering=1, encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one JSON line to metrics.jsonl and flush it to the OS."""
+        self._metrics.write(json.dumps(record, default=_json_default, allow_nan=True) + "\n")
+        self._metrics.flush()
+
+    def event(self, event: str, message: str = "", **fields: Any) -> None:
+        self.write(
+            {"type": "event", "step": self.step, "event": event, "message": message, "time": time.time(), **fields}
+        )
+
+    def close(self) -> None:
+        self._metrics.close()
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, torch.Tensor):
+        return o.tolist()
+    if dataclasses.is_dataclass(o):
+        return dataclasses.asdict(o)
+    if isinstance(o, Path):
+        return str(o)
+    return str(o)
+
+
+def read_metrics(run_dir: str | os.PathLike, type_: str | None = None) -> list[dict[str, Any]]:
+    """The records of a run's metrics.jsonl (a torn last line from a crash is skipped)."""
+    return list(read_jsonl(Path(run_dir) / METRICS, type_))
+
+
+def save_checkpoint(run: Run, wall: float, train_s: float | None = None) -> None:
+    """Write the run's state atomically: weights, optimisers, RNG states, step and clocks."""
+    gan = run.gan
+    atomic_torch_save(
+        {
+            "step": run.step,
+            "gan": gan.state_dict(),
+            "optim": gan.optimizer_state(),
+            "rng": rng_state(),
+            "wall": wall,
+            "train_s": wall if train_s is None else train_s,
+            "train_config": dataclasses.asdict(run.cfg),
+        },
+        run.dir / CHECKPOINT,
+    )
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no checkpoint here") from None
+    except Exception as e:
+        raise UserError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
+
+
+def load_run_gan(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[GAN, dict[str, Any]]:
+    """The generator of a run directory's last checkpoint, ready to sample, and its config."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise UserError(f"{run_dir}: not a run directory (no config.json)")
+    config = json.loads((run_dir / "config.json").read_text())
+    ckpt = load_checkpoint(run_dir / CHECKPOINT)
+    gan = build_gan(config["gan"], config["gan_config"], device=resolve_device(device))
+    gan.load_state_dict(ckpt["gan"])
+    gan.eval()
+    return gan, config
+
+
+def fixed_sample_inputs(gan: GAN, seed: int, n: int = 64) -> tuple[torch.Tensor, torch.Tensor | None]:
+    g = torch.Generator(device="cpu").manual_seed(seed + 12_345)
+    if gan.conditional and gan.num_classes:
+        per = max(1, n // gan.num_classes)
+        labels = torch.arange(gan.num_classes).repeat_interleave(per)  # one row per class
+        return gan.latent(len(labels), device=torch.device("cpu"), generator=g), labels
+    return gan.latent(n, device=torch.device("cpu"), generator=g), None
+
+
+def write_samples(run: Run, z: torch.Tensor, labels: torch.Tensor | None, real: torch.Tensor | None) -> None:
+    gan = run.gan
+    was = gan.training
+    gan.eval()
+    with torch.no_grad():
+        y = None if labels is None else labels.to(run.device)
+        fake = gan.to_data(gan.generate(z.to(run.device), y)).float().cpu()
+    gan.train(was)
+    nrow = int(len(labels) // gan.num_classes) if labels is not None and gan.num_classes else 8
+    png = render_samples(fake, real, nrow=nrow, title=f"step {run.step}")
+    atomic_write_bytes(run.dir / "samples" / f"step_{run.step:08d}.png", png)
