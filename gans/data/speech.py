@@ -45,9 +45,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.signal import lfilter, resample_poly
-
 import torch
+from scipy.signal import lfilter, resample_poly
 
 from ..base import DataError, UserError, atomic_write_bytes, cache_dir
 from .core import Data, DataOptions, register_dataset
@@ -116,14 +115,14 @@ SENTENCES: tuple[str, ...] = (
 #: Note: in espeak-ng 1.51 a variant on ``en-gb`` (e.g. ``en-gb+f2``) is silently
 #: ignored, so British variants are spelled ``en+VARIANT`` (``en`` is British English).
 VOICES: tuple[str, ...] = (
-    "en-us",            # American, default male
-    "en-us+f3",         # American, female variant
-    "en+m3",            # British, male variant
-    "en+f2",            # British, female variant
-    "en-gb-scotland",   # Scottish
-    "en-gb-x-rp+f4",    # Received Pronunciation, female variant
-    "en-029",           # Caribbean
-    "en-us-nyc+m7",     # New York City, male variant
+    "en-us",  # American, default male
+    "en-us+f3",  # American, female variant
+    "en+m3",  # British, male variant
+    "en+f2",  # British, female variant
+    "en-gb-scotland",  # Scottish
+    "en-gb-x-rp+f4",  # Received Pronunciation, female variant
+    "en-029",  # Caribbean
+    "en-us-nyc+m7",  # New York City, male variant
 )
 
 #: Speaking rates (words per minute; espeak-ng default 175) and pitches (0-99; default 50).
@@ -131,20 +130,19 @@ SPEEDS: tuple[int, ...] = (145, 160, 175, 190)
 PITCHES: tuple[int, ...] = (35, 50, 65)
 
 _ESPEAK_HINT = (
-    "espeak-ng not found: install it with `apt-get install -y espeak-ng` "
-    "(Debian/Ubuntu) or `brew install espeak-ng`"
+    "espeak-ng not found: install it with `apt-get install -y espeak-ng` (Debian/Ubuntu) or `brew install espeak-ng`"
 )
 
 # Everything below that changes the generated audio is part of the cache key.
 _CACHE_FORMAT = 1
-_GAP_SECONDS = (0.15, 0.35)       # silence between concatenated sentences
-_EDGE_SECONDS = 0.1               # silence before the first and after the last sentence
-_SILENCE_THRESHOLD = 1e-3         # espeak-ng's leading/trailing silence below this is trimmed
+_GAP_SECONDS = (0.15, 0.35)  # silence between concatenated sentences
+_EDGE_SECONDS = 0.1  # silence before the first and after the last sentence
+_SILENCE_THRESHOLD = 1e-3  # espeak-ng's leading/trailing silence below this is trimmed
 _SENTENCES_PER_UTTERANCE = (2, 3)
-_CLEAN_PEAK = 0.5                 # clean utterances are scaled to this peak
-_MAX_PEAK = 0.99                  # noisy mixtures are kept below this peak
+_CLEAN_PEAK = 0.5  # clean utterances are scaled to this peak
+_MAX_PEAK = 0.99  # noisy mixtures are kept below this peak
 _BABBLE_TALKERS = (4, 6)
-_BABBLE_POOL = 8                  # single-sentence clips per split used for babble
+_BABBLE_POOL = 8  # single-sentence clips per split used for babble
 _NOISE_TYPES = ("white", "babble")
 
 
@@ -389,9 +387,7 @@ def make_windows(signal: np.ndarray, window: int = WINDOW, stride: int = STRIDE)
     if window <= 0 or stride <= 0:
         raise SpeechDataError(f"window and stride must be positive, got {window} and {stride}")
     if signal.shape[0] < window:
-        raise SpeechDataError(
-            f"audio of {signal.shape[0]} samples is shorter than one window of {window} samples"
-        )
+        raise SpeechDataError(f"audio of {signal.shape[0]} samples is shorter than one window of {window} samples")
     frames = np.lib.stride_tricks.sliding_window_view(signal, window)[::stride]
     return np.ascontiguousarray(frames)
 
@@ -660,9 +656,7 @@ def _generate(
                 if plan["noise"] == "white":
                     noise = white_noise(clean.size, nrng)
                 else:
-                    others = [
-                        a for a, p in zip(pool_audio, pools[split]) if p["sentence"] not in plan["sentences"]
-                    ]
+                    others = [a for a, p in zip(pool_audio, pools[split]) if p["sentence"] not in plan["sentences"]]
                     if len(others) < spec["babble_talkers"][0]:
                         others = pool_audio
                     noise = babble_noise(clean.size, nrng, others)
@@ -770,8 +764,14 @@ SPEECH_UTTERANCES = 60
 # ------------------------------------------------------------------------------ data source
 
 
-
-def speech_data(shape: tuple[int, ...], opts: DataOptions | None = None, device: torch.device | str = "cpu", *, n_utterances: int = SPEECH_UTTERANCES, corpus_seed: int = 0) -> Data:
+def speech_data(
+    shape: tuple[int, ...],
+    opts: DataOptions | None = None,
+    device: torch.device | str = "cpu",
+    *,
+    n_utterances: int = SPEECH_UTTERANCES,
+    corpus_seed: int = 0,
+) -> Data:
     """The ``speech`` data source: (clean, noisy) windows of ``shape = (1, T)`` on ``device``.
 
     The corpus (espeak-ng speech, white/babble noise at 0/5/10/15 dB, 50 % overlapping windows)
@@ -782,7 +782,9 @@ def speech_data(shape: tuple[int, ...], opts: DataOptions | None = None, device:
     if len(shape) != 2 or shape[0] != 1:
         raise UserError(f"speech gives mono windows (1, T); this GAN takes {shape}")
     T = int(shape[1])
-    corpus = build_speech_corpus(cache_dir() / "speech", n_utterances=n_utterances, seed=corpus_seed, window=T, stride=T // 2, progress=False)
+    corpus = build_speech_corpus(
+        cache_dir() / "speech", n_utterances=n_utterances, seed=corpus_seed, window=T, stride=T // 2, progress=False
+    )
     dev = torch.device(device)
     clean = torch.from_numpy(corpus.train_clean).unsqueeze(1).to(dev)
     noisy = torch.from_numpy(corpus.train_noisy).unsqueeze(1).to(dev)
@@ -807,9 +809,16 @@ def speech_data(shape: tuple[int, ...], opts: DataOptions | None = None, device:
         return xs[idx], ys[idx]
 
     info = {
-        "name": "speech", "n_train": n, "n_test_utterances": corpus.n_test, "n_test_windows": len(test_c),
-        "window": T, "stride": T // 2, "sample_rate": corpus.sample_rate, "cache": corpus.meta.get("cache_path"),
-        "espeak_version": corpus.meta.get("espeak_version"), "n_utterances": n_utterances,
+        "name": "speech",
+        "n_train": n,
+        "n_test_utterances": corpus.n_test,
+        "n_test_windows": len(test_c),
+        "window": T,
+        "stride": T // 2,
+        "sample_rate": corpus.sample_rate,
+        "cache": corpus.meta.get("cache_path"),
+        "espeak_version": corpus.meta.get("espeak_version"),
+        "n_utterances": n_utterances,
         "source": "espeak-ng speech + white/babble noise (gans/data/speech.py)",
     }
     return Data("speech", (1, T), "audio", None, n, info, epoch, real, extra={"corpus": corpus})
@@ -819,6 +828,8 @@ def _cut(signal: np.ndarray, T: int) -> list[np.ndarray]:
     return [signal[i : i + T].astype(np.float32) for i in range(0, signal.shape[0] - T + 1, T)]
 
 
-@register_dataset("speech", "audio", "espeak-ng speech mixed with white/babble noise at 0–15 dB (SEGAN); x clean, y noisy")
+@register_dataset(
+    "speech", "audio", "espeak-ng speech mixed with white/babble noise at 0–15 dB (SEGAN); x clean, y noisy"
+)
 def _speech(opts: DataOptions, shape: tuple[int, ...], device: torch.device) -> Data:
     return speech_data(shape, opts, device)
