@@ -30,7 +30,7 @@ import numpy as np
 
 from gans.base import UserError
 from gans.data import Data
-from gans.data.speech import SpeechCorpus
+from gans.data.speech_corpus import SpeechCorpus
 from gans.models.segan import SEGAN, enhance
 
 __all__ = ["segmental_snr", "segmental_snr_frames", "snr", "snr_improvement", "SNRImprovement", "evaluate_segan"]

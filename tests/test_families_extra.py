@@ -135,7 +135,7 @@ def test_missing_espeak_exits_2_with_install_hint(tmp_path, capsys, monkeypatch)
 
 
 def test_audio_shorter_than_a_window_is_a_clear_error():
-    from gans.data.speech import SpeechDataError
+    from gans.data.speech_corpus import SpeechDataError
     from gans.models.segan import enhance
 
     gan = build_gan("segan", SMALL_SEGAN)

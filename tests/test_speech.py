@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from diagnostics.speech import SNRImprovement, segmental_snr, snr, snr_improvement
-from gans.data import speech
-from gans.data.speech import (
+from gans.data import speech_corpus as speech
+from gans.data.speech_corpus import (
     SpeechDataError,
     babble_noise,
     build_speech_corpus,

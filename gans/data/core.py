@@ -76,7 +76,9 @@ class Data:
                 f"{self.n_train} training samples; use --batch-size {self.n_train} or less"
             )
 
-    def epoch(self, batch_size: int, epoch: int, *, device: torch.device, skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    def epoch(
+        self, batch_size: int, epoch: int, *, device: torch.device, skip: int = 0
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         """The batches of one epoch (partial last batch dropped), skipping the first ``skip``."""
         self.check_batch_size(batch_size)
         return self._epoch(batch_size, epoch, skip, device)
@@ -115,8 +117,6 @@ def register_dataset(name: str, kind: str, summary: str):
     return deco
 
 
-
-
 def list_datasets() -> list[str]:
     return sorted(_SOURCES)
 
@@ -131,18 +131,30 @@ def get_dataset_entry(name: str) -> DataEntry:
     return _SOURCES[name]
 
 
-def load_data(name: str, shape: tuple[int, ...], *, options: DataOptions | None = None, device: torch.device | str = "cpu") -> Data:
+def load_data(
+    name: str, shape: tuple[int, ...], *, options: DataOptions | None = None, device: torch.device | str = "cpu"
+) -> Data:
     """Resolve data set ``name`` for a model that takes samples of ``shape``."""
     options = options or DataOptions()
     entry = get_dataset_entry(name)
-    if options.root is not None and name not in ("auto",) and entry.kind != "vector" and name not in ("digits", "photos", "fake"):
+    if (
+        options.root is not None
+        and name not in ("auto",)
+        and entry.kind != "vector"
+        and name not in ("digits", "photos", "fake")
+    ):
         if not os.path.exists(options.root):
             raise DataError(f"data root {options.root} does not exist")
     is_vector = len(shape) == 1
     if entry.kind == "image" and is_vector:
-        raise UserError(f"data set {name!r} holds images but this GAN takes {shape[0]}-vectors; use one of: {', '.join(_vector_sources(shape[0]))}")
+        raise UserError(
+            f"data set {name!r} holds images but this GAN takes {shape[0]}-vectors; use one of: "
+            f"{', '.join(_vector_sources(shape[0]))}"
+        )
     if entry.kind == "vector" and not is_vector:
-        raise UserError(f"data set {name!r} holds 2-/4-D points but this GAN takes images of shape {shape}; use an image data set")
+        raise UserError(
+            f"data set {name!r} holds 2-/4-D points but this GAN takes images of shape {shape}; use an image data set"
+        )
     return entry.build(options, tuple(shape), torch.device(device))
 
 
@@ -179,7 +191,18 @@ def _fit_images(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return x.contiguous()
 
 
-def tensor_data(name: str, shape, device, opts: DataOptions, train_x: torch.Tensor, train_y, test_x: torch.Tensor, test_y, num_classes, info) -> Data:
+def tensor_data(
+    name: str,
+    shape,
+    device,
+    opts: DataOptions,
+    train_x: torch.Tensor,
+    train_y,
+    test_x: torch.Tensor,
+    test_y,
+    num_classes,
+    info,
+) -> Data:
     """Data held as uint8 tensors on ``device``; batches are converted to float there."""
     train_x = _fit_images(train_x, shape).to(device)
     test_x = _fit_images(test_x, shape)
@@ -205,7 +228,16 @@ def tensor_data(name: str, shape, device, opts: DataOptions, train_x: torch.Tens
     return Data(name, tuple(shape), "image", num_classes, n, info, epoch, real)
 
 
-def synthetic_data(name: str, shape, device, opts: DataOptions, sampler: Callable[[int, torch.Generator], torch.Tensor], epoch_size: int, info, kind="vector") -> Data:
+def synthetic_data(
+    name: str,
+    shape,
+    device,
+    opts: DataOptions,
+    sampler: Callable[[int, torch.Generator], torch.Tensor],
+    epoch_size: int,
+    info,
+    kind="vector",
+) -> Data:
     """Fresh samples per batch from ``sampler(n, generator)``, seeded by (seed, epoch, batch)."""
     n = opts.epoch_size or epoch_size
 
@@ -218,6 +250,14 @@ def synthetic_data(name: str, shape, device, opts: DataOptions, sampler: Callabl
         g = torch.Generator().manual_seed(seed + (7_919 if split == "test" else 0) + 1)
         return sampler(k, g), None
 
-    return Data(name, tuple(shape), kind, None, n, {"name": name, "epoch_size": n, "synthetic": True, **info}, epoch, real, finite=False)
-
-
+    return Data(
+        name,
+        tuple(shape),
+        kind,
+        None,
+        n,
+        {"name": name, "epoch_size": n, "synthetic": True, **info},
+        epoch,
+        real,
+        finite=False,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,13 +38,25 @@ def _photos(opts, shape, device):
             ch = int(min(H, W * h / w) * scale)
             cw = max(1, int(ch * w / h))
             top, left = int(rng.integers(H - ch + 1)), int(rng.integers(W - cw + 1))
-            out[i] = np.asarray(img.resize((w, h), Image.BILINEAR, box=(left, top, left + cw, top + ch), reducing_gap=2.0))
+            out[i] = np.asarray(
+                img.resize((w, h), Image.BILINEAR, box=(left, top, left + cw, top + ch), reducing_gap=2.0)
+            )
         x = torch.from_numpy(out).permute(0, 3, 1, 2)
         return x if c == 3 else x.float().mean(1, keepdim=True).round().to(torch.uint8)
 
     train, test = crops(n_train, 0), crops(n_test, 1)
-    return tensor_data("photos", shape, device, opts, train, None, test, None, None, {"source": "sklearn.datasets.load_sample_images (china.jpg, flower.jpg), random crops", "crop_seed": [0, 1]})
-
+    return tensor_data(
+        "photos",
+        shape,
+        device,
+        opts,
+        train,
+        None,
+        test,
+        None,
+        None,
+        {"source": "sklearn.datasets.load_sample_images (china.jpg, flower.jpg), random crops", "crop_seed": [0, 1]},
+    )
 
 
 def _stream_data(name: str, shape, device, opts: DataOptions, dataset, n_total: int, info: dict) -> Data:
@@ -57,8 +68,14 @@ def _stream_data(name: str, shape, device, opts: DataOptions, dataset, n_total: 
 
     def epoch(bs: int, ep: int, skip: int, dev: torch.device):
         perm = epoch_perm(n_train, opts.seed, ep)[skip * bs : (n_train // bs) * bs].tolist()
-        loader = DataLoader(Subset(dataset, perm), batch_size=bs, shuffle=False, drop_last=True,
-                            num_workers=opts.workers, pin_memory=dev.type == "cuda")
+        loader = DataLoader(
+            Subset(dataset, perm),
+            batch_size=bs,
+            shuffle=False,
+            drop_last=True,
+            num_workers=opts.workers,
+            pin_memory=dev.type == "cuda",
+        )
         for x in loader:
             yield x.to(dev, non_blocking=True), None
 
@@ -70,7 +87,16 @@ def _stream_data(name: str, shape, device, opts: DataOptions, dataset, n_total: 
             raise UserError(f"asked for {k} real {split} samples but {name} has {len(pool)}")
         return torch.stack([dataset[i] for i in pick]), None
 
-    return Data(name, tuple(shape), "image", None, n_train, {"name": name, "n_train": n_train, "n_test": n_test, **info}, epoch, real)
+    return Data(
+        name,
+        tuple(shape),
+        "image",
+        None,
+        n_train,
+        {"name": name, "n_train": n_train, "n_test": n_test, **info},
+        epoch,
+        real,
+    )
 
 
 def _crop_or_resize(img: torch.Tensor, h: int, w: int, squash: bool) -> torch.Tensor:
@@ -86,7 +112,13 @@ def _crop_or_resize(img: torch.Tensor, h: int, w: int, squash: bool) -> torch.Te
         top, left = H // 2 - h // 2, W // 2 - w // 2
         return img[:, top : top + h, left : left + w]
     s = max(h / H, w / W)
-    img = F.interpolate(img[None], size=(max(h, round(H * s)), max(w, round(W * s))), mode="bilinear", align_corners=False, antialias=True)[0]
+    img = F.interpolate(
+        img[None],
+        size=(max(h, round(H * s)), max(w, round(W * s))),
+        mode="bilinear",
+        align_corners=False,
+        antialias=True,
+    )[0]
     H, W = img.shape[1:]
     top, left = (H - h) // 2, (W - w) // 2
     return img[:, top : top + h, left : left + w]
@@ -107,7 +139,11 @@ class CelebAH5:
             raise DataError(f"{path}: not a readable HDF5 file ({e})") from None
         with f:
             if CELEBA_GROUP not in f:
-                raise DataError(f"{path}: no group '{CELEBA_GROUP}' (found: {', '.join(list(f.keys())[:5]) or 'nothing'}); expected the seed's layout: {CELEBA_GROUP}/0.jpg, 1.jpg, … each 218×178×3 uint8")
+                raise DataError(
+                    f"{path}: no group '{CELEBA_GROUP}' (found: "
+                    f"{', '.join(list(f.keys())[:5]) or 'nothing'}); expected the seed's layout: "
+                    f"{CELEBA_GROUP}/0.jpg, 1.jpg, … each 218×178×3 uint8"
+                )
             group = f[CELEBA_GROUP]
             self.n = len(group)
             if self.n == 0:
@@ -115,10 +151,16 @@ class CelebAH5:
             for i in range(self.n):  # metadata only: cheap even for 200k images
                 key = f"{i}.jpg"
                 if key not in group:
-                    raise DataError(f"{path}: missing dataset '{CELEBA_GROUP}/{key}'; expected datasets named 0.jpg … {self.n - 1}.jpg")
+                    raise DataError(
+                        f"{path}: missing dataset '{CELEBA_GROUP}/{key}'; expected datasets named 0.jpg … "
+                        f"{self.n - 1}.jpg"
+                    )
                 ds = group[key]
                 if tuple(ds.shape) != CELEBA_SHAPE:
-                    raise DataError(f"{path}: '{CELEBA_GROUP}/{key}' has shape {tuple(ds.shape)}; expected 218×178×3 (height, width, RGB)")
+                    raise DataError(
+                        f"{path}: '{CELEBA_GROUP}/{key}' has shape {tuple(ds.shape)}; expected 218×178×3 "
+                        "(height, width, RGB)"
+                    )
         self._file = None
 
     def __len__(self) -> int:
@@ -138,10 +180,14 @@ class CelebAH5:
         return {**self.__dict__, "_file": None}
 
 
-@register_dataset("celeba-h5", "image", "the seed's CelebA h5 file: group img_align_celeba, datasets 0.jpg, 1.jpg, … (218×178×3)")
+@register_dataset(
+    "celeba-h5", "image", "the seed's CelebA h5 file: group img_align_celeba, datasets 0.jpg, 1.jpg, … (218×178×3)"
+)
 def _celeba(opts, shape, device):
     if opts.root is None:
-        raise DataError("celeba-h5 needs --data-root pointing at the h5 file (group img_align_celeba, datasets 0.jpg, 1.jpg, …)")
+        raise DataError(
+            "celeba-h5 needs --data-root pointing at the h5 file (group img_align_celeba, datasets 0.jpg, 1.jpg, …)"
+        )
     ds = CelebAH5(opts.root, shape)
     return _stream_data("celeba-h5", shape, device, opts, ds, len(ds), {"source": os.path.abspath(opts.root)})
 
@@ -154,7 +200,11 @@ class ImageFolder:
 
         if not os.path.isdir(root):
             raise DataError(f"{root}: not a folder; image-folder expects a folder of .jpg/.jpeg/.png/.gif files")
-        files = sorted(os.path.join(root, f) for f in os.listdir(root) if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(root, f)))
+        files = sorted(
+            os.path.join(root, f)
+            for f in os.listdir(root)
+            if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(root, f))
+        )
         if not files:
             raise DataError(f"{root}: no images (.jpg, .jpeg, .png, .gif) in this folder")
         self.shape, self.skipped = shape, []
@@ -165,7 +215,10 @@ class ImageFolder:
                     im.verify()  # header and, for PNG, checksums: catches truncated and bogus files
             except Exception as e:
                 if not skip_corrupt:
-                    raise DataError(f"{path}: corrupt or unreadable image ({type(e).__name__}: {e}); remove it or pass --skip-corrupt") from None
+                    raise DataError(
+                        f"{path}: corrupt or unreadable image ({type(e).__name__}: {e}); remove it or pass "
+                        "--skip-corrupt"
+                    ) from None
                 self.skipped.append(path)
                 continue
             good.append(path)
@@ -191,7 +244,9 @@ class ImageFolder:
         return _crop_or_resize(img, h, w, squash=True)
 
 
-@register_dataset("image-folder", "image", "a folder of .jpg/.jpeg/.png/.gif (the seed's anime loader: Resize, CenterCrop)")
+@register_dataset(
+    "image-folder", "image", "a folder of .jpg/.jpeg/.png/.gif (the seed's anime loader: Resize, CenterCrop)"
+)
 def _image_folder(opts, shape, device):
     if opts.root is None:
         raise DataError("image-folder needs --data-root pointing at a folder of images")

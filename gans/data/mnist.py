@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..base import DataError, UserError
+from ..base import DataError
 from .core import DataOptions, get_dataset_entry, register_dataset, tensor_data
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -29,8 +29,18 @@ def _digits(opts, shape, device):
     perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))  # fixed split
     n_test = 360
     te, tr = perm[:n_test], perm[n_test:]
-    return tensor_data("digits", shape, device, opts, x[tr], y[tr], x[te], y[te], 10, {"source": "sklearn.datasets.load_digits (8×8 → 28×28 bilinear)"})
-
+    return tensor_data(
+        "digits",
+        shape,
+        device,
+        opts,
+        x[tr],
+        y[tr],
+        x[te],
+        y[te],
+        10,
+        {"source": "sklearn.datasets.load_digits (8×8 → 28×28 bilinear)"},
+    )
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -67,7 +77,11 @@ def _load_mnist_family(name: str, tv_name: str, opts: DataOptions, allow_debian:
     if allow_debian and not explicit:
         candidates.append(DEBIAN_FASHION_MNIST)
     for folder in candidates:
-        files = [_find_idx(folder, f"{split}-{kind}-idx{d}-ubyte") for split in ("train", "t10k") for kind, d in (("images", 3), ("labels", 1))]
+        files = [
+            _find_idx(folder, f"{split}-{kind}-idx{d}-ubyte")
+            for split in ("train", "t10k")
+            for kind, d in (("images", 3), ("labels", 1))
+        ]
         if all(files):
             arrays = [_read_idx(p) for p in files]
             return folder, tuple(arrays)
@@ -95,13 +109,28 @@ def _mnist_like(name: str, tv_name: str, allow_debian: bool):
             if arr.ndim != 3 or arr.shape[1:] != (28, 28):
                 raise DataError(f"{folder}: {what} have shape {arr.shape}; expected (N, 28, 28)")
         to_t = lambda a: torch.from_numpy(a.copy())  # noqa: E731
-        return tensor_data(name, shape, device, opts, to_t(xtr).unsqueeze(1), to_t(ytr).long(), to_t(xte).unsqueeze(1), to_t(yte).long(), 10, {"source": str(folder)})
+        return tensor_data(
+            name,
+            shape,
+            device,
+            opts,
+            to_t(xtr).unsqueeze(1),
+            to_t(ytr).long(),
+            to_t(xte).unsqueeze(1),
+            to_t(yte).long(),
+            10,
+            {"source": str(folder)},
+        )
 
     return build
 
 
-register_dataset("mnist", "image", "MNIST in torchvision's layout under --data-root (MNIST/raw)")(_mnist_like("mnist", "MNIST", False))
-register_dataset("fashion-mnist", "image", "Fashion-MNIST: torchvision layout under --data-root, or Debian's dataset-fashion-mnist")(_mnist_like("fashion-mnist", "FashionMNIST", True))
+register_dataset("mnist", "image", "MNIST in torchvision's layout under --data-root (MNIST/raw)")(
+    _mnist_like("mnist", "MNIST", False)
+)
+register_dataset(
+    "fashion-mnist", "image", "Fashion-MNIST: torchvision layout under --data-root, or Debian's dataset-fashion-mnist"
+)(_mnist_like("fashion-mnist", "FashionMNIST", True))
 
 
 @register_dataset("auto", "image", "mnist → fashion-mnist → digits: the first one present")
@@ -116,5 +145,3 @@ def _auto(opts, shape, device):
         data.info["auto"] = {"chosen": name, "skipped": tried}
         return data
     raise DataError("no data set found for auto: " + "; ".join(tried))  # digits is embedded: unreachable
-
-

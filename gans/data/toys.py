@@ -49,9 +49,7 @@ def check_mixture_centers(
     """
     c = torch.as_tensor(centers).to(torch.float64)
     if c.ndim != 2 or c.shape[0] != num_modes:
-        raise ValueError(
-            f"expected {num_modes} mixture centres of shape ({num_modes}, D), got {tuple(c.shape)}"
-        )
+        raise ValueError(f"expected {num_modes} mixture centres of shape ({num_modes}, D), got {tuple(c.shape)}")
     if not bool(torch.isfinite(c).all()):
         raise ValueError("mixture centres contain NaN/Inf")
     if num_modes > 1:
@@ -100,7 +98,6 @@ def mixture_centers(name: str) -> tuple[torch.Tensor, float]:
     raise unknown_name("mixture", name, ["ring8", "grid25"])
 
 
-
 @register_dataset("pattern1010", "vector", "the 1010 GAN's real 4-vectors [0.8–1, 0–0.2, 0.8–1, 0–0.2]")
 def _pattern1010(opts, shape, device):
     if shape != (4,):
@@ -110,7 +107,9 @@ def _pattern1010(opts, shape, device):
     def sampler(n, g):
         return lo + 0.2 * torch.rand((n, 4), generator=g)  # random.uniform on each range
 
-    return synthetic_data("pattern1010", shape, device, opts, sampler, 1, {"source": "embedded generator (seed's generate_real)"})
+    return synthetic_data(
+        "pattern1010", shape, device, opts, sampler, 1, {"source": "embedded generator (seed's generate_real)"}
+    )
 
 
 def _mixture(name: str):
@@ -123,7 +122,15 @@ def _mixture(name: str):
             k = torch.randint(centers.shape[0], (n,), generator=g)
             return centers[k] + std * torch.randn((n, 2), generator=g)
 
-        return synthetic_data(name, shape, device, opts, sampler, 10_000, {"modes": int(centers.shape[0]), "std": std, "source": "embedded Gaussian mixture"})
+        return synthetic_data(
+            name,
+            shape,
+            device,
+            opts,
+            sampler,
+            10_000,
+            {"modes": int(centers.shape[0]), "std": std, "source": "embedded Gaussian mixture"},
+        )
 
     return build
 
@@ -135,5 +142,13 @@ register_dataset("grid25", "vector", "25 Gaussians on a 5×5 grid, spacing 2, st
 @register_dataset("fake", "any", "random tensors of the model's input shape (timing and dry runs only)")
 def _fake(opts, shape, device):
     kind = "vector" if len(shape) == 1 else "image"
-    return synthetic_data("fake", shape, device, opts, lambda n, g: torch.rand((n, *shape), generator=g), 1024, {"source": "torch.rand"}, kind=kind)
-
+    return synthetic_data(
+        "fake",
+        shape,
+        device,
+        opts,
+        lambda n, g: torch.rand((n, *shape), generator=g),
+        1024,
+        {"source": "torch.rand"},
+        kind=kind,
+    )

@@ -81,7 +81,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..base import UserError
-from ..data.speech import PREEMPHASIS, SpeechDataError, deemphasis, preemphasis
+from ..data.speech_corpus import PREEMPHASIS, SpeechDataError, deemphasis, preemphasis
 from .core import GAN, Phase, StepContext, register_gan
 from .wgan import wasserstein_phases
 
