@@ -71,9 +71,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     dataset = args.dataset
-    if dataset is None:  # the embedded digits for MNIST-shaped GANs: runs anywhere, in minutes
+    if dataset is None:  # the embedded glyphs for MNIST-shaped GANs: runs anywhere, in minutes
         default = get_gan_entry(args.gan).cls.default_dataset
-        dataset = "digits" if default in ("auto", "mnist", "fashion-mnist") else default
+        dataset = "glyphs" if default in ("auto", "mnist", "fashion-mnist") else default
     kw = dict(
         epochs=args.epochs,
         time_budget=args.time_budget,
