@@ -1,4 +1,7 @@
-"""The MNIST family: scikit-learn's embedded digits (glyphs lives in glyphs.py), MNIST and Fashion-MNIST on disk, and ``auto``."""
+"""The MNIST family: scikit-learn's embedded digits, MNIST and Fashion-MNIST on disk, and ``auto``.
+
+``auto`` takes mnist → fashion-mnist → glyphs (``glyphs.py``) → digits.
+"""
 
 from __future__ import annotations
 
