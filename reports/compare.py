@@ -38,6 +38,7 @@ MIN_REL = 0.05  # with a single seed, gaps smaller than 5 % are not called wins
 FAR_ABOVE_CEILING = 25.0  # an FID this many times the real data's own (held-out) FID: the samples failed
 PRDC = ("precision", "recall", "density", "coverage")
 ZERO = 0.005  # a precision/recall/density/coverage at or below this: no generated sample near the real data
+NEAR_ZERO = 0.05  # recall and coverage below this with a far-off FID: the samples miss the real data
 LOAD_CHANGE = (0.5, 1.5)  # load averages differing by ≥ 0.5 and by a factor ≥ 1.5 …
 CPU_CHANGE = 1.3  # … or CPU time per wall second differing by a factor ≥ 1.3: the machine's load changed
 
@@ -276,9 +277,11 @@ def _meaningful(metric: str, value: float) -> bool:
 def run_quality(summary: dict[str, Any], ceiling: dict[str, Any], point: str = "at_equal_epochs") -> dict[str, Any]:
     """Whether one run's samples are poor at ``point``: ``{"poor": True/False/None, "why": [...]}``.
 
-    The evaluation's quality verdict decides when present; otherwise an FID at least
-    FAR_ABOVE_CEILING times the real data's own, or precision, recall, density and coverage all
-    zero, mark the samples poor. None: no evidence either way (cannot tell).
+    The evaluation's quality verdict decides when present. Otherwise the samples are poor when
+    precision, recall, density and coverage are all zero (no generated sample near the real
+    data), or when the FID is at least FAR_ABOVE_CEILING times the real data's own and recall and
+    coverage (when measured) stay below NEAR_ZERO: a high FID alone also marks samples that are
+    recognisable but blurred or noisy. None: no evidence either way (cannot tell).
     """
     ev = summary.get(point) or (summary["evals"][-1] if summary.get("evals") else None)
     if ev is None:
@@ -298,7 +301,10 @@ def run_quality(summary: dict[str, Any], ceiling: dict[str, Any], point: str = "
         q = ((summary.get("verdicts") or {}).get("quality") or {}).get("verdict")
     if q is not None:
         return {"poor": q == "poor", "why": [f"quality verdict {q}", *why]}
-    if fid_far or prdc_zero:
+    spread = [m.get(k) for k in ("recall", "coverage") if finite(m.get(k))]
+    if prdc_zero or (fid_far and all(v < NEAR_ZERO for v in spread)):
+        if spread and not prdc_zero:
+            why.append(f"recall/coverage {' / '.join(_num(v) for v in spread)}")
         return {"poor": True, "why": why}
     if finite(fid) and finite(ceil) or prdc:
         return {"poor": False, "why": []}

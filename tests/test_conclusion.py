@@ -119,3 +119,14 @@ def test_equal_time_claims_warn_when_the_load_changed(tmp_path):
         [{"batch_size": 96, "cpu_per_wall": 1.0}, {"batch_size": 512, "cpu_per_wall": 0.5}]
     )["changed"] is True
     assert load_change([{"batch_size": 96}, {"batch_size": 512}])["changed"] is None
+
+
+def test_far_fid_alone_is_not_failure_when_samples_cover_the_data():
+    # recognisable but noisy digits: FID 35× the ceiling, yet recall and coverage well above zero
+    noisy = {"fid": 255.0, "precision": 0.8, "recall": 0.37, "density": 0.52, "coverage": 0.38}
+    assert run_quality({"name": "x", "evals": [{"metrics": noisy, "ceiling": {"fid": 7.3}}]}, {})["poor"] is False
+    blobs = {"fid": 1123.0, "precision": 0.84, "recall": 0.0, "density": 0.29, "coverage": 0.013}
+    q = run_quality({"name": "x", "evals": [{"metrics": blobs, "ceiling": {"fid": 7.3}}]}, {})
+    assert q["poor"] is True and q["why"][0].startswith("FID 1,123, 154× the real data's 7.30")
+    # FID alone (no PRDC measured) far above the ceiling is enough
+    assert run_quality({"name": "x", "evals": [{"metrics": {"fid": 900.0}, "ceiling": {"fid": 7.3}}]}, {})["poor"]
