@@ -41,6 +41,7 @@ ZERO = 0.005  # a precision/recall/density/coverage at or below this: no generat
 NEAR_ZERO = 0.05  # recall and coverage below this with a far-off FID: the samples miss the real data
 LOAD_CHANGE = (0.5, 1.5)  # load averages differing by ≥ 0.5 and by a factor ≥ 1.5 …
 CPU_CHANGE = 1.3  # … or CPU time per wall second differing by a factor ≥ 1.3: the machine's load changed
+STARVED = 0.5  # a run that got under half a CPU second per wall second shared its machine with other work
 
 LOSS_KEYS = ("loss/d", "loss/g", "d/real", "d/fake", "critic/gap")
 CURVE_LABELS = {
@@ -247,8 +248,8 @@ def _judge(meas: dict[str, Any]) -> dict[str, Any] | None:
     if key(w) == key(r):
         if not (_meaningful(meas["metric"], wm) and _meaningful(meas["metric"], rm)):
             # equal values that carry no signal (e.g. both coverages 0: no sample near the real data) are no tie
-            return {"winner": None, "runner_up": None, "tie": False, "no_signal": True, "winner_mean": wm,
-                    "runner_mean": rm}
+            return {"winner": None, "runner_up": None, "tie": False, "no_signal": True, "clear": False,
+                    "winner_mean": wm, "runner_mean": rm}
         return {"winner": None, "runner_up": None, "tie": True, "winner_mean": wm, "runner_mean": rm}
     rel = abs(wm - rm) / abs(rm) if rm else None
     sds = [vals[b]["sd"] for b in (w, r) if vals[b]["sd"] is not None]
@@ -320,7 +321,7 @@ def load_change(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     loads = [(s["batch_size"], s.get("load_1m")) for s in summaries if finite(s.get("load_1m"))]
     cpus = [(s["batch_size"], s.get("cpu_per_wall")) for s in summaries if finite(s.get("cpu_per_wall"))]
     if len(loads) < 2 and len(cpus) < 2:
-        return {"changed": None, "why": "the runs did not record the machine's load"}
+        return {"changed": None, "why": "the runs did not record the machine's load", "starved": []}
     bits, changed = [], False
     if len(loads) >= 2:
         lo, hi = min(v for _, v in loads), max(v for _, v in loads)
@@ -332,7 +333,8 @@ def load_change(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         if lo <= 0 or hi / lo >= CPU_CHANGE:
             changed = True
         bits.append("CPU s per wall s " + ", ".join(f"{v:.2f} (batch {b})" for b, v in cpus))
-    return {"changed": changed, "why": "; ".join(bits)}
+    starved = [b for b, v in cpus if v < STARVED]
+    return {"changed": changed, "why": "; ".join(bits), "starved": starved}
 
 
 def _epochs(x: float | None) -> str:
@@ -463,6 +465,12 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
         summary.append(
             f"Batch {t['winner']} trained faster: {_num(t['winner_mean'])} vs {_num(t['runner_mean'])} images/s"
             + (f" (measured while the machine's load changed: {load['why']})." if load["changed"] else ".")
+            + (
+                f" The machine was busy with other work ({load['why']}): absolute times and images/s are lower "
+                "than on a quiet machine."
+                if load.get("starved") and not load["changed"]
+                else ""
+            )
         )
     fs = comp.get("final_scalars", {})
     loss_bits = []
@@ -598,7 +606,11 @@ def _quality_table(comp: dict[str, Any], point: str) -> str:
             )
         cells.append(_num(comp["ceiling"].get(m)) if m in comp["ceiling"] else "–")
         cells.append(
-            ("batch " + str(j["winner"]) + ("" if j["clear"] else " (not clear)")) if j and not j["tie"] else "tie"
+            "no signal"
+            if j and j.get("no_signal")
+            else ("batch " + str(j["winner"]) + ("" if j["clear"] else " (not clear)"))
+            if j and not j["tie"]
+            else "tie"
         )
         rows.append([c if isinstance(c, Markup) else str(c) for c in cells])
     if not rows:

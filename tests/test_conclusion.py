@@ -119,6 +119,10 @@ def test_equal_time_claims_warn_when_the_load_changed(tmp_path):
         [{"batch_size": 96, "cpu_per_wall": 1.0}, {"batch_size": 512, "cpu_per_wall": 0.5}]
     )["changed"] is True
     assert load_change([{"batch_size": 96}, {"batch_size": 512}])["changed"] is None
+    # equally busy runs: no change, but the summary says the machine was busy
+    starved = load_change([{"batch_size": 96, "cpu_per_wall": 0.37}, {"batch_size": 512, "cpu_per_wall": 0.40}])
+    assert starved["changed"] is False and starved["starved"] == [96, 512]
+    assert not any("busy" in s for s in quiet["summary"])
 
 
 def test_far_fid_alone_is_not_failure_when_samples_cover_the_data():
