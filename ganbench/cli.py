@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ganbench",
         description="GAN benchmark and diagnostics: train the course notes' GANs, time their steps, "
         "watch the D/G equilibrium, detect mode collapse, and write self-contained HTML reports.",
-        epilog="Start with `ganbench list`, then e.g. `ganbench train mnist_mlp --dataset digits --epochs 5`.",
+        epilog="Start with `ganbench list`, then e.g. `ganbench train mnist_mlp --dataset glyphs --epochs 1`.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
