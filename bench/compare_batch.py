@@ -37,6 +37,8 @@ __all__ = ["ComparisonRuns", "compare_batch", "plan_runs", "DEFAULT_EPOCHS", "DE
 DEFAULT_EPOCHS = 10
 DEFAULT_EVALS = 5  # evaluations per run, at equal fractions of the run (the last at the end)
 DEFAULT_EVAL_SAMPLES = 1000
+# a run bounded by time stops at a logged step: log often enough that the overshoot stays small
+BUDGET_LOG_EVERY = 10
 
 
 @dataclass
@@ -160,7 +162,7 @@ def compare_batch(
             seed=seed,
             precision=precision,
             overrides=dict(overrides or {}),
-            log_every=0,
+            log_every=0 if time_budget is None else BUDGET_LOG_EVERY,
             evals=evals,
         )
         callbacks = list(training_callbacks(eval_samples=eval_samples, features=features)) if diagnostics else []
