@@ -39,7 +39,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     import torch
 
     from bench.sweep import RESULTS_JSONL, format_table, plan_cells, read_results, run_sweep
-    from bench.timing import PRECISIONS, parse_slowdown
+    from bench.timing import parse_slowdown
+    from gans.base import PRECISIONS
 
     gans = _check_gans(args.gans)
     for p in args.precisions:
@@ -71,7 +72,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         if not eq or not gan or not k:
             raise UserError(f"--set expects GAN:KEY=VALUE, got {item!r}")
         overrides.setdefault(gan, {})[k] = v
-    cells = plan_cells(gans, args.batch_sizes, devices, args.precisions, _on_off(args.compile), overrides)
+    cells = plan_cells(
+        gans,
+        args.batch_sizes,
+        devices,
+        args.precisions,
+        _on_off(args.compile),
+        overrides,
+        references=not args.no_references,
+    )
     if args.dry_run:
         done = {r.get("key") for r in read_results(os.path.join(args.out, RESULTS_JSONL))} if args.out else set()
         print(
@@ -199,7 +208,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="GAN:KEY=VALUE",
         help="override a GAN config field in its cells, e.g. celeba_conv:channels=64 (recorded in the row)",
     )
-    p.add_argument("--no-flops", action="store_true", help="skip the FlopCounterMode step")
+    p.add_argument("--no-flops", action="store_true", help="skip the FlopCounterMode step (and so MFU)")
+    p.add_argument(
+        "--no-references",
+        action="store_true",
+        help="skip the seed and minimal reference-loop rows (bench/references/) of the GANs that have them",
+    )
     p.add_argument("--out", metavar="DIR", help="results folder (required unless --dry-run)")
     p.add_argument(
         "--dry-run", action="store_true", help="list the cells (and which are already done) without running them"

@@ -13,22 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.cells import Cell
+from bench.limits import CPU_REDUCTIONS, CellOverTime, cell_time_limit, cpu_reduction, describe_overrides
+from bench.memory import MemorySampler, is_oom
 from bench.sweep import append_result, format_table, read_results
-from bench.timing import (
-    CPU_REDUCTIONS,
-    Cell,
-    CellOverTime,
-    MemorySampler,
-    cell_time_limit,
-    cpu_reduction,
-    describe_overrides,
-    is_oom,
-    measure_cell,
-    parse_slowdown,
-    prepare_step,
-    summarize,
-    time_steps,
-)
+from bench.timing import measure_cell, parse_slowdown, prepare_step, summarize, time_steps
 from gans.base import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +88,7 @@ def test_injected_slowdown_slows_the_timed_step(monkeypatch):
 
 @pytest.mark.parametrize("use_peak_counter", [True, False])
 def test_memory_sampler_sees_a_known_allocation(use_peak_counter):
-    from bench.timing import rss_bytes
+    from bench.memory import rss_bytes
 
     with MemorySampler(use_peak_counter=use_peak_counter) as m:
         x = torch.ones(50 * 2**20)  # 200 MB of float32, written, then freed before the block ends
