@@ -345,7 +345,7 @@ def test_pytest_bench_autosave_writes_every_cell(tmp_path):
         "no:cacheprovider",
         "-q",
         "-k",
-        "test_train_step",
+        "test_train_step or test_reference_step",
         "--benchmark-autosave",
         f"--benchmark-storage={storage}",
         "--gans",
@@ -369,7 +369,16 @@ def test_pytest_bench_autosave_writes_every_cell(tmp_path):
     files = list(storage.glob("*/0001_*.json"))
     assert len(files) == 1, list(storage.rglob("*"))
     data = json.loads(files[0].read_text())
-    cells = {(b["extra_info"]["gan"], b["extra_info"]["batch_size"]): b for b in data["benchmarks"]}
+    every = {(e["gan"], e["batch_size"], e["variant"]): b for b in data["benchmarks"] for e in [b["extra_info"]]}
+    # the seed and minimal reference loops of mnist_mlp beside ganbench's rows, at each batch size
+    refs = {k for k in every if k[2] != "ganbench"}
+    assert refs == {("mnist_mlp", b, v) for b in (2, 4) for v in ("seed", "minimal")}
+    for b in every.values():  # MFU in every row: FLOPs per step ÷ step time ÷ the session's matmul peak
+        ei = b["extra_info"]
+        assert ei["peak_flops"] > 1e6 and ei["flops_per_step"] > 0
+        assert ei["mfu"] == pytest.approx(ei["flops_per_step"] / (ei["ms_per_step"] / 1000) / ei["peak_flops"])
+        assert 0 < ei["mfu"] < 1
+    cells = {(g, bs): b for (g, bs, v), b in every.items() if v == "ganbench"}
     assert set(cells) == {(g, b) for g in ("mnist_mlp", "pattern1010", "celeba_conv") for b in (2, 4)}
     for (gan, bs), b in cells.items():
         ei = b["extra_info"]
