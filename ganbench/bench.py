@@ -225,11 +225,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "regress",
         help="CI gate: fail when a GAN's normalised step time regressed",
-        description="Measure every GAN's step time divided by a calibration workload's time, interleaved in this run, "
-        "and compare with the stored baseline of these ratios. Exit 1 with a table when any GAN is more than the "
-        "threshold slower (a GAN over it is re-measured and fails only if it is over again). "
-        "Test hook: GANBENCH_INJECT_SLOWDOWN=GAN:FACTOR slows that GAN's timed step.",
-        epilog="CI: ganbench regress --quick   (regenerate: ganbench regress --quick --update-baseline)",
+        description="Measure every GAN's step time divided by a calibration workload's time, and (for GANs with a "
+        "minimal reference loop) divided by that loop's step time, interleaved in this run; compare both with the "
+        "stored baseline. Exit 1 with a table when any GAN is more than the threshold slower on either signal (a GAN "
+        "over it is re-measured and fails only if it is over again). A GAN or mode without a baseline is an error "
+        "(exit 2). Test hook: GANBENCH_INJECT_SLOWDOWN=GAN:FACTOR slows that GAN's timed step.",
+        epilog="CI: ganbench regress --quick (the committed baseline holds the quick mode; regenerate it with "
+        "ganbench regress --quick --update-baseline). The full mode needs its own baseline recorded first on the CI "
+        "machine class: ganbench regress --update-baseline.",
     )
     p.add_argument("--gans", nargs="+", metavar="GAN", help="default: every registered GAN")
     p.add_argument("--quick", action="store_true", help="small batches and blocks (CI form, < 2 min on a 2-core CPU)")
