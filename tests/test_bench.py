@@ -391,3 +391,46 @@ def test_pytest_bench_autosave_writes_every_cell(tmp_path):
         assert ei["overrides"].get("channels") == (16 if gan == "celeba_conv" else None)
     assert data["machine_info"]["torch"]["version"] == torch.__version__
     assert "cudnn" in data["machine_info"]["torch"] and "tf32_matmul" in data["machine_info"]["torch"]
+
+
+# -- the step that is timed is the step that trains -------------------------------------------------
+
+
+def test_train_step_log_flag_changes_only_the_grad_norms():
+    """log=False skips the grad norms and nothing else: same update, same other scalars."""
+    from gans.models.core import build_gan, train_step
+
+    out = {}
+    for log in (True, False):
+        torch.manual_seed(0)
+        gan = build_gan("mnist_mlp")
+        real = torch.rand(8, 784)
+        torch.manual_seed(1)
+        scalars = [train_step(gan, real, step=i, log=log) for i in range(3)]
+        out[log] = (scalars, [p.detach().clone() for p in gan.parameters()])
+    (s_on, w_on), (s_off, w_off) = out[True], out[False]
+    assert all(torch.equal(a, b) for a, b in zip(w_on, w_off))
+    assert {"grad/d", "grad/g"} <= set(s_on[0]) and not any(k.startswith("grad/") for k in s_off[0])
+    assert all(torch.equal(s_on[i][k], s_off[i][k]) for i in range(3) for k in s_off[i])
+
+
+def test_report_casts_and_averages_only_when_needed():
+    from gans.models.core import StepContext
+
+    ctx = StepContext(real=torch.zeros(2, 3), labels=None, step=0)
+    scalar = torch.tensor(0.25)
+    ctx.report("a", scalar)
+    ctx.report("b", torch.tensor([1.0, 2.0, 6.0], dtype=torch.bfloat16))
+    assert ctx.scalars["a"].data_ptr() == scalar.data_ptr()  # a float32 scalar is stored as it is
+    assert ctx.scalars["b"].dtype == torch.float32 and ctx.scalars["b"].item() == 3.0
+
+
+def test_loop_logs_grad_norms_on_every_flushed_interval(tmp_path):
+    from gans.training.loop import TrainConfig, train
+
+    cfg = TrainConfig(gan="pattern1010", dataset="fake", batch_size=1, steps=12, log_every=5)
+    train(cfg, tmp_path / "run", progress=False)
+    recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    scalars = [r for r in recs if r.get("type") == "scalars"]
+    assert [r["step"] for r in scalars] == [5, 10, 12]
+    assert all(r.get("grad/d", -1) >= 0 and r.get("grad/g", -1) >= 0 for r in scalars)
