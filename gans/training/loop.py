@@ -336,7 +336,10 @@ def train(
                 if first and ckpt is None:
                     gan.before_training(real, y)
                 first = False
-                scalars = train_step(gan, real, y, step=run.step, autocast_dtype=autocast)
+                nxt = run.step + 1  # grad norms are computed only on the steps whose scalars are flushed
+                ckpt_step = bool(cfg.checkpoint_every and nxt % cfg.checkpoint_every == 0)
+                logged = nxt % cfg.log_every == 0 or nxt >= total or ckpt_step
+                scalars = train_step(gan, real, y, step=run.step, autocast_dtype=autocast, log=logged)
                 stream.add(scalars)
                 run.step += 1
                 steps_interval += 1
