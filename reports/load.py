@@ -214,14 +214,12 @@ class RunData:
 
 
 def _offline_equilibrium(run: RunData) -> list[dict[str, Any]]:
-    """Verdict changes recomputed with ``diagnostics.equilibrium`` when that module exists."""
-    try:
-        from diagnostics.equilibrium import equilibrium_verdicts  # type: ignore
-    except Exception:
-        return []
+    """Verdict changes recomputed with ``diagnostics.equilibrium`` from the logged scalars."""
+    from diagnostics.equilibrium import equilibrium_verdicts
+
     try:
         result = equilibrium_verdicts(run.scalars, run.gan_kind, run.loss_kind)
-    except Exception:
+    except (ValueError, TypeError, KeyError):  # scalars from a damaged or foreign file
         return []
     out = []
     for v in result or []:
