@@ -205,7 +205,7 @@ _BOUNDS: dict[str, tuple[str, str, float, float]] = {
     "n": ("--n", "int", 1, 100_000),
     "eval_samples": ("--eval-samples", "int", 1, 100_000),
     "workers": ("--workers", "int", 0, 64),
-    "memory_cap_mb": ("--memory-cap-mb", "float", 512, 2**40),
+    "memory_cap_mb": ("--memory-cap-mb", "float", 256, 2**40),  # below this a cell cannot even start torch
     "cell_timeout": ("--cell-timeout", "float", 1e-3, 7 * 24 * 3600),
     "seed": ("--seed", "int", 0, 2**63 - 1),
     "seeds": ("--seeds", "int", 0, 2**63 - 1),
@@ -239,9 +239,13 @@ def check_bounds(args: argparse.Namespace) -> None:
         for x in v if isinstance(v, (list, tuple)) else [v]:
             if not isinstance(x, (int, float)):
                 continue
-            if not math.isfinite(x) or not lo <= x <= hi:
-                hi_s = f"{hi:,.0f}" if kind == "int" or hi >= 1000 else f"{hi:g}"
-                raise UserError(f"{flag} must be between {lo:g} and {hi_s}, got {x}")
+            if not math.isfinite(x):
+                raise UserError(f"{flag} must be a finite number, got {x}")
+            if x < lo:
+                need = "positive" if lo in (1, 1e-3) else "≥ 0" if lo == 0 else f"at least {lo:g}"
+                raise UserError(f"{flag} must be {need}, got {x}")
+            if x > hi:
+                raise UserError(f"{flag} must be at most {hi:,.0f}, got {x}")
 
 
 def _internal_error(exc: BaseException) -> int:
@@ -324,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a GAN with the course notes' defaults (change them with --batch-size, --epochs, --set). "
         "Writes RUN_DIR/config.json, metrics.jsonl, samples/*.png and checkpoint.pt. Ctrl-C saves a checkpoint; "
         "--resume RUN_DIR continues the same run exactly. Exit codes: 0 finished, 2 bad input, 3 diverged "
-        "(non-finite loss), 130 interrupted.",
+        "(non-finite loss), 130 interrupted by Ctrl-C, 143 by SIGTERM (both write a checkpoint first).",
         epilog="example: ganbench train mnist_mlp --dataset fashion-mnist --epochs 1 --batch-size 96 --out runs/fmnist",
     )
     p.add_argument("gan", nargs="?", metavar="GAN", help=f"one of: {', '.join(list_gans())}")

@@ -155,8 +155,11 @@ def section(sid: str, title: str, body: Any) -> Markup:
 def page(
     title: str, body: Any, *, sources: Sequence[str | os.PathLike] = (), kind: str = "report", subtitle: Any = ""
 ) -> str:
-    """The whole document. ``sources``: every file the page was built from, listed at the end."""
-    return (
+    """The whole document. ``sources``: every file the page was built from, listed at the end.
+
+    Text that is not valid Unicode (e.g. file names that are not UTF-8) is shown with backslash escapes.
+    """
+    return _valid_unicode(
         str(
             render(
                 "page.html",
@@ -171,6 +174,10 @@ def page(
         )
         + "\n"
     )
+
+
+def _valid_unicode(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _title_of(path: Path) -> tuple[str, str]:

@@ -431,6 +431,25 @@ def test_damaged_run_still_reports(name, run, capsys):
     assert (run / "report.html").stat().st_size > 1000
 
 
+@pytest.mark.parametrize("where", ["run folder", "sample file"])
+def test_non_utf8_file_names_still_report(where, run, tmp_path, capsys):
+    bad = os.fsdecode(b"run-\xff\xfe")
+    if where == "run folder":
+        target = tmp_path / bad
+        run.rename(target)
+        run = target
+    else:
+        (run / "samples" / os.fsdecode(b"step_00000003-\xff.png")).write_bytes(
+            (run / "samples" / "step_00000004.png").read_bytes()
+        )
+    before = snapshot(run)
+    rc, _, err = cli(["report", str(run), "-o", str(tmp_path / "r.html")], capsys)
+    assert rc == 0, err
+    assert "Traceback" not in err
+    assert_kept(before, run)
+    (tmp_path / "r.html").read_text(encoding="utf-8")  # valid UTF-8
+
+
 def test_resume_truncates_metrics_past_the_checkpoint(run, capsys):
     before = snapshot(run)
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
