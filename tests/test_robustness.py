@@ -880,11 +880,21 @@ def test_doctored_feature_cache_runs_no_code(tmp_path, monkeypatch):
 
 
 def test_doctored_real_stats_cache_runs_no_code(tmp_path):
-    from diagnostics import evaluate as E
+    from diagnostics.evaluate import evaluate_samples
+    from gans.data import load_data
 
-    src = Path(E.__file__).read_text()
-    assert 'torch.load(path, map_location="cpu", weights_only=True)' in src
-    assert "weights_only=False" not in src
+    data = load_data("ring8", (2,))
+    tr, te = data.real(300, "train", seed=5)[0], data.real(300, "test", seed=5)[0]
+    fake = data.real(300, "test", seed=6)[0]
+    first = evaluate_samples(tr, te, fake, extractor="raw", data_kind="vector", mixture="ring8")
+    caches = list((tmp_path / "cache" / "real_stats").glob("*.pt"))
+    assert len(caches) == 1
+    torch.load(caches[0], weights_only=True)  # what it writes is plain data
+    marker = tmp_path / "marker"
+    torch.save({"train": Payload(marker)}, caches[0])
+    again = evaluate_samples(tr, te, fake, extractor="raw", data_kind="vector", mixture="ring8")
+    assert not marker.exists(), "the planted pickle ran"
+    assert again.metrics == first.metrics  # refused and recomputed
 
 
 REPORT_TARGETS = ["metrics.jsonl", "config.json", "checkpoint.pt", "verdicts.json", "samples/step_00000004.png"]
