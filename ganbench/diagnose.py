@@ -20,12 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any
 
 from gans.base import UserError
+
+if TYPE_CHECKING:  # torch is imported where it is used: `ganbench --help` stays fast
+    import torch
 
 __all__ = ["add_commands", "load_samples", "cmd_diagnose"]
 
@@ -81,6 +81,9 @@ def add_commands(sub: Any) -> None:
 
 
 def _to_float_samples(arr: Any, where: str) -> torch.Tensor:
+    import numpy as np
+    import torch
+
     t = torch.as_tensor(np.asarray(arr)) if not isinstance(arr, torch.Tensor) else arr.detach().cpu()
     if (
         t.dtype == torch.bool
@@ -117,6 +120,9 @@ def _to_float_samples(arr: Any, where: str) -> torch.Tensor:
 
 
 def _load_array_file(path: Path) -> torch.Tensor:
+    import numpy as np
+    import torch
+
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
@@ -150,6 +156,8 @@ def _load_array_file(path: Path) -> torch.Tensor:
 
 
 def _load_image_folder(path: Path, n: int) -> torch.Tensor:
+    import numpy as np
+    import torch
     from PIL import Image
 
     files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTS and f.is_file())
@@ -187,6 +195,8 @@ def load_samples(
     spec: str, *, n: int, role: str, seed: int = 0, device: str = "cpu"
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Samples from a path (file, folder, run directory); returns (samples, info)."""
+    import torch
+
     path = Path(spec)
     if not path.exists():
         raise UserError(f"--{role} {spec}: no such file or folder" + (" (or data-set name)" if role == "real" else ""))
@@ -255,6 +265,8 @@ def _print_table(out: dict[str, Any]) -> None:
 
 
 def _dry_arrays(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    import torch
+
     from gans.data import mixture_centers
 
     centers, std = mixture_centers("ring8")
@@ -267,6 +279,8 @@ def _dry_arrays(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    import torch
+
     from diagnostics.evaluate import evaluate_samples
     from diagnostics.features import get_extractor, resolve_extractor_name
 
