@@ -17,6 +17,7 @@ run ends within one log interval of the budget; evaluations fall at equal fracti
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from diagnostics.live import training_callbacks
 from gans.base import UserError, check_batch_sizes
 from gans.models import get_gan_entry
 from gans.training import TrainConfig, read_metrics, train
+from gans.training.rundir import CHECKPOINT, load_checkpoint
 
 __all__ = ["ComparisonRuns", "compare_batch", "plan_runs", "DEFAULT_EPOCHS", "DEFAULT_EVALS", "DEFAULT_EVAL_SAMPLES"]
 
@@ -141,6 +143,9 @@ def compare_batch(
         "precision": precision,
         "diagnostics": diagnostics,
     }
+    for _, _, rd in plan_runs(gan, bss, seeds, out):  # a run to resume must load safely before anything trains
+        if _run_status(rd) not in (None, "finished", "diverged") and (rd / CHECKPOINT).is_file():
+            load_checkpoint(rd / CHECKPOINT)
     run_dirs: list[Path] = []
     t_all = time.perf_counter()
     for bs, seed, rd in plan_runs(gan, bss, seeds, out):
@@ -149,6 +154,10 @@ def compare_batch(
         if status in ("finished", "diverged"):
             log(f"reusing {rd} ({status})")
             continue
+        if status is not None and not (rd / CHECKPOINT).is_file():
+            log(f"restarting {rd}: it stopped before its first checkpoint")
+            shutil.rmtree(rd)
+            status = None
         cfg = TrainConfig(
             gan=gan,
             dataset=dataset,

@@ -271,6 +271,9 @@ def _child(spec: dict[str, Any], result_path: str) -> int:
 # The sweep
 
 
+DEFAULT_CELL_TIMEOUT_S = 900.0  # a cell that hangs (e.g. under a tiny memory cap) is stopped after this
+
+
 def run_sweep(
     cells: Sequence[Cell],
     out_dir: str | os.PathLike,
@@ -286,6 +289,7 @@ def run_sweep(
     runner: Callable[..., dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every cell not already in ``OUT/results.jsonl``; return all rows for these cells."""
+    timeout_s = DEFAULT_CELL_TIMEOUT_S if timeout_s is None else timeout_s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     jsonl = out / RESULTS_JSONL

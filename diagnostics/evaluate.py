@@ -187,7 +187,7 @@ def _reference(
         path = cache_dir() / "real_stats" / f"{ex.name}-n{tr.shape[0]}-{key}.pt"
         if path.is_file():
             try:
-                return torch.load(path, map_location="cpu", weights_only=False)
+                return torch.load(path, map_location="cpu", weights_only=True)
             except Exception:
                 pass  # a corrupt cache entry is recomputed
     feats, probs = ex.features_and_probs(tr, "real (train)")

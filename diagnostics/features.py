@@ -405,7 +405,7 @@ def _classifier(data, *, shape, device) -> FeatureExtractor:
     model = None
     if path.is_file():
         try:
-            blob = torch.load(path, map_location="cpu", weights_only=False)
+            blob = torch.load(path, map_location="cpu", weights_only=True)
             model = SmallCNN(data.shape[0], int(data.num_classes), spec.width, spec.feature_dim)
             model.load_state_dict(blob["state_dict"])
             meta = blob["meta"]

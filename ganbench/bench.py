@@ -35,6 +35,16 @@ def _check_gans(names: list[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _check_sweep_overrides(gans: list[str], overrides: dict[str, dict[str, Any]]) -> None:
+    """Every --set GAN:KEY=VALUE names a GAN of the sweep and a valid value, before any cell runs."""
+    from gans.models.core import apply_overrides, get_gan_entry
+
+    for gan, ov in overrides.items():
+        if gan not in gans:
+            raise UserError(f"--set {gan}:…: {gan!r} is not one of the swept GANs ({', '.join(gans)})")
+        apply_overrides(get_gan_entry(gan).default_config(), ov)
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     import torch
 
@@ -72,6 +82,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         if not eq or not gan or not k:
             raise UserError(f"--set expects GAN:KEY=VALUE, got {item!r}")
         overrides.setdefault(gan, {})[k] = v
+    _check_sweep_overrides(gans, overrides)
     cells = plan_cells(
         gans,
         args.batch_sizes,
@@ -122,6 +133,8 @@ def _cmd_regress(args: argparse.Namespace) -> int:
         raise UserError("--threshold is a fraction, e.g. 0.15 for 15 %")
     parse_slowdown()
     baseline = args.baseline or str(DEFAULT_BASELINE)
+    if args.baseline is not None and not args.update_baseline and not os.path.isfile(baseline):
+        raise UserError(f"--baseline {baseline}: no such file (create one with --update-baseline)")
     if args.dry_run:
         mode = "quick" if args.quick else "full"
         print(f"regress ({mode}) on {args.device}, baseline {baseline}; GANs and their settings:")

@@ -127,8 +127,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise UserError("train needs a GAN name (see `ganbench list`) or --resume RUN_DIR")
     callbacks = []
     if args.resume is not None:
+        if args.dry_run:
+            raise UserError("--resume and --dry-run cannot be combined (a dry run never touches a real run)")
+        if args.out is not None and os.path.realpath(args.out) != os.path.realpath(args.resume):
+            raise UserError(f"--out {args.out} conflicts with --resume {args.resume}; drop --out")
         out = args.resume
-        args.gan = args.gan or "pattern1010"  # placeholder: the saved config wins
+        args.gan = args.gan or ""  # the saved config wins; a different name is a conflict
     else:
         get_gan_entry(args.gan)  # unknown names fail before anything is written
         if args.dry_run:
@@ -139,6 +143,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             if args.dry_run
             else os.path.join("runs", f"{args.gan}-{_timestamp()}")
         )
+        _check_train_out(out)
     if not args.no_diagnostics:
         callbacks = training_callbacks(eval_samples=args.eval_samples, features=args.features)
     cfg = _train_config(args)
@@ -183,6 +188,127 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _check_train_out(out: str) -> None:
+    """``--out`` must be absent, an empty folder, or a run directory (which train refuses without --resume)."""
+    from pathlib import Path
+
+    p = Path(out)
+    if p.is_symlink() and not p.exists():
+        raise UserError(f"--out {p}: a broken link")
+    if not p.exists():
+        for parent in p.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise UserError(f"--out {p}: {parent} is a file, not a folder")
+                if not os.access(parent, os.W_OK):
+                    raise UserError(f"--out {p}: cannot create it ({parent} is not writable)")
+                break
+        return
+    if not p.is_dir():
+        raise UserError(f"--out {p}: exists and is not a folder")
+    if any(p.iterdir()) and not ((p / "config.json").is_file() and (p / "metrics.jsonl").is_file()):
+        raise UserError(f"--out {p}: holds files that are not a ganbench run; choose an empty or new folder")
+
+
+# Flag bounds, checked before any command runs: attribute → (flag, kind, low, high).
+_BOUNDS: dict[str, tuple[str, str, float, float]] = {
+    "n": ("--n", "int", 1, 100_000),
+    "eval_samples": ("--eval-samples", "int", 1, 100_000),
+    "workers": ("--workers", "int", 0, 64),
+    "memory_cap_mb": ("--memory-cap-mb", "float", 256, 2**40),  # below this a cell cannot even start torch
+    "cell_timeout": ("--cell-timeout", "float", 1e-3, 7 * 24 * 3600),
+    "seed": ("--seed", "int", 0, 2**63 - 1),
+    "seeds": ("--seeds", "int", 0, 2**63 - 1),
+    "batch_size": ("--batch-size", "int", 1, 2**24),
+    "steps": ("--steps", "int", 1, 2**40),
+    "epochs": ("--epochs", "int", 1, 2**24),
+    "time_budget": ("--time-budget", "float", 1e-3, 365 * 24 * 3600),
+    "threads": ("--threads", "int", 1, 4096),
+    "rounds": ("--rounds", "int", 1, 10_000),
+    "warmup": ("--warmup", "int", 0, 2**24),
+    "max_seconds": ("--max-seconds", "float", 1e-3, 365 * 24 * 3600),
+    "evals": ("--evals", "int", 1, 10_000),
+    "log_every": ("--log-every", "int", 0, 2**40),
+    "sample_every": ("--sample-every", "int", 0, 2**40),
+    "checkpoint_every": ("--checkpoint-every", "int", 0, 2**40),
+    "eval_every": ("--eval-every", "int", 0, 2**40),
+    "noise_k": ("--noise-k", "float", 0, 1e6),
+    "rel_threshold": ("--rel-threshold", "float", 0, 1e6),
+    "threshold": ("--threshold", "float", 0, 1e6),
+}
+
+
+def check_bounds(args: argparse.Namespace) -> None:
+    """Every numeric flag in range (and finite) before anything runs; one line naming the flag otherwise."""
+    import math
+
+    for attr, (flag, kind, lo, hi) in _BOUNDS.items():
+        v = getattr(args, attr, None)
+        if v is None or isinstance(v, bool):
+            continue
+        for x in v if isinstance(v, (list, tuple)) else [v]:
+            if not isinstance(x, (int, float)):
+                continue
+            if not math.isfinite(x):
+                raise UserError(f"{flag} must be a finite number, got {x}")
+            if x < lo:
+                need = "positive" if lo in (1, 1e-3) else "≥ 0" if lo == 0 else f"at least {lo:g}"
+                raise UserError(f"{flag} must be {need}, got {x}")
+            if x > hi:
+                raise UserError(f"{flag} must be at most {hi:,.0f}, got {x}")
+
+
+def _internal_error(exc: BaseException) -> int:
+    """A genuine bug: one short line on stderr, the traceback in a log file."""
+    import time
+    import traceback
+
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    log = None
+    for folder in (_log_folder(), tempfile.gettempdir()):
+        if folder is None:
+            continue
+        try:
+            fd, log = tempfile.mkstemp(
+                prefix=f"internal-error-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".log", dir=folder
+            )
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(f"ganbench {' '.join(sys.argv)}\n{text}")
+            break
+        except OSError:
+            log = None
+    msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    where = f"; details in {log}" if log else ""
+    print(f"ganbench: internal error: {type(exc).__name__}{': ' + msg if msg else ''}{where}", file=sys.stderr)
+    return 1
+
+
+def _log_folder() -> str | None:
+    try:
+        from gans.base import cache_dir
+
+        folder = cache_dir() / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder)
+    except Exception:
+        return None
+
+
+def _user_error_line(e: BaseException) -> str:
+    if isinstance(e, OSError):
+        what = e.strerror or str(e) or type(e).__name__
+        name = e.filename if e.filename is not None else ""
+        if isinstance(e, PermissionError) or e.errno in (30,):  # EROFS
+            what = f"{what} (cannot write or read here)"
+        if e.errno == 28:  # ENOSPC
+            what = f"{what} (the disk is full)"
+        return f"{os.fsdecode(name) + ': ' if name != '' else ''}{what}"
+    if isinstance(e, UnicodeError):
+        return f"a file or argument is not valid UTF-8 ({str(e)[:200]})"
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__ if not text else text[0][:300]}"
+
+
 def _timestamp() -> str:
     import time
 
@@ -212,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a GAN with the course notes' defaults (change them with --batch-size, --epochs, --set). "
         "Writes RUN_DIR/config.json, metrics.jsonl, samples/*.png and checkpoint.pt. Ctrl-C saves a checkpoint; "
         "--resume RUN_DIR continues the same run exactly. Exit codes: 0 finished, 2 bad input, 3 diverged "
-        "(non-finite loss), 130 interrupted.",
+        "(non-finite loss), 130 interrupted by Ctrl-C, 143 by SIGTERM (both write a checkpoint first).",
         epilog="example: ganbench train mnist_mlp --dataset fashion-mnist --epochs 1 --batch-size 96 --out runs/fmnist",
     )
     p.add_argument("gan", nargs="?", metavar="GAN", help=f"one of: {', '.join(GAN_NAMES)}")
@@ -274,19 +400,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Exit codes: 0 done, 2 a user mistake (one line), 1 an internal error (one line and
+    a log file), 3 diverged, 130/143 interrupted by SIGINT/SIGTERM (checkpoint saved); a closed pipe is quiet."""
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()
             return 2
+        check_bounds(args)
         return int(args.func(args) or 0)
     except UserError as e:
-        print(f"ganbench: error: {e}", file=sys.stderr)
-        return 2
+        return _error(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
     except KeyboardInterrupt:
-        print("ganbench: interrupted", file=sys.stderr)
+        _quiet_print("ganbench: interrupted")
         return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
+    except MemoryError:
+        return _error("out of memory; use smaller sizes (--n, --eval-samples, --batch-size)")
+    except (OSError, ValueError, UnicodeError, OverflowError) as e:  # json.JSONDecodeError is a ValueError
+        return _error(_user_error_line(e))
+    except SystemExit:
+        raise
+    except Exception as e:
+        return _internal_error(e)
+
+
+def _error(line: str) -> int:
+    _quiet_print(f"ganbench: error: {line}")
+    return 2
+
+
+def _quiet_print(line: str) -> None:
+    try:
+        print(line, file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe (``ganbench list | head``) point stdout at /dev/null so exit flushes quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

@@ -31,23 +31,34 @@ def _cmd_report(args: argparse.Namespace) -> int:
             load_run(r)
         print(f"would write {len(runs)} report(s)")
         return 0
+    from reports.html import check_page_target
+
+    force = args.force
     if len(runs) == 1 and (args.out is None or not _is_dir_target(args.out)):
-        out = write_run_report(runs[0], args.out)
+        out = write_run_report(runs[0], args.out, force=force)
         print(out)
         return 0
     if args.out is None:
         for r in runs:
-            print(write_run_report(r))
+            check_page_target(Path(r) / "report.html", force=force)
+        for r in runs:
+            print(write_run_report(r, force=force))
         return 0
     folder = Path(args.out)
-    folder.mkdir(parents=True, exist_ok=True)
-    names = set()
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"-o {folder}: exists and is not a folder")
+    names, targets = set(), []
     for r in runs:
         name = Path(r).resolve().name
         while name in names:
             name += "_"
         names.add(name)
-        print(write_run_report(r, folder / f"{name}.html"))
+        targets.append((r, folder / f"{name}.html"))
+    for _, t in [*targets, (None, folder / "index.html")]:
+        check_page_target(t, force=force and t.name != "index.html")  # refuse before anything is written
+    folder.mkdir(parents=True, exist_ok=True)
+    for r, t in targets:
+        print(write_run_report(r, t, force=force))
     print(write_index(folder))
     return 0
 
@@ -104,6 +115,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         kw["steps_per_run"] = 2
     else:
         out = args.out or os.path.join("runs", f"compare-{args.gan}-{time.strftime('%Y%m%d-%H%M%S')}")
+    _check_compare_out(Path(out))
     temporary = args.dry_run and args.out is None
     try:
         runs = compare_batch(args.gan, args.batch_sizes, out=out, **kw)
@@ -126,6 +138,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_compare_out(out: Path) -> None:
+    """compare-batch writes into an absent or empty folder, or one an earlier compare-batch wrote."""
+    from reports.html import check_page_target
+
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    if any(out.iterdir()) and not ((out / "runs").is_dir() or (out / "comparison.json").is_file()):
+        raise UserError(f"--out {out}: holds files that compare-batch did not write; choose an empty or new folder")
+    for name in ("comparison.html", "index.html"):
+        check_page_target(out / name)
+
+
 def _cmd_bench_report(args: argparse.Namespace) -> int:
     from reports.bench_report import build_bench_report, write_bench_report
 
@@ -141,7 +167,9 @@ def _cmd_bench_report(args: argparse.Namespace) -> int:
         build_bench_report(bench, args.sweep or [], k=args.noise_k, rel=args.rel_threshold)
         print("bench-report: inputs read and report built (not written: --dry-run)")
         return 0
-    out = write_bench_report(bench, args.out, args.sweep or [], k=args.noise_k, rel=args.rel_threshold)
+    out = write_bench_report(
+        bench, args.out, args.sweep or [], k=args.noise_k, rel=args.rel_threshold, force=args.force
+    )
     print(out)
     return 0
 
@@ -166,6 +194,7 @@ def add_commands(sub) -> None:
         "and index.html)",
     )
     p.add_argument("--dry-run", action="store_true", help="read the runs, write nothing")
+    p.add_argument("--force", action="store_true", help="replace an existing -o file that ganbench did not write")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser(
@@ -273,4 +302,5 @@ def add_commands(sub) -> None:
         "--rel-threshold", type=float, default=0.05, help="… and when |Δ median| / median > this (default 0.05)"
     )
     p.add_argument("--dry-run", action="store_true", help="read the inputs and build the page, write nothing")
+    p.add_argument("--force", action="store_true", help="replace an existing -o file that ganbench did not write")
     p.set_defaults(func=_cmd_bench_report)

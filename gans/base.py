@@ -26,6 +26,8 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_json",
     "atomic_torch_save",
+    "plain",
+    "safe_torch_load",
     "read_jsonl",
     "cache_dir",
 ]
@@ -97,11 +99,63 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """Save ``obj`` (as plain types: see :func:`plain`) so that it loads with ``weights_only=True``."""
     import torch
 
     buf = io.BytesIO()
-    torch.save(obj, buf)
+    torch.save(plain(obj), buf)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def plain(obj: Any) -> Any:
+    """``obj`` with NumPy arrays as tensors and NumPy scalars as Python numbers, containers rebuilt.
+
+    What ``torch.load(weights_only=True)`` accepts: tensors, numbers, strings, None and containers of them.
+    """
+    import numpy as np
+    import torch
+
+    if isinstance(obj, torch.Tensor) or obj is None or type(obj) in (bool, int, float, str, bytes):
+        return obj
+    for t in (bool, int, float, str, bytes):  # subclasses (e.g. torch.__version__) as the plain type
+        if isinstance(obj, t):
+            return t(obj)
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {plain(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain(v) for v in obj) if type(obj) in (list, tuple) else [plain(v) for v in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return obj
+
+
+def safe_torch_load(path: str | os.PathLike, what: str = "file") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain values only, never code.
+
+    A missing, unreadable or disallowed file is a :class:`UserError` naming it.
+    """
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no {what} here") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: a folder, not a {what}") from None
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(
+            f"{path}: refused to load this {what}: it holds something other than tensors and plain values "
+            f"({first[:200]}); it was not executed"
+        ) from None
+    except (OSError, RuntimeError, EOFError, ValueError, KeyError, AttributeError, ImportError, TypeError) as e:
+        raise UserError(f"{path}: unreadable {what} ({type(e).__name__}: {str(e)[:200]})") from None
 
 
 def read_jsonl(path: str | os.PathLike, type_: str | None = None) -> Iterator[dict[str, Any]]:

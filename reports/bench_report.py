@@ -22,10 +22,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from gans.base import atomic_write_text
-
 from . import plots
-from .html import H, Markup, img_png, join, page, section, table
+from .html import H, Markup, check_page_target, img_png, join, page, section, table, write_page
 from .load import BenchRun, SweepRow, finite, load_benchmarks, load_sweep
 
 __all__ = [
@@ -478,6 +476,6 @@ def build_bench_report(
 def write_bench_report(
     bench_dir: str | os.PathLike | None, out: str | os.PathLike, sweeps: Sequence[str | os.PathLike] = (), **kw: Any
 ) -> Path:
-    out = Path(out)
-    atomic_write_text(out, build_bench_report(bench_dir, sweeps, **kw))
-    return out
+    force = bool(kw.pop("force", False))
+    out = check_page_target(out, force=force)
+    return write_page(out, build_bench_report(bench_dir, sweeps, **kw), force=force)

@@ -25,10 +25,22 @@ from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import quote
 
-from gans.base import UserError, atomic_write_json, atomic_write_text
+from gans.base import UserError, atomic_write_json
 
 from . import plots
-from .html import H, Markup, img_png, join, page, section, table, verdict_badge, write_index
+from .html import (
+    H,
+    Markup,
+    check_page_target,
+    img_png,
+    join,
+    page,
+    section,
+    table,
+    verdict_badge,
+    write_index,
+    write_page,
+)
 from .load import RunData, finite, load_run
 from .run_report import pick_samples, write_run_report
 
@@ -792,6 +804,8 @@ def write_comparison_report(
     """Write ``out/comparison.html``, ``out/comparison.json``, each run's report and ``out/index.html``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for name in ("comparison.html", "index.html"):
+        check_page_target(out / name)  # refuse before anything is written
     runs = [load_run(d) for d in run_dirs]
     comp = build_comparison(runs, plan)
     links = {}
@@ -803,7 +817,7 @@ def write_comparison_report(
     runs = sorted(
         (load_run(d) for d in run_dirs), key=lambda r: (r.batch_size or 0, r.seed or 0)
     )  # fresh source lists, same order
-    atomic_write_text(out / "comparison.html", render_comparison(comp, runs, links))
+    write_page(out / "comparison.html", render_comparison(comp, runs, links))
     atomic_write_json(out / "comparison.json", _jsonable(comp))
     write_index(out, title=f"ganbench compare-batch — {comp['gan']} on {comp['dataset']}")
     return comp

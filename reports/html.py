@@ -155,8 +155,11 @@ def section(sid: str, title: str, body: Any) -> Markup:
 def page(
     title: str, body: Any, *, sources: Sequence[str | os.PathLike] = (), kind: str = "report", subtitle: Any = ""
 ) -> str:
-    """The whole document. ``sources``: every file the page was built from, listed at the end."""
-    return (
+    """The whole document. ``sources``: every file the page was built from, listed at the end.
+
+    Text that is not valid Unicode (e.g. file names that are not UTF-8) is shown with backslash escapes.
+    """
+    return _valid_unicode(
         str(
             render(
                 "page.html",
@@ -171,6 +174,10 @@ def page(
         )
         + "\n"
     )
+
+
+def _valid_unicode(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _title_of(path: Path) -> tuple[str, str]:
@@ -193,9 +200,46 @@ def is_our_page(path: str | os.PathLike) -> bool:
     return '<meta name="generator" content="ganbench">' in head
 
 
+RUN_FILES = ("config.json", "metrics.jsonl", "checkpoint.pt", "verdicts.json")
+
+
+def check_page_target(path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Where a page may be written: never over a run's own files, and over another file only if ganbench wrote it.
+
+    ``force`` allows replacing a file ganbench did not write (never a run's data, never a folder).
+    """
+    from gans.base import UserError
+
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{p}: is a folder; name a file, or end the folder with / for one file per run")
+    parent = p.parent
+    if (
+        p.name in RUN_FILES
+        and (parent / "config.json").is_file()
+        or (parent.name == "samples" and (parent.parent / "config.json").is_file())
+    ):
+        raise UserError(f"{p}: is part of a run directory; write the report elsewhere (e.g. RUN_DIR/report.html)")
+    if p.is_symlink() or (p.exists() and not is_our_page(p)):
+        if not force:
+            raise UserError(f"{p}: exists and was not written by ganbench; refusing to overwrite it (--force replaces)")
+        if p.is_symlink():
+            p.unlink()
+    return p
+
+
+def write_page(path: str | os.PathLike, text: str, *, force: bool = False) -> Path:
+    """Write a page atomically after :func:`check_page_target`."""
+    from gans.base import atomic_write_text
+
+    p = check_page_target(path, force=force)
+    atomic_write_text(p, text)
+    return p
+
+
 def write_index(folder: str | os.PathLike, *, title: str | None = None) -> Path:
     """``folder/index.html`` linking every other report in ``folder`` (relative links only)."""
-    from gans.base import UserError, atomic_write_text
+    from gans.base import UserError
 
     folder = Path(folder)
     out = folder / "index.html"
@@ -215,7 +259,7 @@ def write_index(folder: str | os.PathLike, *, title: str | None = None) -> Path:
         f"{len(items)} report(s) in this folder",
         table(["file", "kind", "title"], rows) if rows else Markup("<p>No reports here.</p>"),
     )
-    atomic_write_text(
+    write_page(
         out,
         page(
             title or f"ganbench reports — {folder.resolve().name}",

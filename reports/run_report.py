@@ -14,10 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gans.base import atomic_write_text
-
 from . import plots
-from .html import H, Markup, img_png, join, page, section, table, verdict_badge
+from .html import H, Markup, check_page_target, img_png, join, page, section, table, verdict_badge, write_page
 from .load import RunData, load_run
 
 __all__ = ["build_run_report", "write_run_report", "pick_samples", "RUN_SECTIONS"]
@@ -243,8 +241,11 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
     )
 
 
-def write_run_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """Write the report (default ``RUN_DIR/report.html``) atomically; returns its path."""
+def write_run_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, force: bool = False) -> Path:
+    """Write the report (default ``RUN_DIR/report.html``) atomically; returns its path.
+
+    A file ganbench did not write is replaced only with ``force``; a run's own files never.
+    """
     out = Path(out) if out is not None else Path(run_dir) / "report.html"
-    atomic_write_text(out, build_run_report(run_dir))
-    return out
+    check_page_target(out, force=force)
+    return write_page(out, build_run_report(run_dir), force=force)

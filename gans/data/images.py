@@ -161,6 +161,9 @@ class CelebAH5:
                         f"{path}: '{CELEBA_GROUP}/{key}' has shape {tuple(ds.shape)}; expected 218×178×3 "
                         "(height, width, RGB)"
                     )
+            first = np.asarray(group["0.jpg"])
+        # uint8 images are 0…255; float images already in [0, 1] are used as they are
+        self.scale = 1.0 if first.dtype.kind == "f" and float(np.nanmax(first)) <= 1.0 else 255.0
         self._file = None
 
     def __len__(self) -> int:
@@ -171,7 +174,7 @@ class CelebAH5:
 
         if self._file is None:  # opened lazily, once per worker process
             self._file = h5py.File(self.path, "r")
-        img = torch.from_numpy(np.asarray(self._file[CELEBA_GROUP][f"{i}.jpg"])).permute(2, 0, 1).float() / 255.0
+        img = torch.from_numpy(np.asarray(self._file[CELEBA_GROUP][f"{i}.jpg"])).permute(2, 0, 1).float() / self.scale
         c, h, w = self.shape
         img = _crop_or_resize(img, h, w, squash=False)
         return img if c == 3 else img.mean(0, keepdim=True)
@@ -212,7 +215,9 @@ class ImageFolder:
         for path in _progress(files, "checking images"):
             try:
                 with Image.open(path) as im:
-                    im.verify()  # header and, for PNG, checksums: catches truncated and bogus files
+                    im.verify()  # header and, for PNG, checksums
+                with Image.open(path) as im:
+                    im.load()  # a full decode: catches truncated JPEGs, which verify() lets through
             except Exception as e:
                 if not skip_corrupt:
                     raise DataError(

@@ -11,6 +11,7 @@ summed by :class:`diagnostics.stream.ScalarStream` and read once per log interva
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterator, Literal
 
@@ -414,6 +415,16 @@ def _parse_value(key: str, text: str, current: Any) -> Any:
         value = float(value)
     if current is not None and not isinstance(value, type(current)):
         raise UserError(f"--set {key}={text}: expected {type(current).__name__}, got {type(value).__name__}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise UserError(f"--set {key}={text}: must be a finite number")
+        positive = (
+            isinstance(current, (int, float)) and current > 0 and (key.startswith("lr") or isinstance(current, int))
+        )
+        if positive and value <= 0:
+            raise UserError(f"--set {key}={text}: must be > 0 (default {current})")
+        if isinstance(current, (int, float)) and current >= 0 and value < 0:
+            raise UserError(f"--set {key}={text}: must be ≥ 0 (default {current})")
     return value
 
 

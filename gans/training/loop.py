@@ -13,16 +13,27 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..base import PRECISIONS, UserError, atomic_write_json
+from ..base import PRECISIONS, UserError, atomic_write_bytes, atomic_write_json
 from ..data import DataOptions, load_data
 from ..models import build_gan, get_gan_entry, train_step
-from .rundir import CHECKPOINT, Run, fixed_sample_inputs, load_checkpoint, save_checkpoint, write_samples
+from .rundir import (
+    CHECKPOINT,
+    Run,
+    fixed_sample_inputs,
+    load_checkpoint,
+    load_gan_state,
+    read_run_config,
+    save_checkpoint,
+    write_samples,
+)
 from .runtime import autocast_dtype, resolve_device, rng_state, seed_everything, set_rng_state, versions
 from .stream import ScalarStream
 
@@ -73,9 +84,12 @@ class RunResult:
     gan: str = ""
     train_s: float | None = None  # training wall time of the whole run (evaluations excluded)
     images_per_s: float | None = None  # training images ÷ train_s: the run's one throughput figure
+    signal: int | None = None  # the signal that stopped an interrupted run (SIGINT or SIGTERM)
 
     @property
     def exit_code(self) -> int:
+        if self.status == "interrupted" and self.signal is not None:
+            return 128 + int(self.signal)  # 130 for Ctrl-C (SIGINT), 143 for SIGTERM
         return {"finished": 0, "interrupted": EXIT_INTERRUPTED, "diverged": EXIT_DIVERGED}[self.status]
 
 
@@ -149,19 +163,21 @@ def train(
     callbacks = list(callbacks or [])
     ckpt = None
     if resume:
-        if not (out / "config.json").is_file():
-            raise UserError(f"--resume {out}: not a run directory (no config.json)")
-        saved = json.loads((out / "config.json").read_text())
-        new_steps, new_epochs = cfg.steps, cfg.epochs
-        cfg = TrainConfig(**saved["train"])
-        if new_steps is not None or new_epochs is not None:  # resume may extend the run
-            cfg = dataclasses.replace(cfg, steps=new_steps, epochs=new_epochs if new_steps is None else cfg.epochs)
-        if (out / CHECKPOINT).is_file():
-            ckpt = load_checkpoint(out / CHECKPOINT)
+        if not out.is_dir():
+            raise UserError(f"--resume {out}: no such run directory")
+        saved = read_run_config(out)
+        if not (out / CHECKPOINT).is_file():
+            raise UserError(
+                f"--resume {out}: no {CHECKPOINT} (the run stopped before its first checkpoint); "
+                "start it again with a new --out"
+            )
+        ckpt = load_checkpoint(out / CHECKPOINT)
+        cfg = _resumed_config(cfg, saved["train"], out)
     else:
         if (out / CHECKPOINT).exists() or (out / "metrics.jsonl").exists():
             raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     cfg = _resolve(cfg)
+    _remove_stray_temporaries(out)
 
     # (1) device, seeds, GAN, data ------------------------------------------------------------
     device = resolve_device(cfg.device)
@@ -190,6 +206,19 @@ def train(
     cfg = _schedule(cfg, total, spe, bounded)
     sample_every = cfg.sample_every or (max(1, total // 8) if bounded else 0)
 
+    if ckpt is not None:
+        done = int(ckpt["step"])
+        if done > total:
+            raise UserError(
+                f"--resume {out}: the run is already at step {done}; --steps/--epochs may extend it, "
+                f"not shorten it to {total} steps"
+            )
+        load_gan_state(gan, ckpt, out / CHECKPOINT)
+        resume_rng = ckpt["rng"]
+        try:
+            set_rng_state(resume_rng)  # checked now, before anything is written; restored again below
+        except UserError as e:
+            raise UserError(f"{out / CHECKPOINT}: {e}") from None
     out.mkdir(parents=True, exist_ok=True)
     config = {
         "gan": cfg.gan,
@@ -206,17 +235,24 @@ def train(
         "versions": versions(),
         "command": sys.argv,
     }
+    dropped = _truncate_metrics(out, int(ckpt["step"])) if ckpt is not None else 0
     atomic_write_json(out / "config.json", config)
     run = Run(out, gan, data, cfg, device)
     wall_offset = train_offset = 0.0
     if ckpt is not None:
-        gan.load_state_dict(ckpt["gan"])
-        gan.load_optimizer_state(ckpt["optim"])
-        set_rng_state(ckpt["rng"])
         run.step = int(ckpt["step"])
         wall_offset = float(ckpt.get("wall", 0.0))
         train_offset = float(ckpt.get("train_s", wall_offset))
-        run.event("resume", f"resumed at step {run.step} of {total if bounded else f'a {cfg.time_budget:g} s budget'}")
+        note = (
+            f"; {dropped} record(s) of metrics.jsonl past the checkpoint's step were removed (they are trained again)"
+            if dropped
+            else ""
+        )
+        run.event(
+            "resume",
+            f"resumed at step {run.step} of {total if bounded else f'a {cfg.time_budget:g} s budget'}{note}",
+            dropped_records=dropped,
+        )
     else:
         run.event(
             "start",
@@ -228,10 +264,15 @@ def train(
     gan.train()
 
     stream = ScalarStream()
+    # Nothing outside the training steps draws from the training random stream: the set-up below and
+    # every callback hook run between a save and a restore of the global RNG state, so a cold or warm
+    # feature-extractor cache, diagnostics on or off, and a resume all train the same weights.
+    train_rng = rng_state() if ckpt is None else resume_rng
     z_fixed, labels_fixed = fixed_sample_inputs(gan, cfg.seed)
     real_ref = data.real(512, "test")[0] if data.kind == "vector" else None
     for cb in callbacks:
-        getattr(cb, "on_start", lambda r: None)(run)
+        _isolated(getattr(cb, "on_start", None), run)
+    set_rng_state(train_rng)
 
     # (2) the loop -----------------------------------------------------------------------------
     bar = None
@@ -294,7 +335,7 @@ def train(
         run.write(record)
         last = means
         for cb in callbacks:
-            getattr(cb, "on_scalars", lambda *a: None)(run, run.step, means)
+            _isolated(getattr(cb, "on_scalars", None), run, run.step, means)
         if bar is not None:
             bar.set_postfix(
                 {
@@ -327,7 +368,9 @@ def train(
             cpu_interval += time.process_time() - cpu0
             run.write({"type": "eval_time", "step": run.step, "eval_s": spent})
 
+    stop = _StopRequest()
     try:
+        stop.install()
         first = True
         while run.step < total and run.status == "running":
             epoch, skip = divmod(run.step, spe)
@@ -363,7 +406,7 @@ def train(
                     last_good_step = run.step
                 timed_eval = flushed and not at_end and train_s() >= next_eval_s
                 if (sample_every and run.step % sample_every == 0) or at_end or timed_eval:
-                    write_samples(run, z_fixed, labels_fixed, real_ref)
+                    _isolated(write_samples, run, z_fixed, labels_fixed, real_ref)
                 if not at_end and ((cfg.eval_every and run.step % cfg.eval_every == 0) or timed_eval):
                     evaluate()
                     while next_eval_s <= train_s():
@@ -371,6 +414,8 @@ def train(
                 if at_end:
                     run.status = "ending"
                     break
+                if stop.signal is not None:
+                    raise KeyboardInterrupt  # a step is never cut short: stop between steps
         if run.status == "diverged":
             bad = {k: v for k, v in last.items() if not math.isfinite(v)}
             msg = (
@@ -408,11 +453,146 @@ def train(
                 f"{last_good_step}) is kept",
             )
     finally:
+        stop.uninstall()
         if bar is not None:
             bar.close()
         for cb in callbacks:
-            getattr(cb, "on_end", lambda r: None)(run)
+            _isolated(getattr(cb, "on_end", None), run)
         run.close()
+    sig = (stop.signal or signal.SIGINT) if run.status == "interrupted" else None
     t_s = train_s()
     ips = run.step * cfg.batch_size / t_s if t_s > 0 and run.step else None
-    return RunResult(out, run.status, run.step, total if bounded else run.step, last, data.name, cfg.gan, t_s, ips)
+    return RunResult(out, run.status, run.step, total if bounded else run.step, last, data.name, cfg.gan, t_s, ips, sig)
+
+
+class _StopRequest:
+    """SIGINT and SIGTERM ask the loop to stop after the current step (checkpoint, then exit 130 / 143).
+
+    A second signal while stopping raises :class:`KeyboardInterrupt` at once.
+    """
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[s] = signal.signal(s, self._handle)
+            except (ValueError, OSError):
+                pass
+
+    def uninstall(self) -> None:
+        for s, old in self._old.items():
+            try:
+                signal.signal(s, old)
+            except (ValueError, OSError, TypeError):
+                pass
+        self._old.clear()
+
+
+def _isolated(fn: Any, *args: Any) -> Any:
+    """Call ``fn`` with the global RNG state saved before and restored after (training's stream is untouched)."""
+    if fn is None:
+        return None
+    state = rng_state()
+    try:
+        return fn(*args)
+    finally:
+        set_rng_state(state)
+
+
+# Fields that define a run; on --resume each must match the saved run (steps and epochs may extend it).
+_RUN_DEFINING = (
+    "gan",
+    "dataset",
+    "data_root",
+    "batch_size",
+    "seed",
+    "precision",
+    "overrides",
+    "device",
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "eval_every",
+    "skip_corrupt",
+    "epoch_size",
+    "time_budget",
+    "eval_every_s",
+    "evals",
+)
+
+
+def _resumed_config(given: TrainConfig, saved: dict[str, Any], out: Path) -> TrainConfig:
+    """The saved run's config, extended by ``given``'s steps/epochs; any other differing option is an error."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    try:
+        cfg = TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    except TypeError as e:
+        raise UserError(f"{out / 'config.json'}: not a ganbench run configuration ({e})") from None
+    defaults = TrainConfig(gan=cfg.gan)
+    for name in _RUN_DEFINING:
+        new, old, default = getattr(given, name), getattr(cfg, name), getattr(defaults, name)
+        if name == "gan" or new == default or new == old:
+            continue
+        if (name == "device" and str(new) == "auto") or (name == "log_every" and new == 0):
+            continue  # "auto" and log_every 0 ask for the default the saved run already resolved
+        flag = {"overrides": "--set", "data_root": "--data-root", "epoch_size": "--epoch-size"}.get(
+            name, "--" + name.replace("_", "-")
+        )
+        raise UserError(f"--resume {out}: {flag} {_show(new)} conflicts with the run's {_show(old)}; drop {flag}")
+    if given.gan and given.gan != cfg.gan:
+        raise UserError(f"--resume {out}: the GAN {given.gan!r} conflicts with the run's {cfg.gan!r}; drop it")
+    if given.steps is not None or given.epochs is not None:  # resume may extend the run
+        cfg = dataclasses.replace(cfg, steps=given.steps, epochs=given.epochs if given.steps is None else cfg.epochs)
+    return cfg
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, dict):
+        return ",".join(f"{k}={x}" for k, x in v.items()) or "(none)"
+    return repr(v)
+
+
+def _remove_stray_temporaries(out: Path) -> None:
+    """Half-written files of an atomic write cut short by a kill (``.NAME.*.tmp``) are removed."""
+    for folder in (out, out / "samples"):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for p in folder.glob(".*.tmp"):
+            try:
+                if p.is_file() and not p.is_symlink():
+                    p.unlink()
+            except OSError:
+                pass
+
+
+def _truncate_metrics(out: Path, step: int) -> int:
+    """Drop metrics.jsonl records past ``step`` (they were logged after the checkpoint); returns how many."""
+    path = out / "metrics.jsonl"
+    if not path.is_file():
+        return 0
+    keep, dropped = [], 0
+    with open(path, "rb") as f:
+        for raw in f:
+            try:
+                rec = json.loads(raw)
+            except ValueError:
+                dropped += bool(raw.strip())  # a torn line from a kill
+                continue
+            s = rec.get("step") if isinstance(rec, dict) else None
+            if isinstance(s, (int, float)) and not isinstance(s, bool) and s > step:
+                dropped += 1
+                continue
+            keep.append(raw if raw.endswith(b"\n") else raw + b"\n")
+    if dropped:
+        atomic_write_bytes(path, b"".join(keep))
+    return dropped

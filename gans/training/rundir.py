@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..base import UserError, atomic_torch_save, atomic_write_bytes, read_jsonl
+from ..base import UserError, atomic_torch_save, atomic_write_bytes, read_jsonl, safe_torch_load
 from ..data import Data
 from ..models import GAN, build_gan
 from .render import render_samples
@@ -30,6 +30,8 @@ __all__ = [
     "Run",
     "read_metrics",
     "load_checkpoint",
+    "load_gan_state",
+    "read_run_config",
     "save_checkpoint",
     "load_run_gan",
     "write_samples",
@@ -101,23 +103,54 @@ def save_checkpoint(run: Run, wall: float, train_s: float | None = None) -> None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's state, loaded with ``weights_only=True`` (data only: a file that holds code is refused)."""
+    ckpt = safe_torch_load(path, "checkpoint")
+    if not isinstance(ckpt, dict) or not {"step", "gan", "optim", "rng"} <= set(ckpt):
+        raise UserError(f"{path}: not a ganbench checkpoint (expected step, gan, optim and rng entries)")
+    if not isinstance(ckpt["step"], int) or isinstance(ckpt["step"], bool) or ckpt["step"] < 0:
+        raise UserError(f"{path}: not a ganbench checkpoint (step is {ckpt['step']!r})")
+    return ckpt
+
+
+def load_gan_state(gan: GAN, ckpt: dict[str, Any], path: str | os.PathLike, *, optimizer: bool = True) -> None:
+    """Load a checkpoint's weights (and optimiser state) into ``gan``; a mismatch names the file."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no checkpoint here") from None
-    except Exception as e:
-        raise UserError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
+        gan.load_state_dict(ckpt["gan"])
+        if optimizer:
+            gan.load_optimizer_state(ckpt["optim"])
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path}: this checkpoint does not fit the run's GAN ({first[:200]})") from None
+
+
+def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """A run directory's config.json as a dict; anything else is a :class:`UserError` naming the file."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a run directory (no {CONFIG})")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: unreadable JSON ({e})") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("train"), dict) or not config.get("gan"):
+        raise UserError(f"{path}: not a ganbench run configuration (expected an object with gan and train)")
+    return config
 
 
 def load_run_gan(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[GAN, dict[str, Any]]:
     """The generator of a run directory's last checkpoint, ready to sample, and its config."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise UserError(f"{run_dir}: not a run directory (no config.json)")
-    config = json.loads((run_dir / "config.json").read_text())
+    config = read_run_config(run_dir)
     ckpt = load_checkpoint(run_dir / CHECKPOINT)
-    gan = build_gan(config["gan"], config["gan_config"], device=resolve_device(device))
-    gan.load_state_dict(ckpt["gan"])
+    try:
+        gan = build_gan(config["gan"], config.get("gan_config") or {}, device=resolve_device(device))
+    except (TypeError, ValueError, KeyError) as e:
+        if isinstance(e, UserError):
+            raise
+        raise UserError(f"{run_dir / CONFIG}: its GAN configuration does not build ({e})") from None
+    load_gan_state(gan, ckpt, run_dir / CHECKPOINT, optimizer=False)
     gan.eval()
     return gan, config
 

@@ -54,10 +54,21 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """Every global RNG state, for checkpoints (resume continues the same random stream)."""
+    """Every global RNG state, for checkpoints (resume continues the same random stream).
+
+    Only tensors and plain Python values, so a checkpoint loads with ``torch.load(weights_only=True)``.
+    """
+    py_version, py_internal, py_gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_cached = np.random.get_state()
     state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": [int(py_version), [int(x) for x in py_internal], py_gauss],
+        "numpy": [
+            str(np_name),
+            torch.from_numpy(np_keys.astype(np.int64)),
+            int(np_pos),
+            int(np_has_gauss),
+            float(np_cached),
+        ],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -66,9 +77,18 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+    """Restore what :func:`rng_state` returned; a malformed state is a :class:`UserError`."""
+    try:
+        py_version, py_internal, py_gauss = state["python"]
+        np_name, np_keys, np_pos, np_has_gauss, np_cached = state["numpy"]
+        keys = np_keys.numpy() if isinstance(np_keys, torch.Tensor) else np.asarray(np_keys)
+        py = (int(py_version), tuple(int(x) for x in py_internal), py_gauss)
+        nps = (str(np_name), keys.astype(np.uint32), int(np_pos), int(np_has_gauss), float(np_cached))
+        random.setstate(py)
+        np.random.set_state(nps)
+        torch.set_rng_state(state["torch"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        raise UserError(f"the checkpoint's RNG state is malformed ({type(e).__name__}: {e})") from None
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
