@@ -66,7 +66,7 @@ RAW_MAX_DIM = 4096  # raw features beyond this make the D×D FID covariance impr
 class FeatureExtractor:
     """Maps samples in data space (images (N, C, H, W) in [0, 1], or vectors (N, D)) to features.
 
-    ``module`` is the ``nn.Module`` handed to torchmetrics / :func:`diagnostics.metrics.fid_with_extractor`
+    ``module`` is the ``nn.Module`` that maps samples to features
     (images in, (N, D) features out). ``predict`` returns class probabilities when the
     extractor is a classifier, else None.
     """
