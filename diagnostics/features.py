@@ -185,13 +185,22 @@ def resolve_extractor_name(name: str, data: Any | None = None, *, shape: tuple[i
 
 
 def get_extractor(
-    name: str, data: Any | None = None, *, shape: tuple[int, ...] | None = None, device: str | torch.device = "cpu"
+    name: str,
+    data: Any | None = None,
+    *,
+    shape: tuple[int, ...] | None = None,
+    device: str | torch.device = "cpu",
+    real: torch.Tensor | None = None,
 ) -> FeatureExtractor:
-    """The extractor ``name`` (or ``auto``) for ``data`` (a ``gans.data.Data``; needed by classifier)."""
+    """The extractor ``name`` (or ``auto``) for ``data`` (a ``gans.data.Data``; needed by classifier).
+
+    ``real`` (real samples in [0, 1]) is what an extractor trained on unlabelled data learns from
+    when there is no ``data`` to draw from.
+    """
     resolved = resolve_extractor_name(name, data, shape=shape)
     fn, _ = _EXTRACTORS[resolved]
     shape = tuple(shape if shape is not None else data.shape) if (shape is not None or data is not None) else None
-    return fn(data, shape=shape, device=torch.device(device))
+    return fn(data, shape=shape, device=torch.device(device), real=real)
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,7 +213,7 @@ class _Flatten(nn.Module):
 
 
 @register_extractor("raw", "the data flattened (2-D/4-D toys)")
-def _raw(data, *, shape, device) -> FeatureExtractor:
+def _raw(data, *, shape, device, real=None) -> FeatureExtractor:
     if shape is not None and math.prod(shape) > RAW_MAX_DIM:
         raise UserError(
             f"raw features of {tuple(shape)} samples have {math.prod(shape)} dimensions (FID needs a D×D "
@@ -242,7 +251,7 @@ class RandomConv(nn.Module):
 @register_extractor(
     "random-conv", "fixed seeded random conv net (unlabelled images; FID comparable within ganbench only)"
 )
-def _random_conv(data, *, shape, device) -> FeatureExtractor:
+def _random_conv(data, *, shape, device, real=None) -> FeatureExtractor:
     if shape is None or len(shape) != 3:
         raise UserError(f"random-conv features need images (C, H, W); got samples of shape {shape}")
     m = RandomConv(shape[0]).to(device)
@@ -387,7 +396,7 @@ def _fit(
 
 
 @register_extractor("classifier", "small CNN trained on the data set's train split (cached)")
-def _classifier(data, *, shape, device) -> FeatureExtractor:
+def _classifier(data, *, shape, device, real=None) -> FeatureExtractor:
     if data is None:
         raise UserError(
             "the classifier extractor needs a labelled data set to train on (e.g. --real digits); for arrays "
@@ -468,7 +477,7 @@ class _InceptionAdapter(nn.Module):
 
 
 @register_extractor("inception", "torchmetrics' 2048-d InceptionV3 (weights must already be on disk)")
-def _inception(data, *, shape, device) -> FeatureExtractor:
+def _inception(data, *, shape, device, real=None) -> FeatureExtractor:
     if shape is not None and len(shape) != 3:
         raise UserError(f"inception features need images (C, H, W); got samples of shape {shape}")
     try:
