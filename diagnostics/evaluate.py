@@ -329,7 +329,11 @@ def _reference(
         path = cache_dir() / "real_stats" / f"{ex.name}-n{tr.shape[0]}-m{m}-{key}.pt"
         if path.is_file():
             try:
-                return torch.load(path, map_location="cpu", weights_only=False)
+                blob = torch.load(path, map_location="cpu", weights_only=True)
+                fm = blob["ref"].get("found_modes")
+                blob["ref"]["found_modes"] = None if fm is None else M.FoundModes(**fm)
+                blob["ref"]["thresholds"] = thresholds
+                return blob
             except Exception:
                 pass  # a corrupt cache entry is recomputed
     g = torch.Generator().manual_seed(seed)
@@ -384,8 +388,11 @@ def _reference(
         "n_test": n_te,
         "extractor": ex.identity(),
     }
-    if path is not None:
-        atomic_torch_save(blob, path)
+    if path is not None:  # plain tensors and containers only, so that loading needs no code
+        fm = ref["found_modes"]
+        saved_ref = {k: v for k, v in ref.items() if k != "thresholds"}
+        saved_ref["found_modes"] = None if fm is None else dict(fm.__dict__)
+        atomic_torch_save({**blob, "ref": saved_ref}, path)
     return blob
 
 
