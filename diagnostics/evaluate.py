@@ -312,6 +312,37 @@ def _bootstrap(
     return {"fid": iv(fids, "fid"), "kid": iv(kids, "kid")}
 
 
+_REF_MEMO: dict[str, dict[str, Any]] = {}  # reference sets of this process (the zoo, evaluations during training)
+
+
+def _reference_set(ex: FeatureExtractor, tr: torch.Tensor, mixture: str | None, seed: int) -> dict[str, Any]:
+    """Features, Gaussian statistics, NDB centres and KID terms of the real reference set."""
+    memo_key = f"{ex.identity()}|{_bytes_hash(tr)}|{mixture}|{seed}"
+    if memo_key in _REF_MEMO:
+        return dict(_REF_MEMO[memo_key])
+    g = torch.Generator().manual_seed(seed)
+    feats, probs = ex.features_and_probs(tr, "real (train)")
+    feats = feats.double()
+    mu, sigma = M.gaussian_stats(feats)
+    ref: dict[str, Any] = {"features": feats, "probs": probs, "mu": mu.cpu(), "sigma": sigma.cpu(), "n": tr.shape[0]}
+    ref["sigma_root"] = _sqrt_psd(ref["sigma"])
+    ref["ndb_centers"] = torch.from_numpy(M.ndb_centers(feats, k=_ndb_bins(ref["n"]), seed=seed))
+    ref["nn_median"] = float(_nn_dist(feats).median())
+    kid_ref = feats
+    if feats.shape[0] > KID_MAX_REF:
+        kid_ref = feats[torch.randperm(feats.shape[0], generator=g)[:KID_MAX_REF]]
+    ref["kid_ref"] = kid_ref
+    k_rr = M.polynomial_kernel(kid_ref, kid_ref)
+    nr = kid_ref.shape[0]
+    ref["kid_rr"] = float((k_rr.sum() - k_rr.diagonal().sum()) / (nr * (nr - 1)))
+    flat = tr.reshape(tr.shape[0], -1)
+    ref["found_modes"] = M.find_modes(flat, seed=seed) if mixture is None and flat.shape[1] <= 4 else None
+    if len(_REF_MEMO) >= 8:
+        _REF_MEMO.pop(next(iter(_REF_MEMO)))
+    _REF_MEMO[memo_key] = ref
+    return dict(ref)
+
+
 _CACHE_VERSION = "2"  # bump when what is cached (or how a ceiling is computed) changes
 
 
@@ -337,23 +368,8 @@ def _reference(
             except Exception:
                 pass  # a corrupt cache entry is recomputed
     g = torch.Generator().manual_seed(seed)
-    feats, probs = ex.features_and_probs(tr, "real (train)")
-    feats = feats.double()
-    mu, sigma = M.gaussian_stats(feats)
-    ref: dict[str, Any] = {"features": feats, "probs": probs, "mu": mu.cpu(), "sigma": sigma.cpu(), "n": tr.shape[0]}
-    ref["sigma_root"] = _sqrt_psd(ref["sigma"])
-    ref["ndb_centers"] = M.ndb_centers(feats, k=_ndb_bins(ref["n"]), seed=seed)
-    ref["nn_median"] = float(_nn_dist(feats).median())
-    kid_ref = feats
-    if feats.shape[0] > KID_MAX_REF:
-        kid_ref = feats[torch.randperm(feats.shape[0], generator=g)[:KID_MAX_REF]]
-    ref["kid_ref"] = kid_ref
-    k_rr = M.polynomial_kernel(kid_ref, kid_ref)
-    nr = kid_ref.shape[0]
-    ref["kid_rr"] = float((k_rr.sum() - k_rr.diagonal().sum()) / (nr * (nr - 1)))
+    ref = _reference_set(ex, tr, mixture, seed)
     ref["thresholds"] = thresholds
-    flat = tr.reshape(tr.shape[0], -1)
-    ref["found_modes"] = M.find_modes(flat, seed=seed) if mixture is None and flat.shape[1] <= 4 else None
     test_feats, test_probs = ex.features_and_probs(te, "held-out real (test)")
     test_feats = test_feats.double()
     n_te = te.shape[0]
