@@ -387,7 +387,7 @@ def _reference(
                 mixture=mixture, details=details, tag="test",
             )
         )
-    ceiling = {k: float(torch.tensor([r[k] for r in runs]).median()) for k in runs[0]}
+    ceiling = {k: float(torch.tensor([r[k] for r in runs], dtype=torch.float64).median()) for k in runs[0]}
     pools = [test_feats[idx] for idx in draws]
     civ = _bootstrap(ref, pools, m, BOOTSTRAP, g, ceiling) if m >= MIN_FOR_INTERVAL else {}
     if len(runs) > 1:  # the spread of the draws themselves belongs in the interval too

@@ -150,7 +150,7 @@ def test_training_writes_eval_records_and_verdicts(tmp_path):
     from gans.training.rundir import read_metrics
 
     cfg = TrainConfig(
-        gan="mnist_mlp", dataset="digits", batch_size=64, steps=20, log_every=5, eval_every=10, device="cpu"
+        gan="mnist_mlp", dataset="digits", batch_size=64, steps=20, log_every=4, eval_every=10, device="cpu"
     )
     res = train(cfg, tmp_path / "run", callbacks=training_callbacks(eval_samples=300), progress=False)
     assert res.status == "finished"
