@@ -31,8 +31,10 @@ import torch
 
 from gans.base import atomic_write_json
 
+from .cells import Cell
+from .machine import cuda_sync, machine_facts
 from .sweep import format_table
-from .timing import Cell, cuda_sync, machine_facts, measure_cell, prepare_step, time_steps
+from .timing import measure_cell, prepare_step, time_steps
 
 
 def _part(results: dict[str, Any], name: str, fn: Callable[[], dict[str, Any]]) -> None:

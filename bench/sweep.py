@@ -21,8 +21,6 @@ and already on the device; only ``train_step`` is timed (see :mod:`bench.timing`
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import itertools
 import json
 import os
@@ -34,9 +32,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+import pandas as pd
+
 from gans.base import atomic_write_text, read_jsonl
 
-from .timing import Cell, CellResult, describe_overrides, machine_facts, measure_cell
+from .cells import Cell, CellResult
+from .limits import describe_overrides
+from .machine import machine_facts
+from .references import references_for
+from .timing import measure_cell
 
 __all__ = [
     "plan_cells",
@@ -46,6 +50,7 @@ __all__ = [
     "append_result",
     "write_csv",
     "format_table",
+    "results_frame",
     "RESULTS_JSONL",
     "RESULTS_CSV",
 ]
@@ -55,6 +60,7 @@ RESULTS_CSV = "results.csv"
 CSV_FIELDS = [
     "key",
     "gan",
+    "variant",
     "batch_size",
     "device",
     "precision",
@@ -69,6 +75,8 @@ CSV_FIELDS = [
     "peak_mem_mb",
     "mem_kind",
     "flops_per_step",
+    "peak_flops",
+    "mfu",
     "steps",
     "warmup",
     "timer",
@@ -85,12 +93,23 @@ def plan_cells(
     precisions: Sequence[str],
     compiles: Sequence[bool],
     overrides: dict[str, dict[str, Any]] | None = None,
+    *,
+    references: bool = True,
 ) -> list[Cell]:
-    """The grid in the order it runs: per GAN, per device, precision, compile, batch size."""
+    """The grid in the order it runs: per GAN, per device, precision, compile, batch size.
+
+    ``references``: after each GAN's cells, its ``minimal`` and ``seed`` reference loops
+    (:mod:`bench.references`, where they exist) at every device and batch size — fp32,
+    uncompiled, seed size, so only when fp32 is in the grid and the GAN has no ``--set``.
+    """
     cells = []
-    for gan, dev, prec, comp, bs in itertools.product(gans, devices, precisions, compiles, batch_sizes):
+    for gan in gans:
         ov = tuple(sorted((overrides or {}).get(gan, {}).items()))
-        cells.append(Cell(gan, int(bs), dev, prec, bool(comp), None, ov))
+        for dev, prec, comp, bs in itertools.product(devices, precisions, compiles, batch_sizes):
+            cells.append(Cell(gan, int(bs), dev, prec, bool(comp), None, ov))
+        if references and "fp32" in precisions and not ov:
+            for kind, dev, bs in itertools.product(references_for(gan), devices, batch_sizes):
+                cells.append(Cell(gan, int(bs), dev, "fp32", False, None, (), kind))
     return cells
 
 
@@ -124,13 +143,18 @@ def append_result(path: str | os.PathLike, row: dict[str, Any]) -> None:
         os.close(fd)
 
 
+def results_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """The rows as a DataFrame with every CSV column present (missing values NaN/None)."""
+    df = pd.DataFrame(list(rows))
+    for col in CSV_FIELDS + ["overrides", "memory_cap_mb"]:
+        if col not in df.columns:
+            df[col] = None
+    df["variant"] = df["variant"].fillna("ganbench")
+    return df
+
+
 def write_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: r.get(k) for k in CSV_FIELDS})
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, results_frame(rows)[CSV_FIELDS].to_csv(index=False))
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,6 +294,8 @@ def run_sweep(
     todo = [c for c in cells if c.key not in done]
     if len(todo) < len(cells):
         log(f"resuming: {len(cells) - len(todo)} of {len(cells)} cells already in {jsonl}, skipped")
+    t_start = time.perf_counter()
+    walls: dict[str, list[float]] = {}  # GAN -> wall seconds of its cells finished in this sweep
     for i, cell in enumerate(todo, 1):
         log(f"[{i}/{len(todo)}] {cell.key} …")
         row = runner(
@@ -285,15 +311,39 @@ def run_sweep(
         append_result(jsonl, row)
         done[row["key"]] = row
         write_csv(out / RESULTS_CSV, read_results(jsonl))
+        walls.setdefault(cell.gan, []).append(float(row.get("wall_s") or 0.0))
         if row["status"] == "ok":
+            mfu = f", MFU {row['mfu'] * 100:.2g} %" if row.get("mfu") else ""
             log(
                 f"    {row['ms_median']:.3f} ms/step (IQR {row['ms_iqr']:.3f}), {row['images_per_s']:.1f} "
-                f"images/s, peak {_fmt_mb(row.get('peak_mem_mb'))}, {row['steps']} steps"
+                f"images/s, peak {_fmt_mb(row.get('peak_mem_mb'))}{mfu}, {row['steps']} steps"
             )
         else:
             log(f"    {row['status']}: {row.get('error')}")
+        left = eta_seconds(todo[i:], walls)
+        if left is not None:
+            log(
+                f"    cell took {row.get('wall_s') or 0:.1f} s; {time.perf_counter() - t_start:.0f} s so far, "
+                f"about {_fmt_s(left)} left ({len(todo) - i} cells)"
+            )
     write_csv(out / RESULTS_CSV, read_results(jsonl))
     return [done[c.key] for c in cells if c.key in done]
+
+
+def eta_seconds(remaining: Sequence[Cell], walls: dict[str, list[float]]) -> float | None:
+    """Seconds the remaining cells should take: each at the mean wall time of its GAN's finished
+    cells (of all finished cells for a GAN not seen yet); None before any cell finished."""
+    if not remaining:
+        return 0.0
+    all_walls = [w for ws in walls.values() for w in ws]
+    if not all_walls:
+        return None
+    overall = sum(all_walls) / len(all_walls)
+    return sum((sum(walls[c.gan]) / len(walls[c.gan])) if walls.get(c.gan) else overall for c in remaining)
+
+
+def _fmt_s(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
 def _fmt_mb(v: Any) -> str:
@@ -312,81 +362,84 @@ def _fmt_num(v: float | None) -> str:
     return f"{v:.3g}"
 
 
-def _setting(r: dict[str, Any]) -> tuple[str, str, bool, bool, str]:
-    """The row a result belongs to: device, precision, compile, channels_last, overrides label."""
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def _label(r: pd.Series) -> str:
+    """The row a result belongs to: device, precision, compile, channels_last, overrides, variant."""
+    ov = r["ov_label"]
     return (
-        r["device"],
-        r["precision"],
-        bool(r["compile"]),
-        bool(r.get("channels_last")),
-        describe_overrides(r.get("overrides")),
+        f"{r['device']} {r['precision']}"
+        + (" compiled" if bool(r["compile"]) else "")
+        + (" channels_last" if r["channels_last"] is True else "")
+        + (f" [{ov}]" if ov else "")
+        + (f" · {r['variant']} loop" if r["variant"] != "ganbench" else "")
     )
 
 
-def _label(setting: tuple[str, str, bool, bool, str]) -> str:
-    dev, prec, comp, cl, ov = setting
-    return (
-        f"{dev} {prec}" + (" compiled" if comp else "") + (" channels_last" if cl else "") + (f" [{ov}]" if ov else "")
-    )
+def _cell(r: pd.Series) -> str:
+    if r["status"] != "ok":
+        cap = r.get("memory_cap_mb")
+        return str(r["status"]).upper() + (f" (cap {cap:g} MB)" if r["status"] == "oom" and not _missing(cap) else "")
+    iqr = 0.0 if _missing(r.get("ms_iqr")) else r["ms_iqr"]
+    ms = f"{_fmt_num(r['ms_median'])}±{_fmt_num(iqr / 2)}"
+    ratio = f"{r['images_per_s'] / r['best']:.2f}" if not _missing(r["best"]) and r["best"] else "–"
+    mfu = "–" if _missing(r.get("mfu")) else f"{r['mfu'] * 100:.2g}%"
+    peak = None if _missing(r.get("peak_mem_mb")) else r["peak_mem_mb"]
+    return f"{ms:>14} {_fmt_num(r['images_per_s']):>7} {_fmt_mb(peak):>8} {ratio:>6} {mfu:>6}"
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
-    """Per GAN, one line per setting (device, precision, compile, channels_last, overrides), batch sizes side by side.
+    """Per GAN, one line per setting (device, precision, compile, channels_last, overrides, reference
+    loop), batch sizes side by side — a pandas pivot of the rows.
 
     Config overrides (``--set``) are part of the row label — ``cpu fp32 [channels=32]`` — and,
     when every row of a GAN shares them, of the GAN's heading (``celeba_conv [channels=32]``),
-    so a reduced model is never mistaken for the seed-size one. Each batch column shows
-    ms/step (± half the IQR), images/s, peak memory and ×best — the cell's images/s divided by
-    the best images/s of that GAN (1.00 = the fastest setting).
+    so a reduced model is never mistaken for the seed-size one. The reference loops get their
+    own lines (``cpu fp32 · minimal loop``). Each batch column shows ms/step (± half the IQR),
+    images/s, peak memory, ×best — the cell's images/s divided by the best images/s of that GAN's
+    ganbench cells (1.00 = the fastest setting) — and MFU.
     """
     if not rows:
         return "(no results)"
+    df = results_frame(rows)
+    df["ov_label"] = df["overrides"].map(lambda o: describe_overrides(o) if isinstance(o, dict) else "")
+    df["channels_last"] = df["channels_last"].map(lambda v: v is True)
+    df["setting"] = df.apply(_label, axis=1)
+    ok_ganbench = df[(df["status"] == "ok") & (df["variant"] == "ganbench")]
+    df["best"] = df["gan"].map(ok_ganbench.groupby("gan")["images_per_s"].max())
+    df["cell"] = df.apply(_cell, axis=1)
+    df["batch"] = df["batch_size"].astype(int)
     lines = []
-    batch_sizes = sorted({int(r["batch_size"]) for r in rows})
-    for gan in sorted({r["gan"] for r in rows}):
-        grows = [r for r in rows if r["gan"] == gan]
-        best = max(
-            (r["images_per_s"] for r in grows if r.get("status") == "ok" and r.get("images_per_s")), default=None
-        )
-        settings = sorted({_setting(r) for r in grows})
-        shared = {s[4] for s in settings}
+    for gan, g in df.groupby("gan", sort=True):
+        shared = set(g["ov_label"])
         title = gan + (f" [{next(iter(shared))}]" if len(shared) == 1 and next(iter(shared)) else "")
-        width = max([22] + [len(_label(s)) for s in settings])
-        bss = [b for b in batch_sizes if any(int(r["batch_size"]) == b for r in grows)]
-        header = f"{'':<{width}}" + "".join(f" | {'batch ' + str(b):^40}" for b in bss)
-        sub = f"{'setting':<{width}}" + "".join(
-            f" | {'ms/step':>14} {'img/s':>7} {'peak':>8} {'×best':>6}" for _ in bss
-        )
-        lines += [title, header, sub, "-" * len(sub)]
-        for setting in settings:
-            line = f"{_label(setting):<{width}}"
-            for b in bss:
-                r = next((r for r in grows if _setting(r) == setting and int(r["batch_size"]) == b), None)
-                if r is None:
-                    cell = "not run"
-                elif r.get("status") != "ok":
-                    cell = r["status"].upper() + (
-                        f" (cap {r['memory_cap_mb']:g} MB)" if r.get("memory_cap_mb") and r["status"] == "oom" else ""
-                    )
-                else:
-                    ms = f"{_fmt_num(r['ms_median'])}±{_fmt_num((r.get('ms_iqr') or 0.0) / 2)}"
-                    ratio = f"{r['images_per_s'] / best:.2f}" if best else "–"
-                    cell = f"{ms:>14} {_fmt_num(r['images_per_s']):>7} {_fmt_mb(r.get('peak_mem_mb')):>8} {ratio:>6}"
-                line += f" | {cell:>40}"
-            lines.append(line)
+        order = sorted(set(g["setting"]), key=lambda x: (" · " in x, x))  # ganbench lines first
+        table = g.pivot_table(index="setting", columns="batch", values="cell", aggfunc="first")
+        table = table.reindex(order).fillna("not run")
+        table.columns = [f"batch {b}" for b in table.columns]
+        table.index.name = None
+        lines += [title, table.to_string(justify="right")]
         notes = sorted(
-            {r["note"] for r in grows if r.get("note")}
-            | {f"{r['key']}: {r['error']}" for r in grows if r.get("status") != "ok" and r.get("error")}
+            set(g.loc[g["note"].fillna("") != "", "note"])
+            | {f"{r.key}: {r.error}" for r in g.itertuples() if r.status != "ok" and not _missing(r.error)}
         )
         lines += [f"  note: {n}" for n in notes]
         lines.append("")
     lines.append(
-        "ms/step: median ± half the inter-quartile range; img/s: batch / median; ×best: images/s relative to "
-        "the GAN's fastest cell."
+        "each cell: ms/step (median ± half the inter-quartile range), img/s (batch / median), peak memory, ×best "
+        "(images/s relative to the GAN's fastest ganbench cell), MFU (FLOPs per step ÷ step time ÷ this device's "
+        "matmul peak, measured in the same cell)."
     )
-    if any(_setting(r)[4] for r in rows):
+    if (df["ov_label"] != "").any():
         lines.append("[k=v]: GAN config fields changed for those cells (--set): not the family's default model.")
-    mem_kinds = {r.get("mem_kind") for r in rows if r.get("mem_kind")}
+    if (df["variant"] != "ganbench").any():
+        lines.append(
+            "· minimal loop / · seed loop: the reference loops of bench/references/ (the shortest loop with the same "
+            "maths; the course notes' own loop), timed the same way."
+        )
+    mem_kinds = set(df["mem_kind"].dropna())
     if "cpu_rss_increase_peak" in mem_kinds:
         lines.append(
             "peak (CPU): increase of the process's anonymous RSS over its value before the GAN was built, at "

@@ -33,15 +33,18 @@ import time
 import pytest
 import torch
 
-from bench.conftest import record_overhead
-from bench.timing import Cell, MemorySampler, cuda_sync, prepare_step, time_steps
+from bench.cells import Cell
+from bench.harness import record_overhead
+from bench.machine import cuda_sync
+from bench.memory import MemorySampler
+from bench.timing import prepare_step, time_steps
 
 BATCH = 96
 BLOCK_STEPS = 30  # steps per block (a few ms each for mnist_mlp at batch 96, one thread)
 PAIRS = 40  # timed blocks, each between two bare blocks
 RESOLVE = 0.005  # 2·SE of the median ratio must be at most this to assert < 1 %
 TIMER_CALLS = 20000  # calls to time the timer alone
-MIN_CELL_STEPS = 50  # a CPU cell of a step this short gets 50 rounds (bench/conftest.py plan_rounds)
+MIN_CELL_STEPS = 50  # a CPU cell of a step this short gets 50 rounds (bench/harness.py plan_rounds)
 
 
 def _device() -> str:

@@ -21,11 +21,19 @@ def test_train_step(timed_cell, batch_size: int, precision: str) -> None:
             assert math.isfinite(float(value)), f"{name} = {float(value)}"
 
 
+def test_reference_step(timed_reference, reference, batch_size: int) -> None:
+    """The ``seed`` and ``minimal`` reference loops (bench/references/) of each GAN that has them."""
+    prep = timed_reference(reference, batch_size)
+    assert prep.cycle >= 1
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 @pytest.mark.parametrize("gan", ["dcgan", "celeba_conv"])
 def test_cuda_channels_last_bf16(benchmark, gan: str) -> None:
     """CUDA: the conv GANs in channels_last under bf16 autocast train and are timed with a sync."""
-    from bench.timing import Cell, cuda_sync, prepare_step
+    from bench.cells import Cell
+    from bench.machine import cuda_sync
+    from bench.timing import prepare_step
 
     prep = prepare_step(Cell(gan, 64, "cuda", "bf16", False, True))
     assert prep.real.is_contiguous(memory_format=torch.channels_last)

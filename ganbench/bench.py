@@ -39,7 +39,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     import torch
 
     from bench.sweep import RESULTS_JSONL, format_table, plan_cells, read_results, run_sweep
-    from bench.timing import PRECISIONS, parse_slowdown
+    from bench.timing import parse_slowdown
+    from gans.base import PRECISIONS
 
     gans = _check_gans(args.gans)
     for p in args.precisions:
@@ -71,7 +72,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         if not eq or not gan or not k:
             raise UserError(f"--set expects GAN:KEY=VALUE, got {item!r}")
         overrides.setdefault(gan, {})[k] = v
-    cells = plan_cells(gans, args.batch_sizes, devices, args.precisions, _on_off(args.compile), overrides)
+    cells = plan_cells(
+        gans,
+        args.batch_sizes,
+        devices,
+        args.precisions,
+        _on_off(args.compile),
+        overrides,
+        references=not args.no_references,
+    )
     if args.dry_run:
         done = {r.get("key") for r in read_results(os.path.join(args.out, RESULTS_JSONL))} if args.out else set()
         print(
@@ -199,7 +208,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="GAN:KEY=VALUE",
         help="override a GAN config field in its cells, e.g. celeba_conv:channels=64 (recorded in the row)",
     )
-    p.add_argument("--no-flops", action="store_true", help="skip the FlopCounterMode step")
+    p.add_argument("--no-flops", action="store_true", help="skip the FlopCounterMode step (and so MFU)")
+    p.add_argument(
+        "--no-references",
+        action="store_true",
+        help="skip the seed and minimal reference-loop rows (bench/references/) of the GANs that have them",
+    )
     p.add_argument("--out", metavar="DIR", help="results folder (required unless --dry-run)")
     p.add_argument(
         "--dry-run", action="store_true", help="list the cells (and which are already done) without running them"
@@ -211,11 +225,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "regress",
         help="CI gate: fail when a GAN's normalised step time regressed",
-        description="Measure every GAN's step time divided by a calibration workload's time, interleaved in this run, "
-        "and compare with the stored baseline of these ratios. Exit 1 with a table when any GAN is more than the "
-        "threshold slower (a GAN over it is re-measured and fails only if it is over again). "
-        "Test hook: GANBENCH_INJECT_SLOWDOWN=GAN:FACTOR slows that GAN's timed step.",
-        epilog="CI: ganbench regress --quick   (regenerate: ganbench regress --quick --update-baseline)",
+        description="Measure every GAN's step time divided by a calibration workload's time, and (for GANs with a "
+        "minimal reference loop) divided by that loop's step time, interleaved in this run; compare both with the "
+        "stored baseline. Exit 1 with a table when any GAN is more than the threshold slower on either signal (a GAN "
+        "over it is re-measured and fails only if it is over again). A GAN or mode without a baseline is an error "
+        "(exit 2). Test hook: GANBENCH_INJECT_SLOWDOWN=GAN:FACTOR slows that GAN's timed step.",
+        epilog="CI: ganbench regress --quick (the committed baseline holds the quick mode; regenerate it with "
+        "ganbench regress --quick --update-baseline). The full mode needs its own baseline recorded first on the CI "
+        "machine class: ganbench regress --update-baseline.",
     )
     p.add_argument("--gans", nargs="+", metavar="GAN", help="default: every registered GAN")
     p.add_argument("--quick", action="store_true", help="small batches and blocks (CI form, < 2 min on a 2-core CPU)")

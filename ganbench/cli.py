@@ -13,6 +13,7 @@ import argparse
 import importlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 from typing import Any, Sequence
@@ -33,10 +34,10 @@ class _Parser(argparse.ArgumentParser):
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     """The data flags shared by train, compare-batch and sweep."""
-    from gans.data import list_datasets
+    from ganbench.names import DATASET_NAMES
 
     p.add_argument(
-        "--dataset", metavar="NAME", help=f"data source (default: the GAN's own); one of: {', '.join(list_datasets())}"
+        "--dataset", metavar="NAME", help=f"data source (default: the GAN's own); one of: {', '.join(DATASET_NAMES)}"
     )
     p.add_argument(
         "--data-root", metavar="PATH", help="folder (mnist, fashion-mnist, image-folder) or h5 file (celeba-h5)"
@@ -141,13 +142,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not args.no_diagnostics:
         callbacks = training_callbacks(eval_samples=args.eval_samples, features=args.features)
     cfg = _train_config(args)
-    result = train(cfg, out, resume=args.resume is not None, callbacks=callbacks, progress=not args.quiet)
+    temporary = args.dry_run and args.resume is None and args.out is None
+    try:
+        result = train(cfg, out, resume=args.resume is not None, callbacks=callbacks, progress=not args.quiet)
+    finally:
+        if temporary:  # a dry run checks the install; it leaves nothing behind
+            shutil.rmtree(out, ignore_errors=True)
     summary = {
         "out": str(result.out),
         "status": result.status,
         "step": result.step,
         "total_steps": result.total_steps,
+        "gan": result.gan,
         "dataset": result.data_name,
+        "train_s": result.train_s,
+        "images_per_s": result.images_per_s,
         "last": result.last,
     }
     if args.json:
@@ -155,13 +164,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         last = result.last
         fmt = lambda k: f"{last[k]:.4f}" if k in last else "–"  # noqa: E731
+        ips = "–" if result.images_per_s is None else f"{result.images_per_s:.1f}"
         print(
-            f"{result.status}: {args.gan if args.resume is None else ''} {result.step}/{result.total_steps} "
-            f"steps on {result.data_name} → {result.out}"
+            f"{result.status}: {result.gan} {result.step}/{result.total_steps} "
+            f"steps on {result.data_name} → {result.out}{' (temporary, removed)' if temporary else ''}"
         )
         print(
             f"  D(x)={fmt('d/real')}  D(G(z))={fmt('d/fake')}  loss/d={fmt('loss/d')}  loss/g={fmt('loss/g')} "
-            f" images/s={fmt('time/images_per_s')}"
+            f" images/s={ips} (training images ÷ {result.train_s or 0:.1f} s of training, evaluations excluded)"
         )
         if result.status == "diverged":
             print(f"  diverged: see {result.out}/metrics.jsonl; the last good checkpoint is kept", file=sys.stderr)
@@ -180,13 +190,13 @@ def _timestamp() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gans.models import list_gans
+    from ganbench.names import GAN_NAMES
 
     parser = _Parser(
         prog="ganbench",
         description="GAN benchmark and diagnostics: train the course notes' GANs, time their steps, "
         "watch the D/G equilibrium, detect mode collapse, and write self-contained HTML reports.",
-        epilog="Start with `ganbench list`, then e.g. `ganbench train mnist_mlp --dataset digits --epochs 5`.",
+        epilog="Start with `ganbench list`, then e.g. `ganbench train mnist_mlp --dataset glyphs --epochs 1`.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -205,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(non-finite loss), 130 interrupted.",
         epilog="example: ganbench train mnist_mlp --dataset fashion-mnist --epochs 1 --batch-size 96 --out runs/fmnist",
     )
-    p.add_argument("gan", nargs="?", metavar="GAN", help=f"one of: {', '.join(list_gans())}")
+    p.add_argument("gan", nargs="?", metavar="GAN", help=f"one of: {', '.join(GAN_NAMES)}")
     add_data_args(p)
     p.add_argument("--batch-size", type=int, help="batch size (default: the seed's, e.g. 96 for mnist_mlp)")
     g = p.add_mutually_exclusive_group()

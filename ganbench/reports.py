@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -71,9 +72,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     dataset = args.dataset
-    if dataset is None:  # the embedded digits for MNIST-shaped GANs: runs anywhere, in minutes
+    if dataset is None:  # the embedded glyphs for MNIST-shaped GANs: runs anywhere, in minutes
         default = get_gan_entry(args.gan).cls.default_dataset
-        dataset = "digits" if default in ("auto", "mnist", "fashion-mnist") else default
+        dataset = "glyphs" if default in ("auto", "mnist", "fashion-mnist") else default
     kw = dict(
         epochs=args.epochs,
         time_budget=args.time_budget,
@@ -103,8 +104,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         kw["steps_per_run"] = 2
     else:
         out = args.out or os.path.join("runs", f"compare-{args.gan}-{time.strftime('%Y%m%d-%H%M%S')}")
-    runs = compare_batch(args.gan, args.batch_sizes, out=out, **kw)
-    comp = write_comparison_report(runs.run_dirs, out, plan=runs.plan)
+    temporary = args.dry_run and args.out is None
+    try:
+        runs = compare_batch(args.gan, args.batch_sizes, out=out, **kw)
+        comp = write_comparison_report(runs.run_dirs, out, plan=runs.plan)
+    finally:
+        if temporary:  # a dry run checks the install; it leaves nothing behind
+            shutil.rmtree(out, ignore_errors=True)
     el = time.perf_counter() - t0
     if args.json:
         print(json.dumps({"out": str(out), "conclusion": comp["conclusion"]["text"], "elapsed_s": el}, indent=2))
@@ -113,7 +119,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         print(c["headline"])
         for s in c["summary"]:
             print("  " + s)
-        print(f"report: {Path(out) / 'comparison.html'}  (index: {Path(out) / 'index.html'}; {el:.0f} s)")
+        if temporary:
+            print(f"dry run: reports built in a temporary folder, now removed ({el:.0f} s)")
+        else:
+            print(f"answer: {Path(out) / 'comparison.html'}  (all reports: {Path(out) / 'index.html'}; {el:.0f} s)")
     return 0
 
 
@@ -180,8 +189,8 @@ def add_commands(sub) -> None:
         "samples, a conclusion computed from the data), comparison.json and index.html into --out. Finished "
         "runs in --out are reused, "
         "so re-running re-renders.",
-        epilog="example: ganbench compare-batch mnist_mlp --batch-sizes 96 512   (default data: the embedded digits "
-        "for MNIST-shaped GANs; 300 epochs)",
+        epilog="example: ganbench compare-batch mnist_mlp --batch-sizes 96 512   (default data: the embedded glyphs "
+        "for MNIST-shaped GANs; 10 epochs)",
     )
     p.add_argument("gan", metavar="GAN")
     p.add_argument(
@@ -193,7 +202,7 @@ def add_commands(sub) -> None:
         help="batch sizes to compare (default: %(default)s)",
     )
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--epochs", type=int, help="epochs per run, the same for every batch size (default 300)")
+    g.add_argument("--epochs", type=int, help="epochs per run, the same for every batch size (default 10)")
     g.add_argument(
         "--time-budget",
         type=float,
@@ -207,7 +216,7 @@ def add_commands(sub) -> None:
         default=[0],
         help="seeds to repeat every batch size with (spread shown; default 0)",
     )
-    add_data_args(p)  # --dataset defaults to digits for the MNIST-shaped GANs (see _cmd_compare)
+    add_data_args(p)  # --dataset defaults to glyphs for the MNIST-shaped GANs (see _cmd_compare)
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/compare-GAN-TIMESTAMP)")
     p.add_argument("--eval-samples", type=int, default=1000, help="generated samples per evaluation (default 1000)")
     p.add_argument(

@@ -2,7 +2,11 @@
 
 Throughput is images/s per GAN × batch × device × precision. For a pytest-benchmark entry the
 numbers come from ``extra_info`` (``images_per_s``, ``gan``, ``batch_size``, ``device``,
-``precision``) or ``params``; failing those, images/s is ``batch_size / median``.
+``precision``, ``variant``, ``flops_per_step``, ``peak_mem_mb``, ``mfu``: the fields the suites in
+bench/ write) or ``params``; failing those, images/s is ``batch_size / median``. Sweep rows are
+``ganbench sweep``'s results.jsonl (the same field names). Both are pandas DataFrames here: the
+reference-loop rows (``variant`` seed/minimal) are pivoted beside ganbench's to give its images/s
+as a ratio to each, and consecutive saved runs are compared per benchmark by a group-by.
 
 A change between two consecutive saved runs of the same benchmark is *flagged* when both
 hold: ``|Δ median| > k × noise`` with noise = the larger of the two runs' IQRs (a robust spread of
@@ -16,16 +20,30 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+import pandas as pd
+
 from gans.base import atomic_write_text
 
 from . import plots
 from .html import H, Markup, img_png, join, page, section, table
 from .load import BenchRun, SweepRow, finite, load_benchmarks, load_sweep
 
-__all__ = ["bench_rows", "find_changes", "build_bench_report", "write_bench_report", "NOISE_K", "REL_THRESHOLD"]
+__all__ = [
+    "bench_frame",
+    "bench_rows",
+    "reference_ratios",
+    "find_changes",
+    "build_bench_report",
+    "write_bench_report",
+    "NOISE_K",
+    "REL_THRESHOLD",
+]
 
 NOISE_K = 2.0
 REL_THRESHOLD = 0.05
+
+
+BENCH_FIELDS = ("gan", "batch_size", "device", "precision", "images_per_s", "flops_per_step", "peak_mem_mb", "mfu")
 
 
 def _field(b: dict[str, Any], key: str) -> Any:
@@ -35,105 +53,175 @@ def _field(b: dict[str, Any], key: str) -> Any:
     return None
 
 
-def bench_rows(runs: Sequence[BenchRun]) -> list[dict[str, Any]]:
-    """One flat row per (saved run, benchmark)."""
-    rows = []
+def _none(v: Any) -> Any:
+    """NaN/NA → None (pandas fills missing cells with NaN; the page and the tests want None)."""
+    return None if v is None or (isinstance(v, float) and v != v) or v is pd.NA else v
+
+
+def bench_frame(runs: Sequence[BenchRun]) -> pd.DataFrame:
+    """One row per (saved run, benchmark): stats and the ``extra_info`` fields the suites write
+    (``variant``, ``images_per_s``, ``flops_per_step``, ``peak_mem_mb``, ``mfu`` …)."""
+    records = []
     for run in runs:
         for b in run.benchmarks:
             st = b.get("stats") or {}
-            med = st.get("median")
-            bs = _field(b, "batch_size")
-            ips = _field(b, "images_per_s")
-            if not finite(ips) and finite(bs) and finite(med) and med > 0:
-                ips = bs / med
-            rows.append(
-                {
-                    "run": run.label,
-                    "run_path": str(run.path),
-                    "datetime": run.datetime,
-                    "machine": run.machine,
-                    "name": b.get("fullname") or b.get("name"),
-                    "short": b.get("name"),
-                    "group": b.get("group"),
-                    "gan": _field(b, "gan"),
-                    "batch_size": bs,
-                    "device": _field(b, "device"),
-                    "precision": _field(b, "precision"),
-                    "median_s": med,
-                    "iqr_s": st.get("iqr"),
-                    "mean_s": st.get("mean"),
-                    "stddev_s": st.get("stddev"),
-                    "rounds": st.get("rounds"),
-                    "images_per_s": ips if finite(ips) else None,
-                }
-            )
-    return rows
+            rec = {
+                "run": run.label,
+                "run_path": str(run.path),
+                "datetime": run.datetime,
+                "machine": run.machine,
+                "name": b.get("fullname") or b.get("name"),
+                "short": b.get("name"),
+                "group": b.get("group"),
+                "variant": _field(b, "variant") or "ganbench",
+                "median_s": st.get("median"),
+                "iqr_s": st.get("iqr"),
+                "mean_s": st.get("mean"),
+                "stddev_s": st.get("stddev"),
+                "rounds": st.get("rounds"),
+            }
+            rec.update({k: _field(b, k) for k in BENCH_FIELDS})
+            records.append(rec)
+    df = pd.DataFrame.from_records(records, columns=list(records[0]) if records else ["run"])
+    for c in ("median_s", "iqr_s", "batch_size", "images_per_s"):
+        if c in df:
+            df[c] = pd.to_numeric(df[c], errors="coerce")
+    if len(df):  # images/s from batch / median where extra_info has none
+        derived = df["batch_size"] / df["median_s"].where(df["median_s"] > 0)
+        df["images_per_s"] = df["images_per_s"].fillna(derived)
+    return df
+
+
+def bench_rows(runs: Sequence[BenchRun]) -> list[dict[str, Any]]:
+    """One flat row per (saved run, benchmark) (the records of :func:`bench_frame`)."""
+    return [{k: _none(v) for k, v in r.items()} for r in bench_frame(runs).to_dict("records")]
 
 
 def find_changes(rows: list[dict[str, Any]], *, k: float = NOISE_K, rel: float = REL_THRESHOLD) -> list[dict[str, Any]]:
     """Consecutive-run changes of each benchmark's median, with a ``flagged`` decision (see module doc)."""
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        by_name.setdefault(r["name"], []).append(r)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return []
     out = []
-    for name, rs in by_name.items():
-        for old, new in zip(rs, rs[1:]):
-            if not (finite(old["median_s"]) and finite(new["median_s"])) or old["median_s"] <= 0:
-                continue
-            d = new["median_s"] - old["median_s"]
-            noise = max(x for x in (old["iqr_s"], new["iqr_s"], 0.0) if finite(x))
-            relchg = d / old["median_s"]
-            flagged = abs(d) > k * noise and abs(relchg) > rel
-            out.append(
-                {
-                    "name": name,
-                    "from": old["run"],
-                    "to": new["run"],
-                    "old_median_s": old["median_s"],
-                    "new_median_s": new["median_s"],
-                    "delta_s": d,
-                    "rel": relchg,
-                    "noise_s": noise,
-                    "flagged": flagged,
-                    "kind": ("slowdown" if d > 0 else "speed-up") if flagged else "within noise",
-                }
-            )
+    for name, g in df.groupby("name", sort=False):  # rows keep the saved runs' order
+        pairs = pd.DataFrame(
+            {
+                "from": g["run"].shift(),
+                "to": g["run"],
+                "old_median_s": pd.to_numeric(g["median_s"].shift(), errors="coerce"),
+                "new_median_s": pd.to_numeric(g["median_s"], errors="coerce"),
+                "noise_s": pd.concat(
+                    [pd.to_numeric(g["iqr_s"], errors="coerce"), pd.to_numeric(g["iqr_s"].shift(), errors="coerce")],
+                    axis=1,
+                )
+                .max(axis=1)
+                .fillna(0.0)
+                .clip(lower=0.0),
+            }
+        ).iloc[1:]
+        pairs = pairs[pairs["old_median_s"].gt(0) & pairs["new_median_s"].notna()]
+        pairs["delta_s"] = pairs["new_median_s"] - pairs["old_median_s"]
+        pairs["rel"] = pairs["delta_s"] / pairs["old_median_s"]
+        pairs["flagged"] = (pairs["delta_s"].abs() > k * pairs["noise_s"]) & (pairs["rel"].abs() > rel)
+        for r in pairs.to_dict("records"):
+            kind = ("slowdown" if r["delta_s"] > 0 else "speed-up") if r["flagged"] else "within noise"
+            out.append({"name": name, **r, "flagged": bool(r["flagged"]), "kind": kind})
     return out
+
+
+def reference_ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """ganbench's images/s ÷ each reference loop's (``vs_minimal``, ``vs_seed``) per GAN × batch ×
+    device, pivoted from the ``variant`` rows; NaN where the reference was not run."""
+    keys = ["gan", "batch_size", "device"]
+    ok = df.dropna(subset=["gan", "batch_size", "images_per_s"])
+    if "status" in ok:
+        ok = ok[ok["status"].fillna("ok") == "ok"]
+    if "precision" in ok:
+        ok = ok[ok["precision"].fillna("fp32") == "fp32"]
+    if "compile" in ok:
+        ok = ok[~ok["compile"].fillna(False).astype(bool)]
+    if ok.empty:
+        return pd.DataFrame(columns=keys + ["vs_minimal", "vs_seed"])
+    wide = ok.pivot_table(index=keys, columns="variant", values="images_per_s", aggfunc="median")
+    out = pd.DataFrame(index=wide.index)
+    for ref in ("minimal", "seed"):
+        out[f"vs_{ref}"] = wide["ganbench"] / wide[ref] if {"ganbench", ref} <= set(wide.columns) else float("nan")
+    return out.reset_index()
+
+
+def _with_ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with vs_minimal/vs_seed on its ganbench fp32 uncompiled rows."""
+    ratios = reference_ratios(df)
+    merged = df.merge(ratios, on=["gan", "batch_size", "device"], how="left")
+    is_ganbench = merged["variant"] == "ganbench"
+    if "precision" in merged:
+        is_ganbench &= merged["precision"].fillna("fp32") == "fp32"
+    for c in ("vs_minimal", "vs_seed"):
+        merged[c] = merged[c].where(is_ganbench)
+    return merged
 
 
 def _ms(x: Any) -> Any:
     return x * 1000.0 if finite(x) else None
 
 
+def _ratio(x: Any) -> str | None:
+    return f"{x:.2f}×" if finite(x) else None
+
+
+def _pct(x: Any) -> str | None:
+    return f"{x * 100:.2g} %" if finite(x) else None
+
+
+def _mib(x: Any) -> str | None:
+    return f"{x:,.1f} MiB" if finite(x) else None
+
+
+def _gflop(x: Any) -> str | None:
+    return f"{x / 1e9:,.3g} GFLOP" if finite(x) else None
+
+
+def _cell(v: Any) -> Any:
+    v = _none(v)
+    if v is None or isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v
+    return str(v)
+
+
 def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
-    cols = [
-        "gan",
-        "batch_size",
-        "device",
-        "precision",
-        "compile",
-        "status",
-        "ms_median",
-        "ms_iqr",
-        "images_per_s",
-        "peak_mem_bytes",
-        "flops",
+    df = pd.DataFrame([{**r.row, "images_per_s": r.images_per_s, "source": str(r.source)} for r in rows])
+    cols = ("gan", "variant", "batch_size", "device", "precision", "compile", "status", "ms_median", "ms_iqr")
+    for c in cols + ("peak_mem_mb", "flops_per_step", "mfu"):
+        if c not in df:
+            df[c] = None
+    df["variant"] = df["variant"].fillna("ganbench")
+    df["status"] = df["status"].fillna("ok")
+    df = _with_ratios(df)
+    trs = [
+        [
+            _cell(r["gan"]),
+            _cell(r["variant"]),
+            _cell(r["batch_size"]),
+            _cell(r["device"]),
+            _cell(r["precision"]),
+            _cell(r["compile"]),
+            _cell(r["status"]),
+            _cell(r["ms_median"]),
+            _cell(r["ms_iqr"]),
+            _cell(r["images_per_s"]),
+            _ratio(r["vs_minimal"]),
+            _ratio(r["vs_seed"]),
+            _pct(r["mfu"]),
+            _mib(r["peak_mem_mb"]),
+            _gflop(r["flops_per_step"]),
+        ]
+        for r in df.to_dict("records")
     ]
-    trs = []
-    for r in rows:
-        cells = []
-        for c in cols:
-            v = r.images_per_s if c == "images_per_s" else r.get(c)
-            if c == "peak_mem_bytes" and finite(v):
-                v = f"{v / 2**20:,.1f} MiB"
-            elif c == "flops" and finite(v):
-                v = f"{v / 1e9:,.3g} GFLOP"
-            cells.append(v if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) else str(v))
-        trs.append(cells)
-    classes = ["regression" if r.get("status") not in (None, "ok") else "" for r in rows]
+    classes = ["regression" if s != "ok" else "" for s in df["status"]]
     body = table(
         [
             "GAN",
+            "code",
             "batch",
             "device",
             "precision",
@@ -142,36 +230,48 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
             "ms/step (median)",
             "ms IQR",
             "images/s",
+            "÷ minimal loop",
+            "÷ seed loop",
+            "MFU",
             "peak memory",
             "FLOPs/step",
         ],
         trs,
         row_classes=classes,
     )
-    # chart: images/s against batch size, one line per GAN × device × precision × compile
+    body += H(
+        "<p>code: ganbench's train_step, or a reference loop from bench/references/ (minimal: the shortest loop "
+        "with the same maths; seed: the course notes' own loop). ÷ minimal / ÷ seed: ganbench's images/s divided "
+        "by that loop's at the same batch and device. MFU: FLOPs per step ÷ step time ÷ the device's matmul peak "
+        "measured in the same cell.</p>"
+    )
+    # chart: images/s against batch size (log–log), one line per GAN × device × precision × compile × code
     import matplotlib.pyplot as plt
 
-    groups: dict[str, list[tuple[float, float]]] = {}
-    for r in rows:
-        ips, bs = r.images_per_s, r.get("batch_size")
-        if r.get("status", "ok") == "ok" and finite(ips) and finite(bs):
-            key = " · ".join(str(r.get(k)) for k in ("gan", "device", "precision") if r.get(k) is not None) + (
-                " · compiled" if r.get("compile") else ""
-            )
-            groups.setdefault(key, []).append((bs, ips))
-    if groups:
+    ok = df[(df["status"] == "ok") & df["images_per_s"].notna() & df["batch_size"].notna()]
+    if not ok.empty:
         fig, ax = plt.subplots(figsize=(10, 4.6))
-        for key, pts in groups.items():
-            pts.sort()
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=key, lw=1.5)
+        label = (
+            ok["gan"].astype(str)
+            + " · "
+            + ok["device"].astype(str)
+            + " · "
+            + ok["precision"].astype(str)
+            + ok["compile"].map(lambda c: " · compiled" if c is True else "")
+            + ok["variant"].map(lambda v: "" if v == "ganbench" else f" · {v} loop")
+        )
+        for key, pts in ok.assign(label=label).sort_values("batch_size").groupby("label"):
+            style = "o-" if "loop" not in key else "s--"
+            ax.plot(pts["batch_size"], pts["images_per_s"], style, label=key, lw=1.5)
         ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
         ax.set_xlabel("batch size (images, log₂ scale)")
-        ax.set_ylabel("throughput (images/s)")
+        ax.set_ylabel("throughput (images/s, log scale)")
         ax.set_title("Sweep: training throughput against batch size")
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8.5)
         body += img_png(plots._png(fig), "sweep throughput chart")
-    n_bad = sum(1 for r in rows if r.get("status") not in (None, "ok"))
+    n_bad = int((df["status"] != "ok").sum())
     if n_bad:
         body += H('<p class="note">{} configuration(s) did not run (status oom/error), highlighted.</p>', n_bad)
     return body, sorted({str(r.source) for r in rows})
@@ -213,39 +313,69 @@ def build_bench_report(
         )
         # latest throughput
         latest = runs[-1]
-        lrows = [r for r in rows if r["run_path"] == str(latest.path)]
+        frame = bench_frame(runs)
+        lat = _with_ratios(frame[frame["run_path"] == str(latest.path)].copy())
         trs = [
             (
-                r["gan"] or "–",
-                r["batch_size"],
-                r["device"] or "–",
-                r["precision"] or "–",
+                _cell(r["gan"]) or "–",
+                _cell(r["variant"]),
+                _cell(r["batch_size"]),
+                _cell(r["device"]) or "–",
+                _cell(r["precision"]) or "–",
                 _ms(r["median_s"]),
                 _ms(r["iqr_s"]),
-                r["images_per_s"],
-                r["short"],
+                _cell(r["images_per_s"]),
+                _ratio(r["vs_minimal"]),
+                _ratio(r["vs_seed"]),
+                _pct(r["mfu"]),
+                _mib(r["peak_mem_mb"]),
+                _gflop(r["flops_per_step"]),
+                _cell(r["short"]),
             )
-            for r in lrows
+            for r in lat.to_dict("records")
         ]
         body = H("<p>Latest run {} on {}.</p>", latest.label, latest.machine) + table(
-            ["GAN", "batch", "device", "precision", "median (ms)", "IQR (ms)", "images/s", "benchmark"], trs
+            [
+                "GAN",
+                "code",
+                "batch",
+                "device",
+                "precision",
+                "median (ms)",
+                "IQR (ms)",
+                "images/s",
+                "÷ minimal loop",
+                "÷ seed loop",
+                "MFU",
+                "peak memory",
+                "FLOPs/step",
+                "benchmark",
+            ],
+            trs,
         )
-        with_ips = [r for r in lrows if r["images_per_s"] is not None]
-        if with_ips:
+        with_ips = lat[lat["images_per_s"].notna()]
+        if not with_ips.empty:
             labels = [
                 " · ".join(
                     str(x)
-                    for x in (r["gan"] or r["short"], r["batch_size"], r["device"], r["precision"])
+                    for x in (
+                        _none(r["gan"]) or r["short"],
+                        _none(r["batch_size"]),
+                        _none(r["device"]),
+                        _none(r["precision"]),
+                        None if r["variant"] == "ganbench" else f"{r['variant']} loop",
+                    )
                     if x is not None
                 )
-                for r in with_ips
+                for r in with_ips.to_dict("records")
             ]
             body += img_png(
                 plots.bar_chart(
                     labels,
-                    [r["images_per_s"] for r in with_ips],
-                    ylabel="throughput (images/s)",
+                    list(with_ips["images_per_s"]),
+                    ylabel="throughput (images/s, log scale)",
                     title="images/s per GAN · batch · device · precision (latest run)",
+                    log=True,
                 ),
                 "throughput per benchmark",
             )

@@ -35,6 +35,13 @@ from .run_report import pick_samples, write_run_report
 __all__ = ["build_comparison", "conclusion", "write_comparison_report", "render_comparison"]
 
 MIN_REL = 0.05  # with a single seed, gaps smaller than 5 % are not called wins
+FAR_ABOVE_CEILING = 25.0  # an FID this many times the real data's own (held-out) FID: the samples failed
+PRDC = ("precision", "recall", "density", "coverage")
+ZERO = 0.005  # a precision/recall/density/coverage at or below this: no generated sample near the real data
+NEAR_ZERO = 0.05  # recall and coverage below this with a far-off FID: the samples miss the real data
+LOAD_CHANGE = (0.5, 1.5)  # load averages differing by ≥ 0.5 and by a factor ≥ 1.5 …
+CPU_CHANGE = 1.3  # … or CPU time per wall second differing by a factor ≥ 1.3: the machine's load changed
+STARVED = 0.5  # a run that got under half a CPU second per wall second shared its machine with other work
 
 LOSS_KEYS = ("loss/d", "loss/g", "d/real", "d/fake", "critic/gap")
 CURVE_LABELS = {
@@ -88,6 +95,7 @@ def _run_summary(run: RunData) -> dict[str, Any]:
                 "metrics": dict(r.get("metrics") or {}),
                 "ceiling": dict(r.get("ceiling") or {}),
                 "intervals": dict((r.get("intervals") or {}).get("fake") or {}),
+                "quality": _quality_field(r),
             }
         )
     last = run.scalars[-1] if run.scalars else {}
@@ -105,12 +113,25 @@ def _run_summary(run: RunData) -> dict[str, Any]:
         "train_wall_s": final_wall,
         "images_per_s": tm["images_per_s"],
         "ms_per_step": tm["ms_per_step"],
+        "load_1m": tm.get("load_1m"),
+        "cpu_per_wall": tm.get("cpu_per_wall"),
         "final_scalars": {k: last[k] for k in LOSS_KEYS if finite(last.get(k))},
         "evals": evals,
         "verdicts": {
             k: {"verdict": v.get("verdict"), "sentence": v.get("sentence")} for k, v in run.final_verdicts().items()
         },
     }
+
+
+def _quality_field(rec: dict[str, Any]) -> str | None:
+    """An evaluation record's quality verdict (``good`` / ``poor`` …), wherever the record keeps it."""
+    verdict = rec.get("verdict") if isinstance(rec.get("verdict"), dict) else {}
+    for q in (rec.get("quality"), verdict.get("quality")):
+        if isinstance(q, dict):
+            q = q.get("verdict")
+        if isinstance(q, str) and q:
+            return q
+    return None
 
 
 def _nearest(evals: list[dict[str, Any]], key: str, target: float) -> dict[str, Any] | None:
@@ -237,6 +258,10 @@ def _judge(meas: dict[str, Any]) -> dict[str, Any] | None:
     w, r = order[0], order[1]
     wm, rm = vals[w]["mean"], vals[r]["mean"]
     if key(w) == key(r):
+        if not (_meaningful(meas["metric"], wm) and _meaningful(meas["metric"], rm)):
+            # equal values that carry no signal (e.g. both coverages 0: no sample near the real data) are no tie
+            return {"winner": None, "runner_up": None, "tie": False, "no_signal": True, "clear": False,
+                    "winner_mean": wm, "runner_mean": rm}
         return {"winner": None, "runner_up": None, "tie": True, "winner_mean": wm, "runner_mean": rm}
     rel = abs(wm - rm) / abs(rm) if rm else None
     sds = [vals[b]["sd"] for b in (w, r) if vals[b]["sd"] is not None]
@@ -261,6 +286,73 @@ def _judge(meas: dict[str, Any]) -> dict[str, Any] | None:
         "n": min(vals[w]["n"], vals[r]["n"]),
         "tie": False,
     }
+
+
+def _meaningful(metric: str, value: float) -> bool:
+    """False for values that say only that nothing matched (a precision/recall/density/coverage of 0)."""
+    return not (metric in PRDC and abs(value) <= ZERO)
+
+
+def run_quality(summary: dict[str, Any], ceiling: dict[str, Any], point: str = "at_equal_epochs") -> dict[str, Any]:
+    """Whether one run's samples are poor at ``point``: ``{"poor": True/False/None, "why": [...]}``.
+
+    The evaluation's quality verdict decides when present. Otherwise the samples are poor when
+    precision, recall, density and coverage are all zero (no generated sample near the real
+    data), or when the FID is at least FAR_ABOVE_CEILING times the real data's own and recall and
+    coverage (when measured) stay below NEAR_ZERO: a high FID alone also marks samples that are
+    recognisable but blurred or noisy. None: no evidence either way (cannot tell).
+    """
+    ev = summary.get(point) or (summary["evals"][-1] if summary.get("evals") else None)
+    if ev is None:
+        return {"poor": None, "why": []}
+    why: list[str] = []
+    m = ev.get("metrics") or {}
+    fid, ceil = m.get("fid"), (ev.get("ceiling") or {}).get("fid", ceiling.get("fid"))
+    fid_far = finite(fid) and finite(ceil) and ceil > 0 and fid >= FAR_ABOVE_CEILING * ceil
+    if fid_far:
+        why.append(f"FID {_num(fid)}, {fid / ceil:.0f}× the real data's {_num(ceil)}")
+    prdc = [m.get(k) for k in PRDC if finite(m.get(k))]
+    prdc_zero = len(prdc) == len(PRDC) and all(abs(v) <= ZERO for v in prdc)
+    if prdc_zero:
+        why.append("precision, recall, density and coverage all 0")
+    q = ev.get("quality")
+    if q is None and ev is (summary["evals"][-1] if summary.get("evals") else None):
+        q = ((summary.get("verdicts") or {}).get("quality") or {}).get("verdict")
+    if q is not None:
+        return {"poor": q == "poor", "why": [f"quality verdict {q}", *why]}
+    spread = [m.get(k) for k in ("recall", "coverage") if finite(m.get(k))]
+    if prdc_zero or (fid_far and all(v < NEAR_ZERO for v in spread)):
+        if spread and not prdc_zero:
+            why.append(f"recall/coverage {' / '.join(_num(v) for v in spread)}")
+        return {"poor": True, "why": why}
+    if finite(fid) and finite(ceil) or prdc:
+        return {"poor": False, "why": []}
+    return {"poor": None, "why": []}
+
+
+def load_change(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Whether the machine's load changed between the runs: ``{"changed": True/False/None, "why": str}``.
+
+    From each run's median 1-minute load average and CPU time per wall second while training
+    (logged by the loop). None when the runs did not log them.
+    """
+    loads = [(s["batch_size"], s.get("load_1m")) for s in summaries if finite(s.get("load_1m"))]
+    cpus = [(s["batch_size"], s.get("cpu_per_wall")) for s in summaries if finite(s.get("cpu_per_wall"))]
+    if len(loads) < 2 and len(cpus) < 2:
+        return {"changed": None, "why": "the runs did not record the machine's load", "starved": []}
+    bits, changed = [], False
+    if len(loads) >= 2:
+        lo, hi = min(v for _, v in loads), max(v for _, v in loads)
+        if hi - lo >= LOAD_CHANGE[0] and hi >= LOAD_CHANGE[1] * max(lo, 1e-9):
+            changed = True
+        bits.append("load average " + ", ".join(f"{v:.1f} (batch {b})" for b, v in loads))
+    if len(cpus) >= 2:
+        lo, hi = min(v for _, v in cpus), max(v for _, v in cpus)
+        if lo <= 0 or hi / lo >= CPU_CHANGE:
+            changed = True
+        bits.append("CPU s per wall s " + ", ".join(f"{v:.2f} (batch {b})" for b, v in cpus))
+    starved = [b for b, v in cpus if v < STARVED]
+    return {"changed": changed, "why": "; ".join(bits), "starved": starved}
 
 
 def _epochs(x: float | None) -> str:
@@ -291,6 +383,10 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
         "at_equal_wall": f"at equal training time (~{_num(comp.get('equal_train_wall_s'))} s)",
         "throughput": "in throughput",
     }
+    runs = comp.get("runs") or []
+    quality = {s["name"]: run_quality(s, comp.get("ceiling") or {}) for s in runs}
+    load = load_change(runs)
+    unreliable_time = " (the machine's load changed during the runs: not a fair timing)" if load["changed"] else ""
     for name, meas in comp["measures"].items():
         j = _judge(meas)
         if j is None:
@@ -298,8 +394,16 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
         judged[name] = j
         m, point = meas["metric"], meas["point"]
         label = "images/s" if m == "images_per_s" else m
+        if j.get("no_signal"):
+            sentences.append(
+                f"{label} {point_words[point]}: {_num(j['winner_mean'])} for every batch size — no signal "
+                "(no generated sample near the real data), so not a tie."
+            )
+            continue
         if j["tie"]:
             sentences.append(f"{label} {point_words[point]}: a tie ({_num(j['winner_mean'])}).")
+            if point in counted:
+                counted[point] += 1
             continue
         w, r = j["winner"], j["runner_up"]
         if meas["better"] == "lower":
@@ -321,15 +425,35 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
                 else "the gap is within twice the spread, so not a clear win)"
             )
         verb = "was better" if j["clear"] else "was ahead"
+        timing_note = unreliable_time if point in ("at_equal_wall", "throughput") else ""
         sentences.append(
             f"{label} {point_words[point]}: batch {w} {verb} — {_num(j['winner_mean'])} vs "
-            f"{_num(j['runner_mean'])} for batch {r} ({how}){spread}."
+            f"{_num(j['runner_mean'])} for batch {r} ({how}){spread}{timing_note}."
         )
         if point in wins:
             counted[point] += 1
             if j["clear"]:
                 wins[point][w] = wins[point].get(w, 0) + 1
     summary = []
+    poor = sorted({s["batch_size"] for s in runs if quality[s["name"]]["poor"]})
+    good = sorted({s["batch_size"] for s in runs if quality[s["name"]]["poor"] is False})
+    all_poor = bool(runs) and all(quality[s["name"]]["poor"] for s in runs)
+    if all_poor:
+        summary.append(
+            "Every run produced poor samples: "
+            + "; ".join(f"batch {s['batch_size']}: {', '.join(quality[s['name']]['why'])}" for s in runs)
+            + ". The measures below rank failures, not good samples."
+        )
+    elif poor:
+        summary.append(
+            "Poor samples from "
+            + "; ".join(
+                f"batch {s['batch_size']} ({', '.join(quality[s['name']]['why'])})"
+                for s in runs
+                if quality[s["name"]]["poor"]
+            )
+            + (f"; usable samples from batch {', '.join(map(str, good))}." if good else ".")
+        )
     for point in ("at_equal_epochs", "at_equal_wall"):
         if counted[point]:
             parts = [
@@ -342,6 +466,12 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
                     if parts
                     else f"no clear winner on any of the {counted[point]} quality measures."
                 )
+                + (
+                    f" Warning: the machine's load changed during the runs ({load['why']}), so equal training "
+                    "time is not equal work; trust the equal-epoch comparison instead."
+                    if point == "at_equal_wall" and load["changed"]
+                    else ""
+                )
             )
     if not comp.get("metrics"):
         summary.append(
@@ -351,7 +481,14 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
     t = judged.get("images_per_s")
     if t and not t["tie"]:
         summary.append(
-            f"Batch {t['winner']} trained faster: {_num(t['winner_mean'])} vs {_num(t['runner_mean'])} images/s."
+            f"Batch {t['winner']} trained faster: {_num(t['winner_mean'])} vs {_num(t['runner_mean'])} images/s"
+            + (f" (measured while the machine's load changed: {load['why']})." if load["changed"] else ".")
+            + (
+                f" The machine was busy with other work ({load['why']}): absolute times and images/s are lower "
+                "than on a quiet machine."
+                if load.get("starved") and not load["changed"]
+                else ""
+            )
         )
     fs = comp.get("final_scalars", {})
     loss_bits = []
@@ -362,11 +499,21 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
     if loss_bits:
         summary.append("Losses at the end — " + "; ".join(loss_bits) + ".")
     headline = _headline(comp, wins, counted)
+    if all_poor:
+        headline = (
+            f"{comp['gan']} on {comp['dataset']}: "
+            + ("both runs" if len(runs) == 2 else f"all {len(runs)} runs")
+            + " failed — no batch size produced usable samples, so no batch size gave better samples. "
+            + headline.split(": ", 1)[-1].replace("gave the better samples", "was less bad")
+        )
     return {
         "headline": headline,
         "summary": summary,
         "sentences": sentences,
         "judged": judged,
+        "quality": {s["name"]: {"batch_size": s["batch_size"], **quality[s["name"]]} for s in runs},
+        "all_poor": all_poor,
+        "load": load,
         "text": " ".join([headline, *summary, *sentences]),
     }
 
@@ -477,7 +624,11 @@ def _quality_table(comp: dict[str, Any], point: str) -> str:
             )
         cells.append(_num(comp["ceiling"].get(m)) if m in comp["ceiling"] else "–")
         cells.append(
-            ("batch " + str(j["winner"]) + ("" if j["clear"] else " (not clear)")) if j and not j["tie"] else "tie"
+            "no signal"
+            if j and j.get("no_signal")
+            else ("batch " + str(j["winner"]) + ("" if j["clear"] else " (not clear)"))
+            if j and not j["tie"]
+            else "tie"
         )
         rows.append([c if isinstance(c, Markup) else str(c) for c in cells])
     if not rows:

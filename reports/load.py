@@ -139,15 +139,43 @@ class RunData:
         return float(max(walls)) if walls else None
 
     def timing(self) -> dict[str, float | None]:
-        """Median throughput over logged intervals; the first interval (warm-up) is left out when others exist."""
-        recs = [r for r in self.scalars if finite(r.get("time/images_per_s"))]
-        if len(recs) > 2:
-            recs = recs[1:]
+        """The run's throughput, one definition everywhere: training images ÷ training wall time.
+
+        Training wall time excludes evaluations: the loop's ``train_s``, or for older runs ``wall_s``
+        less the logged ``eval_time`` pauses. Runs without image counts fall back to the median of
+        the logged intervals. Also the machine's load: the median 1-minute load average and the
+        median CPU time per wall second of the process while it trained (None when not logged).
+        """
+        ips = ms = None
+        last = next((r for r in reversed(self.scalars) if finite(r.get("step")) and r.get("step", 0) > 0), None)
+        if last is not None:
+            images = last.get("images")
+            if not finite(images) and self.batch_size:
+                images = last["step"] * self.batch_size
+            t = last.get("train_s")
+            if not finite(t) and finite(last.get("wall_s")):
+                paused = sum(
+                    float(r["eval_s"])
+                    for r in self.other
+                    if r.get("type") == "eval_time" and finite(r.get("eval_s")) and r.get("step", 0) < last["step"]
+                )
+                t = float(last["wall_s"]) - paused
+            if finite(images) and finite(t) and t > 0:
+                ips = float(images) / float(t)
+                ms = 1000.0 * float(t) / float(last["step"])
+        if ips is None:
+            recs = [r for r in self.scalars if finite(r.get("time/images_per_s"))]
+            if len(recs) > 2:
+                recs = recs[1:]
+            ips = median([r["time/images_per_s"] for r in recs])
+            ms = median([r.get("time/ms_per_step") for r in recs])
         return {
-            "images_per_s": median([r["time/images_per_s"] for r in recs]),
-            "ms_per_step": median([r.get("time/ms_per_step") for r in recs]),
+            "images_per_s": ips,
+            "ms_per_step": ms,
             "wall_s": self.train_wall_s(),
             "steps": self.last_step,
+            "load_1m": median([r.get("load_1m") for r in self.scalars]),
+            "cpu_per_wall": median([r.get("time/cpu_per_wall") for r in self.scalars]),
         }
 
     # ---- verdicts -------------------------------------------------------------------------

@@ -260,6 +260,7 @@ def bar_chart(
     title: str,
     errors: Sequence[float] | None = None,
     highlight: Sequence[bool] | None = None,
+    log: bool = False,
 ) -> bytes | None:
     if not values:
         return None
@@ -272,7 +273,9 @@ def bar_chart(
     )
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.grid(alpha=0.3, axis="y")
+    if log:  # values spanning decades (images/s of an MLP and a conv GAN) stay readable
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3, axis="y", which="both" if log else "major")
     return _png(fig)
 
 

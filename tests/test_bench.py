@@ -13,22 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.cells import Cell
+from bench.limits import CPU_REDUCTIONS, CellOverTime, cell_time_limit, cpu_reduction, describe_overrides
+from bench.memory import MemorySampler, is_oom
 from bench.sweep import append_result, format_table, read_results
-from bench.timing import (
-    CPU_REDUCTIONS,
-    Cell,
-    CellOverTime,
-    MemorySampler,
-    cell_time_limit,
-    cpu_reduction,
-    describe_overrides,
-    is_oom,
-    measure_cell,
-    parse_slowdown,
-    prepare_step,
-    summarize,
-    time_steps,
-)
+from bench.timing import measure_cell, parse_slowdown, prepare_step, summarize, time_steps
 from gans.base import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +88,7 @@ def test_injected_slowdown_slows_the_timed_step(monkeypatch):
 
 @pytest.mark.parametrize("use_peak_counter", [True, False])
 def test_memory_sampler_sees_a_known_allocation(use_peak_counter):
-    from bench.timing import rss_bytes
+    from bench.memory import rss_bytes
 
     with MemorySampler(use_peak_counter=use_peak_counter) as m:
         x = torch.ones(50 * 2**20)  # 200 MB of float32, written, then freed before the block ends
@@ -356,7 +345,7 @@ def test_pytest_bench_autosave_writes_every_cell(tmp_path):
         "no:cacheprovider",
         "-q",
         "-k",
-        "test_train_step",
+        "test_train_step or test_reference_step",
         "--benchmark-autosave",
         f"--benchmark-storage={storage}",
         "--gans",
@@ -380,7 +369,16 @@ def test_pytest_bench_autosave_writes_every_cell(tmp_path):
     files = list(storage.glob("*/0001_*.json"))
     assert len(files) == 1, list(storage.rglob("*"))
     data = json.loads(files[0].read_text())
-    cells = {(b["extra_info"]["gan"], b["extra_info"]["batch_size"]): b for b in data["benchmarks"]}
+    every = {(e["gan"], e["batch_size"], e["variant"]): b for b in data["benchmarks"] for e in [b["extra_info"]]}
+    # the seed and minimal reference loops of mnist_mlp beside ganbench's rows, at each batch size
+    refs = {k for k in every if k[2] != "ganbench"}
+    assert refs == {("mnist_mlp", b, v) for b in (2, 4) for v in ("seed", "minimal")}
+    for b in every.values():  # MFU in every row: FLOPs per step ÷ step time ÷ the session's matmul peak
+        ei = b["extra_info"]
+        assert ei["peak_flops"] > 1e6 and ei["flops_per_step"] > 0
+        assert ei["mfu"] == pytest.approx(ei["flops_per_step"] / (ei["ms_per_step"] / 1000) / ei["peak_flops"])
+        assert 0 < ei["mfu"] < 1
+    cells = {(g, bs): b for (g, bs, v), b in every.items() if v == "ganbench"}
     assert set(cells) == {(g, b) for g in ("mnist_mlp", "pattern1010", "celeba_conv") for b in (2, 4)}
     for (gan, bs), b in cells.items():
         ei = b["extra_info"]
@@ -393,3 +391,46 @@ def test_pytest_bench_autosave_writes_every_cell(tmp_path):
         assert ei["overrides"].get("channels") == (16 if gan == "celeba_conv" else None)
     assert data["machine_info"]["torch"]["version"] == torch.__version__
     assert "cudnn" in data["machine_info"]["torch"] and "tf32_matmul" in data["machine_info"]["torch"]
+
+
+# -- the step that is timed is the step that trains -------------------------------------------------
+
+
+def test_train_step_log_flag_changes_only_the_grad_norms():
+    """log=False skips the grad norms and nothing else: same update, same other scalars."""
+    from gans.models.core import build_gan, train_step
+
+    out = {}
+    for log in (True, False):
+        torch.manual_seed(0)
+        gan = build_gan("mnist_mlp")
+        real = torch.rand(8, 784)
+        torch.manual_seed(1)
+        scalars = [train_step(gan, real, step=i, log=log) for i in range(3)]
+        out[log] = (scalars, [p.detach().clone() for p in gan.parameters()])
+    (s_on, w_on), (s_off, w_off) = out[True], out[False]
+    assert all(torch.equal(a, b) for a, b in zip(w_on, w_off))
+    assert {"grad/d", "grad/g"} <= set(s_on[0]) and not any(k.startswith("grad/") for k in s_off[0])
+    assert all(torch.equal(s_on[i][k], s_off[i][k]) for i in range(3) for k in s_off[i])
+
+
+def test_report_casts_and_averages_only_when_needed():
+    from gans.models.core import StepContext
+
+    ctx = StepContext(real=torch.zeros(2, 3), labels=None, step=0)
+    scalar = torch.tensor(0.25)
+    ctx.report("a", scalar)
+    ctx.report("b", torch.tensor([1.0, 2.0, 6.0], dtype=torch.bfloat16))
+    assert ctx.scalars["a"].data_ptr() == scalar.data_ptr()  # a float32 scalar is stored as it is
+    assert ctx.scalars["b"].dtype == torch.float32 and ctx.scalars["b"].item() == 3.0
+
+
+def test_loop_logs_grad_norms_on_every_flushed_interval(tmp_path):
+    from gans.training.loop import TrainConfig, train
+
+    cfg = TrainConfig(gan="pattern1010", dataset="fake", batch_size=1, steps=12, log_every=5)
+    train(cfg, tmp_path / "run", progress=False)
+    recs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    scalars = [r for r in recs if r.get("type") == "scalars"]
+    assert [r["step"] for r in scalars] == [5, 10, 12]
+    assert all(r.get("grad/d", -1) >= 0 and r.get("grad/g", -1) >= 0 for r in scalars)

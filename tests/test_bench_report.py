@@ -116,3 +116,54 @@ def test_bench_report_cli(tmp_path, capsys):
     assert main(["bench-report", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ganbench: error:") and "Traceback" not in err
+
+
+def test_bench_report_reads_real_sweep_and_benchmark_files(tmp_path):
+    """Columns filled from the files the tools really write: a tiny `ganbench sweep` and a reduced
+    `pytest bench --benchmark-autosave` run (mnist_mlp with its seed and minimal loops, batch 4)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    from reports.bench_report import bench_frame, reference_ratios
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "GANBENCH_CACHE": str(tmp_path / "cache")}
+    env.pop("GANBENCH_INJECT_SLOWDOWN", None)
+    storage = tmp_path / ".benchmarks"
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", str(root / "bench" / "test_steps.py"), "-p", "no:cacheprovider", "-q",
+         "--benchmark-autosave", f"--benchmark-storage={storage}", "--gans", "mnist_mlp", "--batch-sizes", "4",
+         "--bench-threads", "1", "--cpu-cell-budget", "0.2"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    sweep = tmp_path / "sweep"
+    r = subprocess.run(
+        [sys.executable, "-m", "ganbench", "sweep", "--gans", "mnist_mlp", "--batch-sizes", "4", "--steps", "2",
+         "--warmup", "1", "--threads", "1", "--out", str(sweep)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "left (" in r.stderr and "[3/3]" in r.stderr  # per-cell progress with a time estimate
+
+    frame = bench_frame(load_benchmarks(storage))
+    assert set(frame["variant"]) == {"ganbench", "seed", "minimal"}
+    for col in ("images_per_s", "peak_mem_mb", "flops_per_step", "mfu"):
+        assert frame[col].notna().all(), (col, frame[col].tolist())
+    ratios = reference_ratios(frame).set_index(["gan", "batch_size", "device"])
+    assert ratios.loc[("mnist_mlp", 4, "cpu"), ["vs_minimal", "vs_seed"]].gt(0).all()
+
+    rows = pd.read_csv(sweep / "results.csv")
+    assert set(rows["variant"]) == {"ganbench", "seed", "minimal"} and (rows["status"] == "ok").all()
+    for col in ("peak_mem_mb", "flops_per_step", "mfu"):
+        assert rows[col].notna().all(), col
+
+    html = build_bench_report(storage, [sweep])
+    check_self_contained(html)
+    # every ok row shows its peak memory, FLOPs and MFU: 3 benchmark rows + 3 sweep rows
+    assert html.count(" MiB</td>") >= 6 and html.count(" GFLOP</td>") >= 6 and html.count(" %</td>") >= 6
+    assert html.count("×</td>") >= 4  # ganbench ÷ minimal and ÷ seed, in both sections

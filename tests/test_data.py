@@ -139,9 +139,14 @@ def test_fashion_mnist_from_debian_package():
 
 
 def test_auto_falls_back_and_records_the_choice(tmp_path, monkeypatch):
+    from gans.data import glyphs
+
     monkeypatch.setattr("gans.data.mnist.DEBIAN_FASHION_MNIST", tmp_path / "absent")
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(glyphs.RECIPE, "n_train", 200)  # a small glyphs set (its own cache key)
+    monkeypatch.setitem(glyphs.RECIPE, "n_test", 50)
     d = load_data("auto", (1, 28, 28), options=DataOptions(root=str(tmp_path)))
-    assert d.name == "digits" and d.info["auto"]["chosen"] == "digits"
+    assert d.name == "glyphs" and d.info["auto"]["chosen"] == "glyphs"
     assert len(d.info["auto"]["skipped"]) == 2
     _write_idx(tmp_path / "MNIST" / "raw")
     assert load_data("auto", (1, 28, 28), options=DataOptions(root=str(tmp_path))).name == "mnist"

@@ -73,3 +73,94 @@ def test_regress_cli_dry_run_and_errors(tmp_path):
         env={**env, "GANBENCH_INJECT_SLOWDOWN": "pattern1010"},
     )
     assert r.returncode == 2 and "GANBENCH_INJECT_SLOWDOWN" in r.stderr
+
+
+# -- known answers of the comparison: each signal alone, both, and "cannot tell" -------------------
+
+
+def _m(ratio, vs_minimal=None):
+    d = {"ratio": ratio, "step_ms": 1.0, "cal_ms": 1.0, "batch_size": 8}
+    if vs_minimal is not None:
+        d["vs_minimal"] = vs_minimal
+    return d
+
+
+def test_compare_fails_on_either_signal_and_ignores_a_missing_one():
+    from bench.regress import compare
+
+    base = {"a": _m(2.0, 1.0), "b": _m(2.0, 1.0), "c": _m(2.0, 1.0), "d": _m(2.0), "e": _m(2.0, 1.0)}
+    cur = {
+        "a": _m(2.0, 1.0),  # unchanged
+        "b": _m(2.0, 1.25),  # 25 % further behind the minimal loop, calibration ratio unchanged
+        "c": _m(2.6, 1.0),  # 30 % slower against the calibration, same distance to minimal
+        "d": _m(2.0, 5.0),  # no minimal ratio in the baseline: that signal cannot tell
+        "e": _m(2.0, 1.1),  # 10 % further behind: within the threshold
+    }
+    rows = {r["gan"]: r for r in compare(cur, base, 0.15)}
+    assert rows["a"]["verdict"] == "ok" and rows["a"]["why"] == []
+    assert rows["b"]["verdict"] == "slower" and rows["b"]["why"] == ["minimal"]
+    assert abs(rows["b"]["change_vs_minimal"] - 0.25) < 1e-9
+    assert rows["c"]["verdict"] == "slower" and rows["c"]["why"] == ["calibration"]
+    assert rows["d"]["verdict"] == "ok" and "change_vs_minimal" not in rows["d"]
+    assert rows["e"]["verdict"] == "ok"
+
+
+def test_regress_without_a_baseline_for_the_mode_is_exit_2(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GANBENCH_CACHE": str(tmp_path)}
+    env.pop("GANBENCH_INJECT_SLOWDOWN", None)
+    quick_only = tmp_path / "quick_only.json"
+    data = json.loads(DEFAULT_BASELINE.read_text())
+    data["modes"] = {"quick": data["modes"]["quick"]}
+    quick_only.write_text(json.dumps(data))
+    for args, needle in (
+        (["--baseline", str(quick_only)], "no full-mode baseline"),  # the full mode was never recorded
+        (["--quick", "--baseline", str(tmp_path / "absent.json")], "no quick-mode baseline"),
+    ):
+        r = subprocess.run(
+            [sys.executable, "-m", "ganbench", "regress", "--gans", "pattern1010", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert r.stderr.startswith("ganbench: error: ") and needle in r.stderr and "--update-baseline" in r.stderr
+        assert "Traceback" not in r.stderr and "passed" not in r.stdout
+
+
+def test_planted_item_per_phase_fails_through_the_minimal_ratio(tmp_path, monkeypatch):
+    """An extra `.item()` per phase in train_step (on the phase's loss, evaluated once more for it)
+    makes the gate fail, and the ganbench ÷ minimal ratio is one of the signals that catches it."""
+    import dataclasses
+
+    from gans.models.core import GAN
+
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("GANBENCH_INJECT_SLOWDOWN", raising=False)
+    baseline = tmp_path / "baseline.json"
+    log: list[str] = []
+    settings = {"mnist_mlp": {"batch_size": 32, "overrides": {}}}
+    import bench.regress as regress
+
+    monkeypatch.setattr(regress, "QUICK_SETTINGS", {**regress.QUICK_SETTINGS, **settings})
+    code, _ = run_gate(gans=["mnist_mlp"], quick=True, baseline_path=baseline, update=True, rounds=7, log=log.append)
+    assert code == 0
+    assert json.loads(baseline.read_text())["modes"]["quick"]["gans"]["mnist_mlp"]["vs_minimal"] > 0
+
+    original = GAN.cached_phases
+
+    def planted(self):
+        def with_item(phase):
+            def loss(ctx, f=phase.loss):
+                f(ctx).item()  # the planted overhead: one more loss evaluation, read on the host
+                return f(ctx)
+
+            return dataclasses.replace(phase, loss=loss)
+
+        return [with_item(p) for p in original(self)]
+
+    monkeypatch.setattr(GAN, "cached_phases", planted)
+    code, rows = run_gate(gans=["mnist_mlp"], quick=True, baseline_path=baseline, rounds=7, log=log.append)
+    row = {r["gan"]: r for r in rows}["mnist_mlp"]
+    assert code == 1, "\n".join(log)
+    assert row["verdict"] == "slower" and "minimal" in row["why"], "\n".join(log)
+    assert row["change_vs_minimal"] > 0.15

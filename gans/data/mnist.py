@@ -1,4 +1,7 @@
-"""The MNIST family: scikit-learn's embedded digits, MNIST and Fashion-MNIST on disk, and ``auto``."""
+"""The MNIST family: scikit-learn's embedded digits, MNIST and Fashion-MNIST on disk, and ``auto``.
+
+``auto`` takes mnist → fashion-mnist → glyphs (``glyphs.py``) → digits.
+"""
 
 from __future__ import annotations
 
@@ -133,10 +136,10 @@ register_dataset(
 )(_mnist_like("fashion-mnist", "FashionMNIST", True))
 
 
-@register_dataset("auto", "image", "mnist → fashion-mnist → digits: the first one present")
+@register_dataset("auto", "image", "mnist → fashion-mnist → glyphs → digits: the first one present")
 def _auto(opts, shape, device):
     tried = []
-    for name in ("mnist", "fashion-mnist", "digits"):
+    for name in ("mnist", "fashion-mnist", "glyphs", "digits"):
         try:
             data = get_dataset_entry(name).build(DataOptions(**{**opts.__dict__, "download": False}), shape, device)
         except DataError as e:
@@ -144,4 +147,4 @@ def _auto(opts, shape, device):
             continue
         data.info["auto"] = {"chosen": name, "skipped": tried}
         return data
-    raise DataError("no data set found for auto: " + "; ".join(tried))  # digits is embedded: unreachable
+    raise DataError("no data set found for auto: " + "; ".join(tried))  # glyphs and digits are embedded

@@ -10,7 +10,6 @@ summed by :class:`diagnostics.stream.ScalarStream` and read once per log interva
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterator, Literal
@@ -34,6 +33,8 @@ __all__ = [
     "apply_overrides",
     "bce_logits",
     "grad_norm",
+    "adam",
+    "sgd",
     "seed_bce_phases",
 ]
 
@@ -57,8 +58,15 @@ class StepContext:
         return self.real.shape[0]
 
     def report(self, name: str, value: torch.Tensor) -> None:
-        """Record a scalar for the stream (detached; never ``.item()``)."""
-        self.scalars[name] = value.detach().float().mean()
+        """Record a scalar for the stream (detached; never ``.item()``).
+
+        Float32 scalars are stored as they are; other tensors are cast to float32 and averaged
+        (casts and means are only paid where they change something).
+        """
+        value = value.detach()
+        if value.dtype != torch.float32:
+            value = value.float()
+        self.scalars[name] = value.mean() if value.dim() else value
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,18 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
     if not grads:
         return torch.zeros((), device=next(module.parameters()).device)
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+
+
+def adam(params: Any, *, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
+    """Adam with its fused kernel: the same update rule as the default for-loop Adam in one kernel
+    per parameter group (equal up to float rounding order; about half the optimiser time of an MLP
+    GAN step on a CPU)."""
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+
+
+def sgd(params: Any, *, lr: float) -> torch.optim.SGD:
+    """Plain SGD with its multi-tensor (``foreach``) update: bit-identical to the for-loop form."""
+    return torch.optim.SGD(params, lr=lr, foreach=True)
 
 
 def bce_logits(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -193,8 +213,8 @@ class GAN(nn.Module):
         families with other optimisers override."""
         c = self.config
         betas = (c.beta1, c.beta2)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=getattr(c, "lr_d", None) or c.lr, betas=betas)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=betas)
+        self.opt_d = adam(self.D.parameters(), lr=getattr(c, "lr_d", None) or c.lr, betas=betas)
+        self.opt_g = adam(self.G.parameters(), lr=c.lr, betas=betas)
 
     def before_training(self, real: torch.Tensor, labels: torch.Tensor | None = None) -> None:
         """Called once with the first real batch of a fresh (not resumed) run."""
@@ -285,30 +305,34 @@ def train_step(
     *,
     step: int = 0,
     autocast_dtype: torch.dtype | None = None,
+    log: bool = True,
 ) -> dict[str, torch.Tensor]:
     """One training step: run each phase's update. Returns detached device scalars.
 
     The same function is called by the training loop and timed by the benchmarks, so what
     is timed is what trains. ``autocast_dtype`` (e.g. ``torch.bfloat16``) wraps the forward
-    passes in autocast; losses are computed in float32.
+    passes in autocast; losses are computed in float32. ``log=False`` skips what only a
+    logged step reads: the gradient norms (``grad/d``, ``grad/g``); the loop passes ``True``
+    on the steps whose scalars it flushes. The update itself is the same either way.
     """
     ctx = StepContext(real=real, labels=labels, step=step)
-    nets = {"D": gan.D, "G": gan.G}
-    opts = {"D": gan.opt_d, "G": gan.opt_g}
-    amp = (
-        torch.autocast(device_type=real.device.type, dtype=autocast_dtype)
-        if autocast_dtype is not None
-        else contextlib.nullcontext()
-    )
+    if autocast_dtype is not None:
+        amp: Any = torch.autocast(device_type=real.device.type, dtype=autocast_dtype)
+    else:
+        amp = None
     for phase in gan.cached_phases():
         if phase.every > 1 and step % phase.every != phase.every - 1:
             continue
-        opt = opts[phase.net]
+        opt = gan.opt_d if phase.net == "D" else gan.opt_g
         opt.zero_grad(set_to_none=True)
-        with amp:
+        if amp is None:
             loss = phase.loss(ctx)
+        else:
+            with amp:
+                loss = phase.loss(ctx)
         loss.backward()
-        ctx.scalars[f"grad/{phase.net.lower()}"] = grad_norm(nets[phase.net])
+        if log:
+            ctx.scalars["grad/d" if phase.net == "D" else "grad/g"] = grad_norm(gan.D if phase.net == "D" else gan.G)
         opt.step()
         if phase.after is not None:
             phase.after()

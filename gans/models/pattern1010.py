@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import GAN, Phase, StepContext, register_gan
+from .core import GAN, Phase, StepContext, register_gan, sgd
 
 __all__ = ["Pattern1010Config", "Generator", "Discriminator", "Pattern1010GAN"]
 
@@ -82,8 +82,8 @@ class Pattern1010GAN(GAN):
         self._fixed_checked = False
 
     def build_optimizers(self) -> None:
-        self.opt_d = torch.optim.SGD(self.D.parameters(), lr=self.config.lr)
-        self.opt_g = torch.optim.SGD(self.G.parameters(), lr=self.config.lr)
+        self.opt_d = sgd(self.D.parameters(), lr=self.config.lr)
+        self.opt_g = sgd(self.G.parameters(), lr=self.config.lr)
 
     def latent(self, n, *, device=None, generator=None):
         device = device or self.device

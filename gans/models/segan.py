@@ -82,7 +82,7 @@ import torch.nn.functional as F
 
 from ..base import UserError
 from ..data.speech_corpus import PREEMPHASIS, SpeechDataError, deemphasis, preemphasis
-from .core import GAN, Phase, StepContext, register_gan
+from .core import GAN, Phase, StepContext, adam, register_gan
 from .wgan import wasserstein_phases
 
 __all__ = [
@@ -234,8 +234,8 @@ class SEGAN(GAN):
 
     def build_optimizers(self) -> None:
         c = self.config
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
+        self.opt_d = adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
+        self.opt_g = adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
 
     def latent(self, n, *, device=None, generator=None):
         return torch.randn(

@@ -50,7 +50,7 @@ import torch
 import torch.nn as nn
 
 from ..base import UserError
-from .core import GAN, Phase, StepContext, register_gan
+from .core import GAN, Phase, StepContext, adam, register_gan
 
 __all__ = [
     "WGANConfig",
@@ -300,8 +300,8 @@ class WassersteinGAN(GAN):
             self.opt_d = torch.optim.RMSprop(self.D.parameters(), lr=c.lr)
             self.opt_g = torch.optim.RMSprop(self.G.parameters(), lr=c.lr)
         else:
-            self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-            self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
+            self.opt_d = adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
+            self.opt_g = adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
         self.decay_step = 0  # critic steps taken under the optional linear lr decay
 
     def decay_lr(self) -> None:

@@ -70,6 +70,9 @@ class RunResult:
     total_steps: int
     last: dict[str, float]
     data_name: str
+    gan: str = ""
+    train_s: float | None = None  # training wall time of the whole run (evaluations excluded)
+    images_per_s: float | None = None  # training images ÷ train_s: the run's one throughput figure
 
     @property
     def exit_code(self) -> int:
@@ -245,6 +248,7 @@ def train(
         )
     t_start = time.perf_counter()
     t_interval, steps_interval = time.perf_counter(), 0
+    cpu_interval = time.process_time()  # CPU time against wall time per interval: shows a machine shared with others
     last: dict[str, float] = {}
     last_good_step = run.step
     paused = 0.0  # seconds spent evaluating since t_start: not training time
@@ -262,23 +266,29 @@ def train(
 
     def flush() -> bool:
         """Flush the stream; False when a scalar is non-finite (the run has diverged)."""
-        nonlocal t_interval, steps_interval, last
+        nonlocal t_interval, steps_interval, last, cpu_interval
         if not stream.pending:
             return True
         means = stream.flush(run.step)  # the one GPU sync of the interval
         now = time.perf_counter()
         dt = now - t_interval  # evaluations reset t_interval, so dt is training time only
+        cpu_now = time.process_time()
         if steps_interval:
             means["time/ms_per_step"] = 1000.0 * dt / steps_interval
             means["time/images_per_s"] = steps_interval * cfg.batch_size / dt if dt > 0 else float("nan")
-        t_interval, steps_interval = now, 0
+            means["time/cpu_per_wall"] = (cpu_now - cpu_interval) / dt if dt > 0 else float("nan")
+        t_interval, steps_interval, cpu_interval = now, 0, cpu_now
+        train_now = train_s()
         record = {
             "type": "scalars",
             "step": run.step,
             "epoch": run.step / spe,
             "wall_s": wall_s(),
-            "train_s": train_s(),
+            "train_s": train_now,
             "images": run.step * cfg.batch_size,
+            # the run's throughput so far: training images ÷ training wall time (evaluations excluded)
+            "images_per_s": run.step * cfg.batch_size / train_now if train_now > 0 else None,
+            "load_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
             **means,
         }
         run.write(record)
@@ -300,10 +310,10 @@ def train(
 
     def evaluate() -> None:
         """Run the callbacks' evaluations; their time is logged and excluded from training time."""
-        nonlocal paused, t_interval
+        nonlocal paused, t_interval, cpu_interval
         if not callbacks:
             return
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         state = rng_state()  # evaluation must not change the training random stream
         try:
             for cb in callbacks:
@@ -314,6 +324,7 @@ def train(
             spent = time.perf_counter() - t0
             paused += spent
             t_interval += spent
+            cpu_interval += time.process_time() - cpu0
             run.write({"type": "eval_time", "step": run.step, "eval_s": spent})
 
     try:
@@ -325,7 +336,10 @@ def train(
                 if first and ckpt is None:
                     gan.before_training(real, y)
                 first = False
-                scalars = train_step(gan, real, y, step=run.step, autocast_dtype=autocast)
+                nxt = run.step + 1  # grad norms are computed only on the steps whose scalars are flushed
+                ckpt_step = bool(cfg.checkpoint_every and nxt % cfg.checkpoint_every == 0)
+                logged = nxt % cfg.log_every == 0 or nxt >= total or ckpt_step
+                scalars = train_step(gan, real, y, step=run.step, autocast_dtype=autocast, log=logged)
                 stream.add(scalars)
                 run.step += 1
                 steps_interval += 1
@@ -371,7 +385,14 @@ def train(
             run.status = "finished"
             checkpoint()
             evaluate()
-            run.event("finished", f"finished {run.step} steps", wall_s=wall_s(), train_s=train_s())
+            t_s = train_s()
+            run.event(
+                "finished",
+                f"finished {run.step} steps",
+                wall_s=wall_s(),
+                train_s=t_s,
+                images_per_s=run.step * cfg.batch_size / t_s if t_s > 0 else None,
+            )
     except KeyboardInterrupt:
         run.status = "interrupted"
         if flush():
@@ -392,4 +413,6 @@ def train(
         for cb in callbacks:
             getattr(cb, "on_end", lambda r: None)(run)
         run.close()
-    return RunResult(out, run.status, run.step, total if bounded else run.step, last, data.name)
+    t_s = train_s()
+    ips = run.step * cfg.batch_size / t_s if t_s > 0 and run.step else None
+    return RunResult(out, run.status, run.step, total if bounded else run.step, last, data.name, cfg.gan, t_s, ips)

@@ -1,0 +1,136 @@
+"""The comparison's conclusion on known answers: failed runs, meaningless ties, load changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from reports.compare import build_comparison, load_change, run_quality
+from tests.helpers.reports import write_synthetic_run
+
+FAILED = {"fid": 1100.0, "precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+CEIL = {"fid": 18.0, "precision": 0.8, "recall": 0.8, "density": 1.0, "coverage": 0.95}
+
+
+def _run(path, bs, final, *, ips=1000.0, ceiling=CEIL, patch=None):
+    first = {k: (v * 2 if k == "fid" else v / 2) for k, v in final.items()}
+    rd = write_synthetic_run(
+        path, batch_size=bs, epochs=4, evals=[first, dict(final)], ceiling=ceiling, images_per_s=ips
+    )
+    if patch:
+        lines = [json.loads(x) for x in (Path(rd) / "metrics.jsonl").read_text().splitlines()]
+        for rec in lines:
+            patch(rec)
+        (Path(rd) / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return rd
+
+
+def test_two_failed_runs_are_called_failures_first(tmp_path):
+    c = build_comparison(
+        [_run(tmp_path / "a", 96, FAILED), _run(tmp_path / "b", 512, {**FAILED, "fid": 1600.0}, ips=2500.0)]
+    )["conclusion"]
+    assert c["all_poor"] is True
+    assert c["headline"].startswith("mnist_mlp on digits: both runs failed")
+    assert "gave the better samples" not in c["headline"]
+    assert c["summary"][0].startswith("Every run produced poor samples: batch 96: FID 1,100, 61× the real data's 18.0")
+    assert "precision, recall, density and coverage all 0" in c["summary"][0]
+    assert c["text"].startswith(c["headline"])
+    # all-zero precision/recall/density/coverage are no ties: they carry no signal
+    for m in ("precision", "recall", "density", "coverage"):
+        j = c["judged"][f"{m} at_equal_epochs"]
+        assert j["tie"] is False and j["no_signal"] is True
+    assert not any(": a tie (" in s for s in c["sentences"])
+    no_signal = "coverage at equal epochs (4): 0.000 for every batch size — no signal"
+    assert any(s.startswith(no_signal) for s in c["sentences"])
+    # FID still ranks them (1,100 < 1,600), but as the lesser failure
+    assert c["judged"]["fid at_equal_epochs"]["winner"] == 96
+    assert "batch 96 was less bad" in c["headline"]
+
+
+def test_good_runs_are_not_failures_and_real_ties_count(tmp_path):
+    good = {"fid": 30.0, "precision": 0.6, "recall": 0.5, "density": 0.8, "coverage": 0.7}
+    c = build_comparison(
+        [_run(tmp_path / "a", 96, good), _run(tmp_path / "b", 512, {**good, "fid": 60.0, "coverage": 0.7})]
+    )["conclusion"]
+    assert c["all_poor"] is False and not any("poor" in s for s in c["summary"])
+    assert c["judged"]["coverage at_equal_epochs"]["tie"] is True
+    assert any(s.startswith("coverage at equal epochs (4): a tie (0.700)") for s in c["sentences"])
+    assert "batch 96 gave the better samples at equal epochs" in c["headline"]
+
+
+def test_one_failed_run_is_named(tmp_path):
+    good = {"fid": 30.0, "precision": 0.6, "recall": 0.5, "density": 0.8, "coverage": 0.7}
+    c = build_comparison([_run(tmp_path / "a", 96, good), _run(tmp_path / "b", 512, FAILED)])["conclusion"]
+    assert c["all_poor"] is False
+    assert any(s.startswith("Poor samples from batch 512 (FID 1,100") and "usable samples from batch 96" in s
+               for s in c["summary"])
+
+
+def test_quality_verdict_decides_when_present(tmp_path):
+    def verdict(v):
+        def patch(rec):
+            if rec.get("type") == "eval":
+                rec["quality"] = {"verdict": v, "sentence": "…"}
+        return patch
+
+    # FID far above the ceiling, but the quality verdict says good: not a failure
+    s_good = {"name": "x", "evals": [{"metrics": FAILED, "ceiling": CEIL, "quality": "good"}]}
+    assert run_quality(s_good, CEIL)["poor"] is False
+    ok = {"fid": 30.0, "precision": 0.6, "recall": 0.5, "density": 0.8, "coverage": 0.7}
+    c = build_comparison(
+        [_run(tmp_path / "a", 96, ok, patch=verdict("poor")), _run(tmp_path / "b", 512, ok, patch=verdict("poor"))]
+    )["conclusion"]
+    assert c["all_poor"] is True and c["headline"].startswith("mnist_mlp on digits: both runs failed")
+    assert "quality verdict poor" in c["summary"][0]
+
+
+def test_cannot_tell_without_evaluations():
+    assert run_quality({"name": "x", "evals": []}, {}) == {"poor": None, "why": []}
+    assert run_quality({"name": "x", "evals": [{"metrics": {"diversity": 0.9}, "ceiling": {}}]}, {})["poor"] is None
+
+
+def test_equal_time_claims_warn_when_the_load_changed(tmp_path):
+    def load(l1, cpu):
+        def patch(rec):
+            if rec.get("type") == "scalars":
+                rec["load_1m"], rec["time/cpu_per_wall"] = l1, cpu
+        return patch
+
+    ok = {"fid": 30.0, "coverage": 0.7}
+    quiet = build_comparison(
+        [_run(tmp_path / "a", 96, ok, patch=load(0.4, 0.98)),
+         _run(tmp_path / "b", 512, {**ok, "fid": 50.0}, ips=2500.0, patch=load(0.5, 0.97))]
+    )["conclusion"]
+    assert quiet["load"]["changed"] is False
+    assert "Warning" not in " ".join(quiet["summary"]) and "not a fair timing" not in quiet["text"]
+    busy = build_comparison(
+        [_run(tmp_path / "c", 96, ok, patch=load(0.4, 0.98)),
+         _run(tmp_path / "d", 512, {**ok, "fid": 50.0}, ips=2500.0, patch=load(6.0, 0.35))]
+    )["conclusion"]
+    assert busy["load"]["changed"] is True
+    wall = next(s for s in busy["summary"] if s.startswith("At equal training time"))
+    assert "Warning: the machine's load changed during the runs (load average 0.4 (batch 96), 6.0 (batch 512)" in wall
+    assert any("trained faster" in s and "load changed" in s for s in busy["summary"])
+    assert any(s.startswith("images/s in throughput") and "not a fair timing" in s for s in busy["sentences"])
+    # the equal-epoch sentences carry no timing warning
+    assert not any(s.startswith("fid at equal epochs") and "not a fair timing" in s for s in busy["sentences"])
+    # CPU time per wall second alone can show it
+    assert load_change(
+        [{"batch_size": 96, "cpu_per_wall": 1.0}, {"batch_size": 512, "cpu_per_wall": 0.5}]
+    )["changed"] is True
+    assert load_change([{"batch_size": 96}, {"batch_size": 512}])["changed"] is None
+    # equally busy runs: no change, but the summary says the machine was busy
+    starved = load_change([{"batch_size": 96, "cpu_per_wall": 0.37}, {"batch_size": 512, "cpu_per_wall": 0.40}])
+    assert starved["changed"] is False and starved["starved"] == [96, 512]
+    assert not any("busy" in s for s in quiet["summary"])
+
+
+def test_far_fid_alone_is_not_failure_when_samples_cover_the_data():
+    # recognisable but noisy digits: FID 35× the ceiling, yet recall and coverage well above zero
+    noisy = {"fid": 255.0, "precision": 0.8, "recall": 0.37, "density": 0.52, "coverage": 0.38}
+    assert run_quality({"name": "x", "evals": [{"metrics": noisy, "ceiling": {"fid": 7.3}}]}, {})["poor"] is False
+    blobs = {"fid": 1123.0, "precision": 0.84, "recall": 0.0, "density": 0.29, "coverage": 0.013}
+    q = run_quality({"name": "x", "evals": [{"metrics": blobs, "ceiling": {"fid": 7.3}}]}, {})
+    assert q["poor"] is True and q["why"][0].startswith("FID 1,123, 154× the real data's 7.30")
+    # FID alone (no PRDC measured) far above the ceiling is enough
+    assert run_quality({"name": "x", "evals": [{"metrics": {"fid": 900.0}, "ceiling": {"fid": 7.3}}]}, {})["poor"]

@@ -1,0 +1,41 @@
+"""One images/s: training images ÷ training wall time, in the summary, metrics.jsonl and the reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ganbench.cli import main
+from gans.base import read_jsonl
+from reports.load import load_run
+
+
+def _summary(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_summary_metrics_and_report_agree_and_resume_names_the_gan(tmp_path, capsys):
+    run = tmp_path / "run"
+    base = ["--dataset", "fake", "--batch-size", "8", "--log-every", "5", "--no-diagnostics", "--quiet"]
+    first = _summary(capsys, ["train", "mnist_mlp", *base, "--steps", "20", "--out", str(run), "--json"])
+    assert first["gan"] == "mnist_mlp"
+    recs = list(read_jsonl(run / "metrics.jsonl", "scalars"))
+    last = recs[-1]
+    assert last["images_per_s"] == pytest.approx(last["images"] / last["train_s"])
+    assert last["images"] == 20 * 8
+    assert "load_1m" in last and "time/cpu_per_wall" in last
+    fin = [r for r in read_jsonl(run / "metrics.jsonl", "event") if r.get("event") == "finished"][-1]
+    assert fin["images_per_s"] == pytest.approx(20 * 8 / fin["train_s"])
+    assert first["images_per_s"] == pytest.approx(20 * 8 / first["train_s"])
+    # resume: the summary names the GAN and counts the whole run's images over the whole run's training time
+    second = _summary(capsys, ["train", "--resume", str(run), "--steps", "40", "--json", "--quiet"])
+    assert second["gan"] == "mnist_mlp" and second["step"] == 40
+    last = list(read_jsonl(run / "metrics.jsonl", "scalars"))[-1]
+    assert second["images_per_s"] == pytest.approx(40 * 8 / second["train_s"], rel=1e-6)
+    assert last["images_per_s"] == pytest.approx(last["images"] / last["train_s"])
+    assert load_run(run).timing()["images_per_s"] == pytest.approx(last["images_per_s"])
+    assert main(["train", "--resume", str(run), "--steps", "45", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("finished: mnist_mlp 45/45 steps") and "images/s=" in out
