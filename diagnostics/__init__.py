@@ -1,6 +1,7 @@
 """Diagnostics for GAN training: equilibrium, sample quality and mode collapse.
 
-* :mod:`diagnostics.metrics` — pure metrics of features (FID, PRDC, NDB, coverage, modes).
+* :mod:`diagnostics.metrics` — pure metrics of features, one module per metric
+  (FID+KID, PRDC, NDB, class coverage, modes, diversity).
 * :mod:`diagnostics.features` — feature extractors in a registry (classifier, inception, random-conv, raw).
 * :mod:`diagnostics.evaluate` — every applicable score of fakes and of held-out reals (the ceiling).
 * :mod:`diagnostics.verdicts` — the collapse verdict and verdicts.json.

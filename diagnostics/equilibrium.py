@@ -5,28 +5,34 @@ Verdicts (checked in this order; the first that applies wins):
 ==================  ==========================================================================
 ``diverged``        a logged scalar is NaN/Inf (or, for critics, ``|gap|`` exceeds
                     ``critic_diverge_abs``). Immediate, no confirmation needed.
-``d_dominates``     probability D: mean D(x) ≥ ``d_high`` and mean D(G(z)) ≤ ``d_low`` over the
-                    window — D separates real from fake almost perfectly, G gets no useful gradient.
-                    Critic: the gap E[C(x)] − E[C(G(z))] is large (≥ ``critic_gap_large``) *and*
-                    growing (relative rise over the window ≥ ``critic_trend``).
+``d_dominates``     probability D: mean D(x) ≥ ``d_high`` and mean D(x) − D(G(z)) ≥ ``d_gap`` over
+                    the window — D separates real from fake almost perfectly, G gets no useful
+                    gradient. Critic: the gap E[C(x)] − E[C(G(z))] is huge (≥ ``critic_gap_huge``),
+                    or large (≥ ``critic_gap_large``) *and* growing (relative rise over the window ≥
+                    ``critic_trend``), or large while the gradient penalty makes up at least
+                    ``critic_gp_share`` of the critic's loss (the penalty is losing its hold).
 ``g_dominates``     probability D: mean D(G(z)) − mean D(x) ≥ ``g_margin`` — D rates fakes as
                     more real than reals. Critic: mean gap ≤ −``critic_gap_negative``.
 ``oscillating``     the D outputs (critic: the gap) swing: window standard deviation of D(x) or
                     D(G(z)) ≥ ``osc_std`` with ≥ ``osc_turns`` direction changes of the gap
                     (critic: std/|mean| ≥ ``critic_osc_rel`` with the gap
                     changing direction at least ``critic_osc_turns`` times).
-``balanced``        probability D: both means within ``balanced_tol`` of the target 0.5 and no
-                    strong trend. The target is D(x) = D(G(z)) = 0.5, i.e. per-term BCE = ln 2
+``balanced``        probability D: both means within ``balanced_tol`` (0.1) of the target 0.5 and
+                    no strong trend. The target is D(x) = D(G(z)) = 0.5, i.e. per-term BCE = ln 2
                     (``loss_kind == "bce"``) or MSE = 0.25 (the 1010 GAN, ``"mse"``); the loss
                     and its target are quoted in the sentence. Critic: the gap is small
                     (< ``critic_gap_large``) or stable/shrinking (relative trend <
-                    ``critic_trend``) — a critic's value has no fixed target, never 0.5.
+                    ``critic_trend``) — a critic's value has no fixed target, never 0.5 — or
+                    shrinking (relative trend ≤ −``critic_trend``) while below the huge size.
 ``drifting``        everything else: away from equilibrium without domination (e.g. D(x)=0.7,
                     D(G(z))=0.3), or the D(x) − D(G(z)) gap moves steadily (change over the
-                    window ≥ ``drift_change``); critic: a small gap that rises steadily.
+                    window ≥ ``drift_change``); critic: a small gap that rises steadily, or a large
+                    gap that neither grows nor shrinks.
 ==================  ==========================================================================
 
-A verdict is computed at every scalar log from the last ``window`` logs. A *change* of verdict
+A verdict is computed at every scalar log from the last ``window`` logs, and only once the
+window holds ``min_logs`` of them (a single log never decides; ``diverged`` excepted); the first
+verdict then dates from the first log of that window. A *change* of verdict
 must persist for ``confirm`` consecutive logs (hysteresis, so noise at a threshold does not
 flood the event log); ``diverged`` is taken at once. Each verdict remembers the step where it
 began (the first log that showed it). D(G(z)) is the logged ``d/fake`` — D's output on the
@@ -64,15 +70,18 @@ class EquilibriumThresholds:
     window: int = 10  # logs in the sliding window (10 logs = 500 steps at --log-every 50)
     confirm: int = 3  # consecutive logs a new verdict must hold before it replaces the old one
     target: float = 0.5  # D(x) = D(G(z)) = 0.5 at the GAN equilibrium (Goodfellow et al. 2014)
-    balanced_tol: float = 0.2  # balanced: both mean D outputs within 0.5 ± this
+    min_logs: int = 5  # logs the window must hold before a first verdict (capped at window)
+    balanced_tol: float = 0.1  # balanced: both mean D outputs within 0.5 ± this
     d_high: float = 0.8  # d_dominates: mean D(x) at least this ...
-    d_low: float = 0.2  # ... and mean D(G(z)) at most this
+    d_gap: float = 0.6  # ... and mean D(x) − mean D(G(z)) at least this
     g_margin: float = 0.2  # g_dominates: mean D(G(z)) exceeds mean D(x) by at least this
     osc_std: float = 0.15  # oscillating: window std of D(x) or D(G(z)) at least this ...
     osc_turns: int = 3  # ... and the D(x)−D(G(z)) gap changes direction at least this often (a step is not a swing)
     drift_change: float = 0.3  # drifting: the fitted D(x)−D(G(z)) gap changes this much over the window
     # critics (gan_kind == "critic" / loss_kind == "wasserstein"): the gap E[C(x)] − E[C(G(z))]
     critic_gap_large: float = 5.0  # a gap at least this large counts as "large"
+    critic_gap_huge: float = 100.0  # d_dominates whatever its trend
+    critic_gp_share: float = 0.5  # GP term's share of |gap| + GP term above which a large gap means d_dominates
     critic_trend: float = 0.25  # relative rise of the fitted gap over the window: "growing"
     critic_gap_negative: float = 0.5  # g_dominates: mean gap at most minus this
     critic_osc_rel: float = 0.5  # oscillating: std(gap) / |mean gap| at least this ...
@@ -182,8 +191,10 @@ def assess_window(
         nums["loss_target"] = target
         loss_txt = f", loss/d={nums['loss_d']:.3f} (equilibrium {target:.3f})"
     head = f"mean D(x)={mr:.2f}, D(G(z))={mf:.2f} over the last {n} logs"
-    if mr >= th.d_high and mf <= th.d_low:
-        return Assessment("d_dominates", nums, f"{head}{loss_txt} (thresholds {th.d_high}/{th.d_low})")
+    if mr >= th.d_high and mr - mf >= th.d_gap:
+        return Assessment(
+            "d_dominates", nums, f"{head}{loss_txt} (thresholds D(x) ≥ {th.d_high}, gap ≥ {th.d_gap})"
+        )
     if mf - mr >= th.g_margin:
         return Assessment(
             "g_dominates",
@@ -241,12 +252,32 @@ def _assess_critic(window: list[Mapping[str, float]], th: EquilibriumThresholds)
     head = f"mean critic gap E[C(x)]−E[C(G(z))]={m:.3g} over the last {n} logs"
     if abs(gaps[-1]) >= th.critic_diverge_abs:
         return Assessment("diverged", nums, f"{head}; the last gap {gaps[-1]:.3g} exceeds {th.critic_diverge_abs:g}")
+    gp_terms = [
+        float(r["loss/d"]) + float(r["critic/gap"])
+        for r in window
+        if _finite(r.get("loss/d")) and _finite(r.get("critic/gap")) and _finite(r.get("critic/gp"))
+    ]
+    gp_share = None
+    if gp_terms:
+        gp = _mean([max(0.0, g) for g in gp_terms])
+        gp_share = gp / max(abs(m) + gp, 1e-12)
+        nums["gp_share"] = gp_share
+    gp_txt = f", GP {gp_share:.0%} of the critic loss" if gp_share is not None else ""
+    if m >= th.critic_gap_huge:
+        return Assessment("d_dominates", nums, f"{head}{gp_txt}: at least {th.critic_gap_huge:g}, whatever its trend")
     if m >= th.critic_gap_large and rel >= th.critic_trend:
         return Assessment(
             "d_dominates",
             nums,
-            f"{head}, growing {rel:+.0%} across the window (thresholds gap ≥ {th.critic_gap_large}, rise ≥ "
+            f"{head}{gp_txt}, growing {rel:+.0%} across the window (thresholds gap ≥ {th.critic_gap_large}, rise ≥ "
             f"{th.critic_trend:.0%})",
+        )
+    if m >= th.critic_gap_large and gp_share is not None and gp_share >= th.critic_gp_share:
+        return Assessment(
+            "d_dominates",
+            nums,
+            f"{head}{gp_txt}: a large gap (≥ {th.critic_gap_large}) the penalty cannot hold (GP share ≥ "
+            f"{th.critic_gp_share:.0%})",
         )
     if m <= -th.critic_gap_negative:
         return Assessment(
@@ -259,15 +290,16 @@ def _assess_critic(window: list[Mapping[str, float]], th: EquilibriumThresholds)
             f"{head}, std {s:.3g} ({s / max(abs(m), 1e-8):.0%} of the mean) with {turns} direction changes "
             f"(thresholds {th.critic_osc_rel:.0%}, {th.critic_osc_turns})",
         )
-    if m < th.critic_gap_large or rel < th.critic_trend:
-        how = "shrinking" if rel <= -th.critic_trend else "stable" if rel < th.critic_trend else "small"
+    if (m < th.critic_gap_large and rel < th.critic_trend) or rel <= -th.critic_trend:
+        how = "shrinking" if rel <= -th.critic_trend else "stable" if abs(rel) < th.critic_trend else "small"
         return Assessment(
             "balanced",
             nums,
-            f"{head}, {how} ({rel:+.0%} across the window; critics are judged by the gap and its trend, "
-            f"thresholds gap < {th.critic_gap_large} or trend < {th.critic_trend:.0%})",
+            f"{head}{gp_txt}, {how} ({rel:+.0%} across the window; critics are judged by the gap and its trend, "
+            f"thresholds gap < {th.critic_gap_large} or trend ≤ −{th.critic_trend:.0%})",
         )
-    return Assessment("drifting", nums, f"{head}, moving {rel:+.0%} across the window")
+    what = "a small gap rising" if m < th.critic_gap_large else f"a large gap (≥ {th.critic_gap_large:g}) holding"
+    return Assessment("drifting", nums, f"{head}{gp_txt}: {what} {rel:+.0%} across the window")
 
 
 _TITLES = {
@@ -293,6 +325,7 @@ class EquilibriumTracker:
         self.gan_kind, self.loss_kind = gan_kind, loss_kind
         self.th = thresholds or EquilibriumThresholds()
         self.window: list[dict[str, float]] = []
+        self.steps: list[int] = []
         self.spans: list[VerdictSpan] = []
         self._candidate: tuple[str, int, int] | None = None  # (verdict, first step, logs held)
         self.last_assessment: Assessment | None = None
@@ -304,13 +337,20 @@ class EquilibriumTracker:
     def update(self, step: int, means: Mapping[str, float]) -> VerdictSpan | None:
         """Add one log; returns the new current span when the verdict changed, else None."""
         self.window.append(dict(means))
+        self.steps.append(int(step))
         if len(self.window) > self.th.window:
             del self.window[0]
+            del self.steps[0]
         a = assess_window(self.window, self.gan_kind, self.loss_kind, self.th)
         if a is None:
             return None
-        self.last_assessment = a
         cur = self.current
+        if cur is None and a.verdict != "diverged":
+            if len(self.window) < max(1, min(self.th.min_logs, self.th.window)):
+                return None  # a first verdict needs several logs
+            self.last_assessment = a
+            return self._switch(a, self.steps[0])
+        self.last_assessment = a
         if cur is not None and a.verdict == cur.verdict:
             self._candidate = None
             cur.numbers = a.numbers  # numbers of the latest window, sentence kept fresh

@@ -1,34 +1,42 @@
-"""Score generated samples against real data, next to the real ceiling.
+"""Score generated samples against real data, next to the real ceiling, with intervals.
 
-:func:`evaluate_samples` computes every applicable metric of :mod:`diagnostics.metrics` twice:
-for the fake samples against the real *train* split, and for held-out real data (the *test*
-split) against the same train split — the ceiling a perfect generator would reach with as many
-samples. The collapse verdict (:mod:`diagnostics.verdicts`) compares the two.
+:func:`evaluate_samples` computes every applicable metric of :mod:`diagnostics.metrics` for the
+fake samples against the real *reference* (train) set, and the same scores for held-out real
+data (the *test* split) against the same reference — the ceiling a perfect generator would
+reach. The ceiling uses **as many held-out samples as the fake set has**, drawn
+``CEILING_DRAWS`` times (its value is the median over the draws); when the held-out set is
+smaller than the fake set, the fakes are scored on a random subset of that size, and the
+result says so. FID and KID get bootstrap intervals (``BOOTSTRAP`` resamples, 5th–95th
+percentile) for the fakes and for the ceiling; ``seed`` changes every draw.
 
 =================  ======================================================  =========================
 key                what                                                    applies to
 =================  ======================================================  =========================
 fid                Fréchet distance of Gaussian fits (features)            always
-diversity          mean pairwise feature distance, fake / real train       always
-class_coverage     fraction of classes covered (≥ 10 % of a uniform        classifier features
-                   share), from the classifier's predictions
-class_kl           KL(fake ‖ real train) of predicted-class histograms     classifier features
+kid                unbiased KID (cubic polynomial kernel MMD²)             always
+diversity          mean pairwise feature distance, fake / real reference   always
+duplicates         share of samples with a near-identical twin in the set  always
+class_coverage     fraction of classes covered by confident predictions    classifier features
+class_kl           KL(fake ‖ real) of confident predicted-class histograms classifier features
 precision/recall/  PRDC, k = 5 (Naeem et al. 2020)                         always
 density/coverage
 ndb, ndb_js        NDB/K (fraction of k-means bins that differ, α=0.05)    always
                    and the bins' JS divergence (nats)
-modes,             modes captured (≥ 1 % of samples within 3σ) and the     ring8 / grid25
-high_quality       fraction of samples within 3σ of a mode
+modes, mode_kl,    modes captured (known mixture: ≥ 1 % of samples within  2-D data (``--mixture``
+high_quality       3σ; otherwise modes found by clustering the real set)   or found modes)
+                   and the share of samples near a mode
+sharpness          mean |Laplacian| of the images (blur/noise cue)         images
 =================  ======================================================  =========================
 
-Real features (and their Gaussian statistics) are cached under ``cache_dir()/real_stats`` keyed
-by a hash of the extractor's identity (name + weights hash), the real samples' bytes and their
-count, so repeated evaluations during training only extract features of the fakes.
+Everything that depends only on the real sets (features, statistics, k-means centres, found
+modes, the ceiling draws) is cached under ``cache_dir()/real_stats`` keyed by the extractor's
+identity, the real samples' bytes, the fake-set size and the seed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,14 +47,29 @@ from gans.base import UserError, atomic_torch_save, cache_dir
 
 from . import metrics as M
 from .features import FeatureExtractor, get_extractor
-from .verdicts import CollapseThresholds, CollapseVerdict, collapse_verdict
+from .metrics.fid import _sqrt_psd, _sym
+from .verdicts import CollapseThresholds, CollapseVerdict, QualityVerdict, collapse_verdict, quality_verdict
 
-__all__ = ["EvalResult", "evaluate_samples", "evaluate_gan", "PRDC_K", "NDB_MAX_BINS", "MIXTURES"]
+__all__ = [
+    "EvalResult",
+    "evaluate_samples",
+    "evaluate_gan",
+    "PRDC_K",
+    "NDB_MAX_BINS",
+    "MIXTURES",
+    "CEILING_DRAWS",
+    "BOOTSTRAP",
+]
 
 PRDC_K = 5
-NDB_MAX_BINS = 100  # Richardson & Weiss use K = 100; fewer when the train set is small
+NDB_MAX_BINS = 100  # Richardson & Weiss use K = 100; fewer when the reference set is small
 NDB_MIN_PER_BIN = 10  # the reference set must give each k-means bin at least this many on average
 MIXTURES = ("ring8", "grid25")
+CEILING_DRAWS = 5  # held-out draws of the fake set's size behind the ceiling
+BOOTSTRAP = 20  # bootstrap resamples behind each FID/KID interval
+KID_MAX_REF = 2000  # reference rows in KID's kernel matrices (a seeded subset beyond this)
+MIN_FOR_INTERVAL = 20  # fewer samples than this: no interval, and the result says so
+DUPLICATE_FRACTION = 0.01  # a twin is closer than this fraction of the real median NN distance
 
 
 @dataclass(frozen=True)
@@ -55,7 +78,7 @@ class EvalResult:
 
     extractor: str
     weights_hash: str | None
-    n_real: int  # real train samples (the reference set)
+    n_real: int  # real reference samples
     n_fake: int
     n_test: int  # held-out real samples behind the ceiling
     metrics: dict[str, float]
@@ -63,6 +86,10 @@ class EvalResult:
     verdict: CollapseVerdict
     details: dict[str, Any] = field(default_factory=dict)
     eval_s: float = 0.0
+    quality: QualityVerdict | None = None
+    intervals: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # fake/ceiling → key → [lo, hi]
+    notes: tuple[str, ...] = ()
+    n_compared: int = 0  # samples per set the comparison used (min of fake and held-out)
 
     def to_record(
         self, *, step: int | None = None, epoch: float | None = None, wall_s: float | None = None
@@ -78,9 +105,17 @@ class EvalResult:
             "n_real": self.n_real,
             "n_fake": self.n_fake,
             "n_test": self.n_test,
+            "n_compared": self.n_compared,
             "metrics": dict(self.metrics),
             "ceiling": dict(self.ceiling),
-            "verdict": {"collapse": self.verdict.verdict, "sentence": self.verdict.sentence},
+            "intervals": self.intervals,
+            "notes": list(self.notes),
+            "verdict": {
+                "collapse": self.verdict.verdict,
+                "sentence": self.verdict.sentence,
+                "quality": self.quality.verdict if self.quality else None,
+                "quality_sentence": self.quality.sentence if self.quality else None,
+            },
             "eval_s": round(self.eval_s, 3),
         }
 
@@ -120,92 +155,260 @@ def _bytes_hash(t: torch.Tensor) -> str:
     return h.hexdigest()
 
 
+# --------------------------------------------------------------------------------------------
+# Cues computed in data space
+
+
+def sharpness(x: torch.Tensor) -> float | None:
+    """Mean absolute 4-neighbour Laplacian of images (N, C, H, W) in [0, 1]; None for vectors.
+
+    Blur lowers it, pixel noise raises it: the quality verdict compares it with the real images'.
+    """
+    if x.ndim != 4 or x.shape[-1] < 3 or x.shape[-2] < 3:
+        return None
+    g = x.float().mean(dim=1)
+    lap = 4 * g[:, 1:-1, 1:-1] - g[:, :-2, 1:-1] - g[:, 2:, 1:-1] - g[:, 1:-1, :-2] - g[:, 1:-1, 2:]
+    return float(lap.abs().mean())
+
+
+def _nn_dist(x: torch.Tensor) -> torch.Tensor:
+    """Distance from each row to its nearest other row (float64, blockwise)."""
+    x = x.double()
+    n = x.shape[0]
+    out = torch.empty(n, dtype=torch.float64)
+    rows = max(1, 2**22 // max(1, n))
+    for s in range(0, n, rows):
+        d = torch.cdist(x[s : s + rows], x)
+        idx = torch.arange(d.shape[0])
+        d[idx, idx + s] = math.inf
+        out[s : s + rows] = d.min(dim=1).values
+    return out
+
+
+def _kl(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-6) -> float:
+    k = p.shape[0]
+    p = (p.double() / max(1.0, float(p.sum())) + eps) / (1 + k * eps)
+    q = (q.double() / max(1.0, float(q.sum())) + eps) / (1 + k * eps)
+    return max(0.0, float((p * (p / q).log()).sum()))
+
+
+# --------------------------------------------------------------------------------------------
+# Scores of one set against the reference
+
+
 def _scores(
-    train: dict[str, Any],
-    other_feats: torch.Tensor,
-    other_probs: torch.Tensor | None,
-    other_x: torch.Tensor,
-    *,
-    ex: FeatureExtractor,
-    mixture: str | None,
-    details: dict[str, Any],
-    tag: str,
+    ref: dict[str, Any], feats: torch.Tensor, probs: torch.Tensor | None, x: torch.Tensor, *, ex: FeatureExtractor,
+    mixture: str | None, details: dict[str, Any], tag: str,
 ) -> dict[str, float]:
-    """Every applicable score of one set (fake or held-out real) against the real train set."""
+    """Every applicable score of one set (fake or held-out real) against the real reference set."""
     out: dict[str, float] = {}
-    mu, sigma = M.gaussian_stats(other_feats)
-    fid = M.fid_from_stats(
-        train["mu"],
-        train["sigma"],
-        mu,
-        sigma,
-        n_real=train["n"],
-        n_fake=other_feats.shape[0],
-        extractor=ex.name,
-        weights_hash=ex.weights_hash,
-    )
-    out["fid"] = fid.fid
-    out["diversity"] = M.diversity_ratio(train["features"], other_feats).ratio
-    if ex.num_classes and train["probs"] is not None and other_probs is not None:
-        cov = M.class_coverage(train["probs"], other_probs, ex.num_classes)
+    mu, sigma = M.gaussian_stats(feats)
+    out["fid"] = M.frechet_distance(ref["mu"], ref["sigma"], mu, sigma)
+    out["kid"] = _kid(ref, feats)
+    out["diversity"] = M.diversity_ratio(ref["features"], feats).ratio
+    nn = _nn_dist(feats)
+    out["duplicates"] = float((nn <= DUPLICATE_FRACTION * ref["nn_median"]).double().mean())
+    if ex.num_classes and ref["probs"] is not None and probs is not None:
+        th = ref["thresholds"]
+        cov = M.class_coverage(
+            ref["probs"], probs, ex.num_classes, min_share=th.class_min_share, min_confidence=th.class_confidence
+        )
         out["class_coverage"], out["class_kl"] = cov.coverage, cov.kl
+        out["class_max_share"] = cov.max_share
         details[f"{tag}_class_counts"] = list(cov.fake_counts)
         details["real_class_counts"] = list(cov.real_counts)
-    pr = M.prdc(train["features"], other_feats, k=PRDC_K)
+    pr = M.prdc(ref["features"], feats, k=PRDC_K)
     out.update(precision=pr.precision, recall=pr.recall, density=pr.density, coverage=pr.coverage)
-    nd = M.ndb(train["features"], other_feats, k=_ndb_bins(train["n"]), centers=train.get("ndb_centers"))
+    nd = M.ndb(ref["features"], feats, k=_ndb_bins(ref["n"]), centers=ref["ndb_centers"])
     out["ndb"], out["ndb_js"] = nd.ndb_over_k, nd.js_divergence
     details["ndb_bins"] = nd.num_bins
+    flat = x.reshape(x.shape[0], -1)
     if mixture is not None:
         from gans.data import mixture_centers
 
         centers, std = mixture_centers(mixture)
-        mm = M.mixture_modes(other_x.reshape(other_x.shape[0], -1), centers, std)
+        mm = M.mixture_modes(flat, centers, std)
         out["modes"], out["high_quality"] = float(mm.modes_captured), mm.high_quality_fraction
+        out["mode_kl"] = _kl(torch.tensor(mm.per_mode_counts), torch.ones(mm.num_modes))
         details["num_modes"] = mm.num_modes
         details[f"{tag}_mode_counts"] = list(mm.per_mode_counts)
+    elif ref.get("found_modes") is not None and len(ref["found_modes"].shares) > 1:
+        fm = ref["found_modes"]
+        counts, near = M.found_mode_counts(flat, fm)
+        shares = torch.tensor(fm.shares, dtype=torch.float64)
+        n = flat.shape[0]
+        captured = (counts.double() >= torch.clamp(0.25 * shares * n, min=1.0)).sum()
+        out["modes"], out["high_quality"] = float(captured), near
+        out["mode_kl"] = _kl(counts, shares)
+        details["num_modes"] = len(fm.shares)
+        details["modes_found_by"] = "clustering the real set"
+        details[f"{tag}_mode_counts"] = [int(c) for c in counts]
+    sh = sharpness(x)
+    if sh is not None:
+        out["sharpness"] = sh
     return out
 
 
-_CACHE_VERSION = "1"  # bump when what is cached (or how a ceiling is computed) changes
+def _kid_parts(ref: dict[str, Any], feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The kernel matrix of a set and its kernel column sums against the reference (for KID)."""
+    f = feats.double()
+    return M.polynomial_kernel(f, f), M.polynomial_kernel(ref["kid_ref"], f).sum(dim=0)
+
+
+def _kid(
+    ref: dict[str, Any], feats: torch.Tensor, counts: torch.Tensor | None = None, parts: tuple | None = None
+) -> float:
+    """Unbiased KID of ``feats`` (optionally weighted by bootstrap ``counts``) against the reference.
+
+    With counts, pairs that repeat one original sample are left out of the within-set term, so a
+    bootstrap draw stays an unbiased U-statistic (see :func:`diagnostics.metrics.mmd2_unbiased`).
+    """
+    k_ff, rf_sum = parts if parts is not None else _kid_parts(ref, feats)
+    n_r = ref["kid_ref"].shape[0]
+    c = torch.ones(k_ff.shape[0], dtype=torch.float64) if counts is None else counts.double()
+    m = float(c.sum())
+    pairs = m * m - float((c * c).sum())
+    within = float((c @ k_ff @ c - (c * c * k_ff.diagonal()).sum()) / max(pairs, 1.0))
+    cross = float(rf_sum @ c) / (n_r * m)
+    return ref["kid_rr"] + within - 2.0 * cross
+
+
+def _fid_weighted(ref: dict[str, Any], feats: torch.Tensor, counts: torch.Tensor) -> float:
+    f = feats.double()
+    c = counts.double()
+    m = float(c.sum())
+    mu = (c @ f) / m
+    cov = ((f * c.unsqueeze(1)).transpose(0, 1) @ f - m * torch.outer(mu, mu)) / (m - 1)
+    root = ref["sigma_root"]
+    tr = torch.linalg.eigvalsh(_sym(root @ cov @ root)).clamp_min(0).sqrt().sum()
+    val = (ref["mu"] - mu).square().sum() + torch.trace(ref["sigma"]) + torch.trace(cov) - 2 * tr
+    return max(float(val), 0.0)
+
+
+def _bootstrap(
+    ref: dict[str, Any], pools: list[torch.Tensor], m: int, reps: int, g: torch.Generator, points: dict[str, float]
+) -> dict:
+    """FID/KID 90 % intervals from ``reps`` resamples (with replacement) of ``m`` rows of the pools.
+
+    Resampling with replacement repeats samples, which biases FID upwards; the percentile interval
+    is therefore shifted by (point estimate − bootstrap median), so that it is centred where the
+    estimate is (FID clipped at 0).
+    """
+    fids, kids = [], []
+    parts = [_kid_parts(ref, p) for p in pools]
+    for r in range(reps):
+        pool = pools[r % len(pools)]
+        idx = torch.randint(pool.shape[0], (m,), generator=g)
+        counts = torch.bincount(idx, minlength=pool.shape[0])
+        fids.append(_fid_weighted(ref, pool, counts))
+        kids.append(_kid(ref, pool, counts, parts[r % len(pools)]))
+
+    def iv(v: list[float], key: str) -> list[float]:
+        t = torch.tensor(v, dtype=torch.float64)
+        shift = points[key] - float(t.median())
+        lo, hi = float(torch.quantile(t, 0.05)) + shift, float(torch.quantile(t, 0.95)) + shift
+        return [max(lo, 0.0), max(hi, 0.0)] if key == "fid" else [lo, hi]
+
+    return {"fid": iv(fids, "fid"), "kid": iv(kids, "kid")}
+
+
+_REF_MEMO: dict[str, dict[str, Any]] = {}  # reference sets of this process (the zoo, evaluations during training)
+
+
+def _reference_set(ex: FeatureExtractor, tr: torch.Tensor, mixture: str | None, seed: int) -> dict[str, Any]:
+    """Features, Gaussian statistics, NDB centres and KID terms of the real reference set."""
+    memo_key = f"{ex.identity()}|{_bytes_hash(tr)}|{mixture}|{seed}"
+    if memo_key in _REF_MEMO:
+        return dict(_REF_MEMO[memo_key])
+    g = torch.Generator().manual_seed(seed)
+    feats, probs = ex.features_and_probs(tr, "real (train)")
+    feats = feats.double()
+    mu, sigma = M.gaussian_stats(feats)
+    ref: dict[str, Any] = {"features": feats, "probs": probs, "mu": mu.cpu(), "sigma": sigma.cpu(), "n": tr.shape[0]}
+    ref["sigma_root"] = _sqrt_psd(ref["sigma"])
+    ref["ndb_centers"] = torch.from_numpy(M.ndb_centers(feats, k=_ndb_bins(ref["n"]), seed=seed))
+    ref["nn_median"] = float(_nn_dist(feats).median())
+    kid_ref = feats
+    if feats.shape[0] > KID_MAX_REF:
+        kid_ref = feats[torch.randperm(feats.shape[0], generator=g)[:KID_MAX_REF]]
+    ref["kid_ref"] = kid_ref
+    k_rr = M.polynomial_kernel(kid_ref, kid_ref)
+    nr = kid_ref.shape[0]
+    ref["kid_rr"] = float((k_rr.sum() - k_rr.diagonal().sum()) / (nr * (nr - 1)))
+    flat = tr.reshape(tr.shape[0], -1)
+    ref["found_modes"] = M.find_modes(flat, seed=seed) if mixture is None and flat.shape[1] <= 4 else None
+    if len(_REF_MEMO) >= 8:
+        _REF_MEMO.pop(next(iter(_REF_MEMO)))
+    _REF_MEMO[memo_key] = ref
+    return dict(ref)
+
+
+_CACHE_VERSION = "2"  # bump when what is cached (or how a ceiling is computed) changes
 
 
 def _reference(
-    ex: FeatureExtractor, tr: torch.Tensor, te: torch.Tensor, mixture: str | None, use_cache: bool
+    ex: FeatureExtractor, tr: torch.Tensor, te: torch.Tensor, mixture: str | None, use_cache: bool, *, m: int,
+    seed: int, thresholds: CollapseThresholds,
 ) -> dict[str, Any]:
-    """Everything that depends only on the real sets, cached on disk under one hash.
-
-    Real train features, class probabilities and Gaussian statistics; the k-means centres NDB
-    bins them with; held-out features; and the whole ceiling (held-out vs train scores), so an
-    evaluation during training only has to score the fakes.
-    """
+    """Everything that depends only on the real sets (and the fake-set size and seed), cached on disk."""
     path = None
     if use_cache:
         key = hashlib.sha256(
-            f"{_CACHE_VERSION}|{ex.identity()}|{_bytes_hash(tr)}|{_bytes_hash(te)}|{mixture}".encode()
+            f"{_CACHE_VERSION}|{ex.identity()}|{_bytes_hash(tr)}|{_bytes_hash(te)}|{mixture}|{m}|{seed}|"
+            f"{thresholds}".encode()
         ).hexdigest()[:24]
-        path = cache_dir() / "real_stats" / f"{ex.name}-n{tr.shape[0]}-{key}.pt"
+        path = cache_dir() / "real_stats" / f"{ex.name}-n{tr.shape[0]}-m{m}-{key}.pt"
         if path.is_file():
             try:
-                return torch.load(path, map_location="cpu", weights_only=True)
+                blob = torch.load(path, map_location="cpu", weights_only=True)
+                fm = blob["ref"].get("found_modes")
+                blob["ref"]["found_modes"] = None if fm is None else M.FoundModes(**fm)
+                blob["ref"]["thresholds"] = thresholds
+                return blob
             except Exception:
                 pass  # a corrupt cache entry is recomputed
-    feats, probs = ex.features_and_probs(tr, "real (train)")
-    mu, sigma = M.gaussian_stats(feats)
-    train = {"features": feats, "probs": probs, "mu": mu.cpu(), "sigma": sigma.cpu(), "n": int(tr.shape[0])}
-    train["ndb_centers"] = M.ndb_centers(feats, k=_ndb_bins(train["n"]))
+    g = torch.Generator().manual_seed(seed)
+    ref = _reference_set(ex, tr, mixture, seed)
+    ref["thresholds"] = thresholds
     test_feats, test_probs = ex.features_and_probs(te, "held-out real (test)")
+    test_feats = test_feats.double()
+    n_te = te.shape[0]
+    draws = []
+    if n_te > m:
+        draws = [torch.randperm(n_te, generator=g)[:m] for _ in range(CEILING_DRAWS)]
+    else:
+        draws = [torch.arange(n_te)]
     details: dict[str, Any] = {}
-    ceiling = _scores(train, test_feats, test_probs, te, ex=ex, mixture=mixture, details=details, tag="test")
+    runs = []
+    for idx in draws:
+        runs.append(
+            _scores(
+                ref, test_feats[idx], None if test_probs is None else test_probs[idx], te[idx], ex=ex,
+                mixture=mixture, details=details, tag="test",
+            )
+        )
+    ceiling = {k: float(torch.tensor([r[k] for r in runs], dtype=torch.float64).median()) for k in runs[0]}
+    pools = [test_feats[idx] for idx in draws]
+    civ = _bootstrap(ref, pools, m, BOOTSTRAP, g, ceiling) if m >= MIN_FOR_INTERVAL else {}
+    if len(runs) > 1:  # the spread of the draws themselves belongs in the interval too
+        for k in ("fid", "kid"):
+            if k in civ:
+                vals = [r[k] for r in runs]
+                civ[k] = [min(civ[k][0], min(vals)), max(civ[k][1], max(vals))]
     blob = {
-        "train": train,
+        "ref": ref,
         "ceiling": ceiling,
+        "ceiling_intervals": civ,
+        "ceiling_draws": len(runs),
         "details": details,
-        "n_test": int(te.shape[0]),
+        "n_test": n_te,
         "extractor": ex.identity(),
     }
-    if path is not None:
-        atomic_torch_save(blob, path)
+    if path is not None:  # plain tensors and containers only, so that loading needs no code
+        fm = ref["found_modes"]
+        saved_ref = {k: v for k, v in ref.items() if k != "thresholds"}
+        saved_ref["found_modes"] = None if fm is None else dict(fm.__dict__)
+        atomic_torch_save({**blob, "ref": saved_ref}, path)
     return blob
 
 
@@ -221,16 +424,20 @@ def evaluate_samples(
     thresholds: CollapseThresholds | None = None,
     cache: bool = True,
     device: str | torch.device = "cpu",
+    seed: int = 0,
 ) -> EvalResult:
     """Every applicable score of ``fake`` and of ``real_test`` (the ceiling), both against ``real_train``.
 
     Samples are in data space: images (N, C, H, W) in [0, 1] (uint8 is divided by 255) or
     vectors (N, D). ``extractor`` is a :class:`FeatureExtractor` or a registry name (``data``,
     a ``gans.data.Data``, is needed for ``classifier``/``auto`` on labelled images).
-    ``mixture`` ("ring8"/"grid25") adds modes/high-quality. Raises ``UserError`` for
-    mismatched shapes, too few samples or non-finite samples.
+    ``mixture`` ("ring8"/"grid25") adds modes/high-quality of that mixture; other 2-D data gets
+    modes found by clustering the real set. ``seed`` drives every draw (ceiling subsets,
+    bootstrap, fake subset). Raises ``UserError`` for mismatched shapes, too few samples or
+    non-finite samples.
     """
     t0 = time.perf_counter()
+    th = thresholds or CollapseThresholds()
     tr, te, fk = (
         _as_tensor(real_train, "real (train)"),
         _as_tensor(real_test, "held-out real (test)"),
@@ -257,31 +464,60 @@ def evaluate_samples(
         if isinstance(extractor, FeatureExtractor)
         else get_extractor(extractor, data, shape=tuple(tr.shape[1:]), device=device)
     )
+    notes: list[str] = []
+    m = min(fk.shape[0], te.shape[0])
+    g = torch.Generator().manual_seed(seed + 1)
+    if fk.shape[0] > m:
+        notes.append(
+            f"the held-out set has {te.shape[0]} samples, fewer than the {fk.shape[0]} fakes: both are compared "
+            f"at {m} (a random subset of the fakes)."
+        )
+        fk = fk[torch.randperm(fk.shape[0], generator=g)[:m]]
+    elif te.shape[0] > m:
+        notes.append(f"{m} fakes against a ceiling of {CEILING_DRAWS} draws of {m} of the {te.shape[0]} held-out.")
+    if m < MIN_FOR_INTERVAL:
+        notes.append(f"only {m} samples per set: too few for intervals, so FID/KID differences are not judged.")
     details: dict[str, Any] = {"data_kind": data_kind, "mixture": mixture, "extractor_info": ex.info}
     try:
-        ref = _reference(ex, tr, te, mixture, cache)
-        details.update(ref["details"])
+        blob = _reference(ex, tr, te, mixture, cache, m=m, seed=seed, thresholds=th)
+        details.update(blob["details"])
+        ref = blob["ref"]
         fake_feats, fake_probs = ex.features_and_probs(fk, "fake")
-        metrics = _scores(ref["train"], fake_feats, fake_probs, fk, ex=ex, mixture=mixture, details=details, tag="fake")
-        ceiling = dict(ref["ceiling"])
+        fake_feats = fake_feats.double()
+        metrics = _scores(ref, fake_feats, fake_probs, fk, ex=ex, mixture=mixture, details=details, tag="fake")
+        ceiling = dict(blob["ceiling"])
+        fiv = _bootstrap(ref, [fake_feats], m, BOOTSTRAP, g, metrics) if m >= MIN_FOR_INTERVAL else {}
     except ValueError as e:
         if isinstance(e, UserError):
             raise
         raise UserError(str(e)) from None
+    intervals = {"fake": fiv, "ceiling": dict(blob["ceiling_intervals"])}
+    details["ceiling_draws"] = blob["ceiling_draws"]
     verdict = collapse_verdict(
-        metrics, ceiling, thresholds, num_classes=ex.num_classes, num_modes=details.get("num_modes")
+        metrics,
+        ceiling,
+        th,
+        intervals=intervals,
+        num_classes=ex.num_classes,
+        num_modes=details.get("num_modes"),
+        notes=tuple(notes),
     )
+    quality = quality_verdict(metrics, ceiling, th, notes=tuple(notes))
     return EvalResult(
         ex.name,
         ex.weights_hash,
         tr.shape[0],
-        fk.shape[0],
+        int(fake.shape[0]) if hasattr(fake, "shape") else fk.shape[0],
         te.shape[0],
         metrics,
         ceiling,
         verdict,
         details,
         time.perf_counter() - t0,
+        quality,
+        intervals,
+        tuple(notes),
+        m,
     )
 
 
@@ -333,4 +569,5 @@ def evaluate_gan(
         data=data,
         thresholds=thresholds,
         cache=cache,
+        seed=seed,
     )

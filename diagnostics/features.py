@@ -10,12 +10,23 @@
 ``inception``      torchmetrics' 2048-d InceptionV3 (``NoTrainInceptionV3``, torch-fidelity's FID
                    weights) — only when torch-fidelity is installed and the weights are already on
                    disk (``$GANBENCH_INCEPTION_WEIGHTS`` or the torch hub cache). Never downloads.
+``contrastive``    a small SimCLR-style encoder trained on the real images themselves (no labels, no
+                   download; ≈ 20 s once per real set, cached by the images' hash, with a progress
+                   bar): the default for *unlabelled* images (photos, celeba-h5, image-folder,
+                   arrays). See :mod:`diagnostics.ssl` for why. FID numbers are comparable only
+                   against the same real set, never with published FIDs.
 ``random-conv``    a fixed, seeded, random-weights conv net (4 stride-2 conv layers, 256-d global
-                   average). The fallback for *unlabelled* images (photos, celeba-h5, image-folder):
-                   it needs no training and no download, but its FID numbers are only comparable
-                   within ganbench (same extractor name and weights hash), never with published FIDs.
+                   average). No training; kept for comparison (it misses partial class collapse).
 ``raw``            the data itself, flattened: the natural space of the 2-D and 4-D toys.
-``auto``           classifier for labelled image data, raw for vectors, random-conv otherwise.
+``auto``           classifier for labelled image data, raw for vectors; for unlabelled images
+                   inception when its weights file is on disk, else contrastive.
+
+**Inception weights, for FIDs comparable with papers**: install torch-fidelity
+(``pip install torch-fidelity``) and put its FID weights file
+``weights-inception-2015-12-05-6726825d.pth`` (from torch-fidelity's GitHub releases,
+``https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth``)
+in ``$TORCH_HOME/hub/checkpoints/`` (``~/.cache/torch/hub/checkpoints/`` by default), or point
+``$GANBENCH_INCEPTION_WEIGHTS`` at it. ganbench never downloads it.
 =================  =================================================================================
 
 Every extractor reports ``name`` and ``weights_hash`` (None for ``raw``), which every FID
@@ -66,7 +77,7 @@ RAW_MAX_DIM = 4096  # raw features beyond this make the D×D FID covariance impr
 class FeatureExtractor:
     """Maps samples in data space (images (N, C, H, W) in [0, 1], or vectors (N, D)) to features.
 
-    ``module`` is the ``nn.Module`` handed to torchmetrics / :func:`diagnostics.metrics.fid_with_extractor`
+    ``module`` is the ``nn.Module`` that maps samples to features
     (images in, (N, D) features out). ``predict`` returns class probabilities when the
     extractor is a classifier, else None.
     """
@@ -170,7 +181,8 @@ def list_extractors() -> list[str]:
 
 
 def resolve_extractor_name(name: str, data: Any | None = None, *, shape: tuple[int, ...] | None = None) -> str:
-    """``auto`` → classifier (labelled images), raw (vectors), random-conv (unlabelled images)."""
+    """``auto`` → classifier (labelled images), raw (vectors); for unlabelled images inception when its
+    weights file is on disk, else contrastive."""
     if name != "auto":
         if name not in _EXTRACTORS:
             raise unknown_name("feature extractor", name, list(_EXTRACTORS) + ["auto"])
@@ -181,17 +193,28 @@ def resolve_extractor_name(name: str, data: Any | None = None, *, shape: tuple[i
         return "raw"
     if data is not None and data.num_classes and getattr(data, "finite", True) and data.kind == "image":
         return "classifier"
-    return "random-conv"
+    if inception_available():
+        return "inception"
+    return "contrastive"
 
 
 def get_extractor(
-    name: str, data: Any | None = None, *, shape: tuple[int, ...] | None = None, device: str | torch.device = "cpu"
+    name: str,
+    data: Any | None = None,
+    *,
+    shape: tuple[int, ...] | None = None,
+    device: str | torch.device = "cpu",
+    real: torch.Tensor | None = None,
 ) -> FeatureExtractor:
-    """The extractor ``name`` (or ``auto``) for ``data`` (a ``gans.data.Data``; needed by classifier)."""
+    """The extractor ``name`` (or ``auto``) for ``data`` (a ``gans.data.Data``; needed by classifier).
+
+    ``real`` (real samples in [0, 1]) is what an extractor trained on unlabelled data learns from
+    when there is no ``data`` to draw from.
+    """
     resolved = resolve_extractor_name(name, data, shape=shape)
     fn, _ = _EXTRACTORS[resolved]
     shape = tuple(shape if shape is not None else data.shape) if (shape is not None or data is not None) else None
-    return fn(data, shape=shape, device=torch.device(device))
+    return fn(data, shape=shape, device=torch.device(device), real=real)
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,7 +227,7 @@ class _Flatten(nn.Module):
 
 
 @register_extractor("raw", "the data flattened (2-D/4-D toys)")
-def _raw(data, *, shape, device) -> FeatureExtractor:
+def _raw(data, *, shape, device, real=None) -> FeatureExtractor:
     if shape is not None and math.prod(shape) > RAW_MAX_DIM:
         raise UserError(
             f"raw features of {tuple(shape)} samples have {math.prod(shape)} dimensions (FID needs a D×D "
@@ -242,7 +265,7 @@ class RandomConv(nn.Module):
 @register_extractor(
     "random-conv", "fixed seeded random conv net (unlabelled images; FID comparable within ganbench only)"
 )
-def _random_conv(data, *, shape, device) -> FeatureExtractor:
+def _random_conv(data, *, shape, device, real=None) -> FeatureExtractor:
     if shape is None or len(shape) != 3:
         raise UserError(f"random-conv features need images (C, H, W); got samples of shape {shape}")
     m = RandomConv(shape[0]).to(device)
@@ -387,7 +410,7 @@ def _fit(
 
 
 @register_extractor("classifier", "small CNN trained on the data set's train split (cached)")
-def _classifier(data, *, shape, device) -> FeatureExtractor:
+def _classifier(data, *, shape, device, real=None) -> FeatureExtractor:
     if data is None:
         raise UserError(
             "the classifier extractor needs a labelled data set to train on (e.g. --real digits); for arrays "
@@ -436,7 +459,46 @@ def _classifier(data, *, shape, device) -> FeatureExtractor:
 
 
 # --------------------------------------------------------------------------------------------
+# contrastive: the default for unlabelled images
+
+
+@register_extractor("contrastive", "small self-supervised encoder trained on the real images (cached by data hash)")
+def _contrastive(data, *, shape, device, real=None) -> FeatureExtractor:
+    from .ssl import ContrastiveSpec, contrastive_encoder
+
+    if shape is None or len(shape) != 3 or min(shape[1:]) < 8:
+        raise UserError(f"contrastive features need images (C, H, W) of at least 8 px; got samples of shape {shape}")
+    spec = ContrastiveSpec()
+    if real is None:
+        if data is None:
+            raise UserError("the contrastive extractor learns from the real images; none were given")
+        real, _ = data.real(min(spec.max_images, int(data.n_train)), "train", seed=0)
+    model, meta, path = contrastive_encoder(real.detach().cpu().float(), spec)
+    model = model.to(device)
+    return FeatureExtractor(
+        "contrastive",
+        model,
+        weights_hash=module_weights_hash(model),
+        input_shape=tuple(shape),
+        info={"cache": str(path), "train_s": meta.get("train_s"), "n_images": meta.get("n_images"),
+              "note": "trained on these real images: FID comparable only against the same real set"},
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # inception (never downloads)
+
+
+def inception_available() -> bool:
+    """True when torch-fidelity is importable and its FID weights file is on disk (never downloads)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch_fidelity") is None:
+        return False
+    try:
+        return _inception_weights_path() is not None
+    except UserError:
+        return False
 
 
 def _inception_weights_path() -> Path | None:
@@ -468,7 +530,7 @@ class _InceptionAdapter(nn.Module):
 
 
 @register_extractor("inception", "torchmetrics' 2048-d InceptionV3 (weights must already be on disk)")
-def _inception(data, *, shape, device) -> FeatureExtractor:
+def _inception(data, *, shape, device, real=None) -> FeatureExtractor:
     if shape is not None and len(shape) != 3:
         raise UserError(f"inception features need images (C, H, W); got samples of shape {shape}")
     try:

@@ -105,6 +105,8 @@ class EvalCallback:
         run.write(record)
         self.last = result
         run.postfix["collapse"] = result.verdict.verdict
+        if result.quality is not None:
+            run.postfix["quality"] = result.quality.verdict
         write_verdicts(
             run.dir,
             collapse={
@@ -114,6 +116,15 @@ class EvalCallback:
                 "step": step,
                 "metrics": dict(result.metrics),
                 "ceiling": dict(result.ceiling),
+                "intervals": result.intervals,
+            },
+            quality=None
+            if result.quality is None
+            else {
+                "verdict": result.quality.verdict,
+                "sentence": result.quality.sentence,
+                "scores": dict(result.quality.scores),
+                "step": step,
             },
         )
 

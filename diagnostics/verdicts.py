@@ -1,23 +1,58 @@
-"""The mode-collapse verdict (``healthy`` / ``partial`` / ``collapsed``) and verdicts.json.
+"""The collapse verdict (``healthy`` / ``partial`` / ``collapsed``), the quality verdict
+(``good`` / ``poor``), and verdicts.json.
 
-Scores are judged *relative to the real ceiling*: the same score computed for held-out real
-data (the test split) against the train split. A ratio ``fake / ceiling`` of 1 means "as good
-as real data"; the thresholds below are fractions of the ceiling.
+Scores are judged *against the real ceiling*: the same score computed for held-out real data
+(as many samples as the fake set, drawn several times) against the real reference set. Ratios
+``fake / ceiling`` of 1 mean "as good as real data". Two separate questions are asked:
 
-Signals, strongest first:
+* **collapse** — does the generator cover the data? Missing modes or classes, a skewed
+  class/mode histogram, repeated samples, low diversity, and (only for samples that lie near the
+  data) low PRDC coverage/recall or many different NDB bins.
+* **quality** — do the samples look like data? PRDC precision and density against the ceiling,
+  the share of samples near a mode (2-D mixtures), and blur/noise cues (the images' mean absolute
+  Laplacian against the real images'). Noise is poor quality, not collapse.
 
-* **modes** (ring8/grid25 toys): modes captured / the ceiling's modes captured.
-* **class coverage** (labelled images, classifier features): classes covered / the ceiling's,
-  plus the class-histogram KL(fake‖real) in excess of the ceiling's.
-* **diversity**: mean pairwise feature distance of the fakes over that of held-out reals,
-  relative to the ceiling's ratio. Always available; the one that catches a generator emitting
-  one sample over and over (ratio ≈ 0).
-* **PRDC coverage/recall** (relative to the ceiling): used to call ``collapsed`` only when no
-  mode or class signal exists (unlabelled images), because poor-but-diverse early samples also
-  score low there; otherwise they can only make the verdict ``partial``.
+Guard against false alarms: the PRDC/NDB collapse rules fire only when the FID *or* KID
+interval of the fakes lies above the ceiling's interval (the difference is real, not sampling
+noise); a set too small for a score is said so and never judged on it.
 
-``collapsed`` when any collapse rule fires; ``partial`` when any partial rule fires; else
-``healthy``. The sentence lists the scores that decided it.
+Thresholds (one table). Fractions are of the ceiling's value unless said otherwise:
+
+=======================  =======  ======================================================================
+threshold                value    fires
+=======================  =======  ======================================================================
+modes_collapsed          0.35     modes captured ≤ 35 % of the ceiling's → collapsed
+modes_partial            0.90     modes captured < 90 % of the ceiling's → partial
+classes_collapsed        0.35     confident classes ≤ 35 % of the ceiling's → collapsed
+classes_partial          0.90     confident classes < 90 % of the ceiling's → partial
+class_confidence         0.80     a fake counts toward a class only at this predicted probability
+class_min_share          0.25     … and a class is covered at ≥ 25 % of its uniform share
+imbalance_partial        0.15     class/mode histogram KL(fake‖real) − the ceiling's ≥ 0.15 nats → partial
+duplicates_collapsed     0.50     share of fakes with a near-identical twin, above the ceiling's → collapsed
+duplicates_partial       0.10     … → partial
+diversity_collapsed      0.25     mean pairwise distance ratio ≤ 25 % of the ceiling's → collapsed
+diversity_partial        0.60     … < 60 % → partial
+near_data                0.70     PRDC/NDB collapse rules, and "collapsed" from missing modes/classes,
+                                  need precision ≥ 70 % of the ceiling's (else it is a quality problem)
+coverage_collapsed       0.30     PRDC coverage and recall both ≤ 30 % → collapsed
+coverage_partial         0.75     PRDC coverage < 75 % → partial
+ndb_partial              0.25     NDB/K exceeds the ceiling's by ≥ 0.25 → partial
+fid_partial              2.5      no mode/class signal (unlabelled images): FID ≥ 2.5× the ceiling's,
+                                  intervals separate, samples near the data → partial
+fid_collapsed            10       … FID ≥ 10× the ceiling's → collapsed
+precision_poor           0.70     precision < 70 % → poor
+density_poor             0.50     density < 50 % → poor
+high_quality_poor        0.70     share within 3σ of a (found) mode < 70 % → poor
+sharpness_low / _high    0.6/1.7  image Laplacian energy ratio below / above → blurred / noisy: poor
+=======================  =======  ======================================================================
+
+Agreement these thresholds achieve on the collapse zoo (:mod:`diagnostics.zoo`, both verdicts
+right; measured with ``ganbench zoo``): labelled digits (classifier, n = 120) 12/12 = 100 %;
+2-D ring8 + grid25 with ``--mixture`` 20/20 = 100 % and without (found modes) 20/20 = 100 %
+(n = 200, 600 reference); unlabelled digits (contrastive, n = 120) 11/12 = 92 % (all unambiguous
+cases right; "7 of 10 classes" is called healthy: its FID/KID intervals overlap the ceiling's).
+
+Each verdict carries the sentence and the numbers that decided it.
 """
 
 from __future__ import annotations
@@ -32,7 +67,10 @@ from gans.base import atomic_write_json
 __all__ = [
     "CollapseThresholds",
     "CollapseVerdict",
+    "QualityVerdict",
     "collapse_verdict",
+    "quality_verdict",
+    "separated",
     "write_verdicts",
     "read_verdicts",
     "VERDICTS_FILE",
@@ -43,17 +81,30 @@ VERDICTS_FILE = "verdicts.json"
 
 @dataclass(frozen=True)
 class CollapseThresholds:
-    """Fractions of the real ceiling below which a score signals collapse / partial collapse."""
+    """The thresholds of both verdicts (see the module table)."""
 
-    modes_collapsed: float = 0.35  # ring8: ≤ 2 of 8 modes; grid25: ≤ 8 of 25
-    modes_partial: float = 0.9  # ring8: 7 of 8 is partial
-    classes_collapsed: float = 0.35  # 10 classes: 3 or fewer covered
-    classes_partial: float = 0.9  # 10 classes: 8 or fewer covered
-    kl_excess_partial: float = 0.5  # nats of class KL above the ceiling's: a skewed class histogram
-    diversity_collapsed: float = 0.25  # fakes this much less spread than held-out reals
+    modes_collapsed: float = 0.35
+    modes_partial: float = 0.9
+    classes_collapsed: float = 0.35
+    classes_partial: float = 0.9
+    class_confidence: float = 0.8
+    class_min_share: float = 0.25
+    imbalance_partial: float = 0.15
+    duplicates_collapsed: float = 0.5
+    duplicates_partial: float = 0.1
+    diversity_collapsed: float = 0.25
     diversity_partial: float = 0.6
-    prdc_collapsed: float = 0.15  # recall AND coverage this low (only without a mode/class signal)
-    prdc_partial: float = 0.4  # recall or coverage this low
+    near_data: float = 0.7
+    coverage_collapsed: float = 0.3
+    coverage_partial: float = 0.75
+    ndb_partial: float = 0.25
+    fid_partial: float = 2.5  # without a mode/class signal: FID this many times the ceiling's → partial
+    fid_collapsed: float = 10.0  # … → collapsed
+    precision_poor: float = 0.7
+    density_poor: float = 0.5
+    high_quality_poor: float = 0.7
+    sharpness_low: float = 0.6
+    sharpness_high: float = 1.7
 
 
 @dataclass(frozen=True)
@@ -72,87 +123,228 @@ class CollapseVerdict:
         }
 
 
-def _rel(metrics: Mapping[str, float], ceiling: Mapping[str, float], key: str) -> float | None:
-    f, c = metrics.get(key), ceiling.get(key)
-    if f is None or c is None or not (isinstance(f, (int, float)) and isinstance(c, (int, float))):
-        return None
-    if not (math.isfinite(f) and math.isfinite(c)) or c <= 0:
+@dataclass(frozen=True)
+class QualityVerdict:
+    verdict: str  # good | poor
+    sentence: str
+    scores: dict[str, float] = field(default_factory=dict)
+    decided_by: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "sentence": self.sentence,
+            "scores": dict(self.scores),
+            "decided_by": list(self.decided_by),
+        }
+
+
+def _num(m: Mapping[str, Any], key: str) -> float | None:
+    v = m.get(key)
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def _rel(metrics: Mapping[str, Any], ceiling: Mapping[str, Any], key: str) -> float | None:
+    f, c = _num(metrics, key), _num(ceiling, key)
+    if f is None or c is None or c <= 0:
         return None
     return f / c
 
 
-def _grade(
-    txt: str, rel: float, collapsed_at: float, partial_below: float, collapsed: list[str], partial: list[str]
-) -> None:
-    """File one score (relative to the real ceiling) under collapsed (≤) or partial (<)."""
-    if rel <= collapsed_at:
-        collapsed.append(f"{txt} ≤ {collapsed_at:.0%}")
-    elif rel < partial_below:
-        partial.append(f"{txt} < {partial_below:.0%}")
+def separated(fake_iv: Any, ceiling_iv: Any) -> bool:
+    """True when the fake interval lies wholly above the ceiling's (a real excess)."""
+    try:
+        return float(fake_iv[0]) > float(ceiling_iv[1])
+    except (TypeError, IndexError, ValueError):
+        return False
+
+
+def _excess(metrics: Mapping[str, Any], ceiling: Mapping[str, Any], intervals: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether FID or KID of the fakes is above the ceiling beyond sampling noise, and the words."""
+    parts, sep = [], False
+    for key, name in (("fid", "FID"), ("kid", "KID")):
+        f, c = _num(metrics, key), _num(ceiling, key)
+        fi, ci = (intervals.get("fake") or {}).get(key), (intervals.get("ceiling") or {}).get(key)
+        if f is None or c is None:
+            continue
+        s = separated(fi, ci) if fi is not None and ci is not None else f > c
+        sep |= s
+        iv = f" [{fi[0]:.3g}, {fi[1]:.3g}]" if fi else ""
+        civ = f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else ""
+        parts.append(f"{name} {f:.3g}{iv} vs real {c:.3g}{civ}")
+    return sep, ", ".join(parts)
 
 
 def collapse_verdict(
-    metrics: Mapping[str, float],
-    ceiling: Mapping[str, float],
+    metrics: Mapping[str, Any],
+    ceiling: Mapping[str, Any],
     thresholds: CollapseThresholds | None = None,
     *,
+    intervals: Mapping[str, Any] | None = None,
     num_classes: int | None = None,
     num_modes: int | None = None,
+    notes: tuple[str, ...] = (),
 ) -> CollapseVerdict:
-    """Judge the fake scores ``metrics`` against the real ``ceiling`` (same keys)."""
+    """Judge the fake scores ``metrics`` against the real ``ceiling`` (same keys) for mode collapse."""
     th = thresholds or CollapseThresholds()
+    intervals = intervals or {}
     scores: dict[str, float] = {}
     collapsed: list[str] = []
     partial: list[str] = []
 
-    def fmt_n(v: float | None, total: int | None) -> str:
-        return f"{v * total:.0f} of {total}" if v is not None and total else f"{v:.2f}"
+    def grade(txt: str, rel: float, c_at: float, p_below: float) -> None:
+        if rel <= c_at:
+            collapsed.append(f"{txt} ≤ {c_at:.0%}")
+        elif rel < p_below:
+            partial.append(f"{txt} < {p_below:.0%}")
 
     modes = _rel(metrics, ceiling, "modes")
     if modes is not None:
         scores["modes_rel"] = modes
-        txt = f"modes {metrics['modes']:.0f} vs real {ceiling['modes']:.0f} ({modes:.0%})"
-        _grade(txt, modes, th.modes_collapsed, th.modes_partial, collapsed, partial)
+        grade(
+            f"modes {metrics['modes']:.0f} vs real {ceiling['modes']:.0f} ({modes:.0%})",
+            modes,
+            th.modes_collapsed,
+            th.modes_partial,
+        )
     classes = _rel(metrics, ceiling, "class_coverage")
     if classes is not None:
         scores["class_coverage_rel"] = classes
+        k = num_classes or 0
+        fc, cc = metrics["class_coverage"], ceiling["class_coverage"]
         txt = (
-            f"class coverage {fmt_n(metrics['class_coverage'], num_classes)} classes vs real "
-            f"{fmt_n(ceiling['class_coverage'], num_classes)} ({classes:.0%})"
+            f"confident classes {fc * k:.0f} of {k} vs real {cc * k:.0f} ({classes:.0%})"
+            if k
+            else f"class coverage {fc:.2f} vs real {cc:.2f} ({classes:.0%})"
         )
-        _grade(txt, classes, th.classes_collapsed, th.classes_partial, collapsed, partial)
-        kf, kc = metrics.get("class_kl"), ceiling.get("class_kl")
-        if kf is not None and kc is not None and math.isfinite(kf) and math.isfinite(kc):
-            scores["class_kl_excess"] = kf - kc
-            if kf - kc >= th.kl_excess_partial and not collapsed:
-                partial.append(f"class KL {kf:.2f} nats vs real {kc:.2f} (excess ≥ {th.kl_excess_partial})")
+        grade(txt, classes, th.classes_collapsed, th.classes_partial)
+    for key, what in (("class_kl", "class"), ("mode_kl", "mode")):
+        kf, kc = _num(metrics, key), _num(ceiling, key)
+        if kf is not None and kc is not None:
+            scores[f"{what}_imbalance"] = kf - kc
+            if kf - kc >= th.imbalance_partial and not collapsed:
+                partial.append(
+                    f"{what} histogram KL {kf:.2f} nats vs real {kc:.2f} (excess ≥ {th.imbalance_partial})"
+                )
+    dup, dup_c = _num(metrics, "duplicates"), _num(ceiling, "duplicates")
+    if dup is not None:
+        scores["duplicates"] = dup
+        excess = dup - (dup_c or 0.0)
+        if excess >= th.duplicates_collapsed:
+            collapsed.append(f"{dup:.0%} of fakes have a near-identical twin (real {dup_c or 0:.0%})")
+        elif excess >= th.duplicates_partial:
+            partial.append(f"{dup:.0%} of fakes have a near-identical twin (real {dup_c or 0:.0%})")
     div = _rel(metrics, ceiling, "diversity")
     if div is not None:
         scores["diversity_rel"] = div
-        txt = f"diversity {metrics['diversity']:.2f} vs real {ceiling['diversity']:.2f} ({div:.0%})"
-        _grade(txt, div, th.diversity_collapsed, th.diversity_partial, collapsed, partial)
-    rec, cov = _rel(metrics, ceiling, "recall"), _rel(metrics, ceiling, "coverage")
-    if rec is not None:
-        scores["recall_rel"] = rec
-    if cov is not None:
-        scores["coverage_rel"] = cov
-    if rec is not None and cov is not None:
-        txt = (
-            f"PRDC recall {metrics['recall']:.2f} / coverage {metrics['coverage']:.2f} vs real "
-            f"{ceiling['recall']:.2f} / {ceiling['coverage']:.2f}"
+        grade(
+            f"diversity {metrics['diversity']:.2f} vs real {ceiling['diversity']:.2f} ({div:.0%})",
+            div,
+            th.diversity_collapsed,
+            th.diversity_partial,
         )
-        if modes is None and classes is None and max(rec, cov) <= th.prdc_collapsed:
-            collapsed.append(f"{txt} (both ≤ {th.prdc_collapsed:.0%} of real)")
-        elif min(rec, cov) < th.prdc_partial:
-            partial.append(f"{txt} (< {th.prdc_partial:.0%} of real)")
+    prec = _rel(metrics, ceiling, "precision")
+    rec, cov = _rel(metrics, ceiling, "recall"), _rel(metrics, ceiling, "coverage")
+    for k, v in (("precision_rel", prec), ("recall_rel", rec), ("coverage_rel", cov)):
+        if v is not None:
+            scores[k] = v
+    sep, excess_txt = _excess(metrics, ceiling, intervals)
+    near = prec is not None and prec >= th.near_data
+    if rec is not None and cov is not None and near and sep:
+        txt = (
+            f"PRDC coverage {metrics['coverage']:.2f} / recall {metrics['recall']:.2f} vs real "
+            f"{ceiling['coverage']:.2f} / {ceiling['recall']:.2f} with precision {prec:.0%} of real"
+        )
+        if max(rec, cov) <= th.coverage_collapsed:
+            collapsed.append(f"{txt} (both ≤ {th.coverage_collapsed:.0%})")
+        elif cov < th.coverage_partial:
+            partial.append(f"{txt} (coverage < {th.coverage_partial:.0%})")
+    nf, nc = _num(metrics, "ndb"), _num(ceiling, "ndb")
+    if nf is not None and nc is not None:
+        scores["ndb_excess"] = nf - nc
+        if near and sep and nf - nc >= th.ndb_partial:
+            partial.append(f"NDB/K {nf:.2f} vs real {nc:.2f} (excess ≥ {th.ndb_partial})")
+    if collapsed and prec is not None and not near and (dup is None or dup - (dup_c or 0.0) < th.duplicates_collapsed):
+        # samples far from the data miss modes because they miss the data: a quality problem, not collapse
+        partial.extend(collapsed)
+        partial.append(f"precision only {prec:.0%} of real, so missing modes/classes may be poor quality")
+        collapsed = []
+    ff, fc = _num(metrics, "fid"), _num(ceiling, "fid")
+    if ff is not None and fc is not None and fc > 0:
+        ratio = ff / fc
+        scores["fid_ratio"] = ratio
+        if modes is None and classes is None and near and sep:
+            if ratio >= th.fid_collapsed:
+                collapsed.append(f"FID {ratio:.1f}× the ceiling's with samples near the data (≥ {th.fid_collapsed:g}×)")
+            elif ratio >= th.fid_partial:
+                partial.append(f"FID {ratio:.1f}× the ceiling's with samples near the data (≥ {th.fid_partial:g}×)")
+    tail = f" ({excess_txt})" if excess_txt else ""
+    note = f" Note: {' '.join(notes)}" if notes else ""
     if collapsed:
-        return CollapseVerdict("collapsed", "collapsed: " + "; ".join(collapsed), scores, tuple(collapsed))
+        return CollapseVerdict(
+            "collapsed", "collapsed: " + "; ".join(collapsed) + tail + "." + note, scores, tuple(collapsed)
+        )
     if partial:
-        return CollapseVerdict("partial", "partial collapse: " + "; ".join(partial), scores, tuple(partial))
+        return CollapseVerdict(
+            "partial", "partial collapse: " + "; ".join(partial) + tail + "." + note, scores, tuple(partial)
+        )
     judged = ", ".join(f"{k} {v:.0%}" for k, v in scores.items() if k.endswith("_rel"))
+    why = "" if sep or not excess_txt else "; FID/KID within the ceiling's interval"
     return CollapseVerdict(
-        "healthy", f"healthy: every score is close to the real ceiling ({judged or 'no scores'})", scores, ()
+        "healthy",
+        f"healthy: coverage, diversity and modes are close to the real ceiling ({judged or 'no scores'}){why}"
+        f"{tail}.{note}",
+        scores,
+        (),
     )
+
+
+def quality_verdict(
+    metrics: Mapping[str, Any],
+    ceiling: Mapping[str, Any],
+    thresholds: CollapseThresholds | None = None,
+    *,
+    notes: tuple[str, ...] = (),
+) -> QualityVerdict:
+    """Judge whether the fake samples look like data (precision, density, near-mode share, blur/noise)."""
+    th = thresholds or CollapseThresholds()
+    scores: dict[str, float] = {}
+    poor: list[str] = []
+    prec = _rel(metrics, ceiling, "precision")
+    if prec is not None:
+        scores["precision_rel"] = prec
+        if prec < th.precision_poor:
+            poor.append(
+                f"precision {metrics['precision']:.2f} vs real {ceiling['precision']:.2f} "
+                f"({prec:.0%} < {th.precision_poor:.0%})"
+            )
+    dens = _rel(metrics, ceiling, "density")
+    if dens is not None:
+        scores["density_rel"] = dens
+        if dens < th.density_poor:
+            poor.append(
+                f"density {metrics['density']:.2f} vs real {ceiling['density']:.2f} "
+                f"({dens:.0%} < {th.density_poor:.0%})"
+            )
+    hq = _rel(metrics, ceiling, "high_quality")
+    if hq is not None:
+        scores["high_quality_rel"] = hq
+        if hq < th.high_quality_poor:
+            poor.append(
+                f"{metrics['high_quality']:.0%} of samples within 3σ of a mode vs real {ceiling['high_quality']:.0%}"
+            )
+    sharp = _rel(metrics, ceiling, "sharpness")
+    if sharp is not None:
+        scores["sharpness_rel"] = sharp
+        if sharp < th.sharpness_low:
+            poor.append(f"blurred: edge energy {sharp:.0%} of real (< {th.sharpness_low:.0%})")
+        elif sharp > th.sharpness_high:
+            poor.append(f"noisy: edge energy {sharp:.0%} of real (> {th.sharpness_high:.0%})")
+    note = f" Note: {' '.join(notes)}" if notes else ""
+    if poor:
+        return QualityVerdict("poor", "poor quality: " + "; ".join(poor) + "." + note, scores, tuple(poor))
+    judged = ", ".join(f"{k} {v:.0%}" for k, v in scores.items())
+    return QualityVerdict("good", f"good quality: samples lie near the data ({judged or 'no scores'}).{note}", scores)
 
 
 def read_verdicts(run_dir: str | Path) -> dict[str, Any]:
@@ -168,13 +360,19 @@ def read_verdicts(run_dir: str | Path) -> dict[str, Any]:
 
 
 def write_verdicts(
-    run_dir: str | Path, *, equilibrium: dict[str, Any] | None = None, collapse: dict[str, Any] | None = None
+    run_dir: str | Path,
+    *,
+    equilibrium: dict[str, Any] | None = None,
+    collapse: dict[str, Any] | None = None,
+    quality: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Update verdicts.json atomically (keeps the other verdict when only one is given)."""
+    """Update verdicts.json atomically (keeps the other verdicts when only one is given)."""
     cur = read_verdicts(run_dir)
     if equilibrium is not None:
         cur["equilibrium"] = equilibrium
     if collapse is not None:
         cur["collapse"] = collapse
+    if quality is not None:
+        cur["quality"] = quality
     atomic_write_json(Path(run_dir) / VERDICTS_FILE, cur)
     return cur

@@ -22,7 +22,7 @@ from gans.base import UserError
 
 __all__ = ["main", "build_parser", "add_data_args", "parse_overrides"]
 
-COMMAND_MODULES = ("ganbench.diagnose", "ganbench.bench", "ganbench.reports")
+COMMAND_MODULES = ("ganbench.diagnose", "ganbench.bench", "ganbench.reports", "ganbench.zoo")
 
 
 class _Parser(argparse.ArgumentParser):

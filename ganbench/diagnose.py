@@ -5,8 +5,11 @@ Inputs (``--real`` and ``--fake``):
 * a folder of images (.png/.jpg/.jpeg/.gif), read in sorted order, all of one size;
 * ``.npy`` / ``.npz`` (the array under ``x``, ``samples``, ``images`` or the only/first array) /
   ``.pt`` (a tensor, or a dict holding one under those keys): images ``(N, C, H, W)``,
-  ``(N, H, W)`` or ``(N, H, W, C)`` (C ∈ {1, 3}); uint8 is divided by 255, floats in [-1, 1]
-  (tanh outputs) are mapped to [0, 1]; vectors ``(N, D)`` for toys;
+  ``(N, H, W)`` or ``(N, H, W, C)`` (C ∈ {1, 3}); vectors ``(N, D)`` for toys. Image values are
+  read as uint8 0–255, floats in [0, 1], or floats in [−1, 1] (tanh outputs) only when that is
+  unambiguous (integers within 0–255 with some value above 1; floats within [0, 1]; floats within
+  [−1, 1] reaching below −0.5) or given with ``--value-range``; anything else exits 2 naming the
+  range seen;
 * a run directory (``--fake`` only; its last checkpoint is sampled via ``gans.training.load_run_gan``);
 * a data-set name such as ``digits`` or ``ring8`` (``--real`` only): its train split is the
   reference and its test split the held-out ceiling.
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from gans.base import UserError
 
-if TYPE_CHECKING:  # torch is imported where it is used: `ganbench --help` stays fast
+if TYPE_CHECKING:  # torch and numpy are imported when a command runs, so that --help stays fast
     import torch
 
 __all__ = ["add_commands", "load_samples", "cmd_diagnose"]
@@ -66,6 +69,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="seed for sampling a run's generator and splitting --real files (default 0)"
     )
+    p.add_argument(
+        "--value-range",
+        choices=["auto", "0,1", "0,255", "-1,1"],
+        default="auto",
+        help="value range of image files (default auto: only when unambiguous, else exit 2 naming the range seen)",
+    )
     p.add_argument("--device", default="cpu", help="device for sampling and features (default cpu)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument(
@@ -80,7 +89,37 @@ def add_commands(sub: Any) -> None:
 # Loading
 
 
-def _to_float_samples(arr: Any, where: str) -> torch.Tensor:
+RANGES = {"0,1": (0.0, 1.0), "0,255": (0.0, 255.0), "-1,1": (-1.0, 1.0)}
+
+
+def _image_range(lo: float, hi: float, is_int: bool, is_uint8: bool, where: str, given: str) -> tuple[float, float]:
+    """The value range (lo, hi) of an image array: as given, or read off the values when unambiguous."""
+    tol = 1e-6
+    if given != "auto":
+        a, b = RANGES[given]
+        if lo < a - 1e-3 * (b - a) or hi > b + 1e-3 * (b - a):
+            raise UserError(f"{where}: --value-range {given} but the values span [{lo:.4g}, {hi:.4g}]")
+        return a, b
+    if is_uint8:
+        return 0.0, 255.0
+    if is_int:
+        if lo >= 0 and hi <= 255 and hi > 1:
+            return 0.0, 255.0
+        raise UserError(
+            f"{where}: integer images with values in [{lo:.4g}, {hi:.4g}] are ambiguous (0–255 expected); "
+            "pass --value-range"
+        )
+    if lo >= -tol and hi <= 1 + tol:
+        return 0.0, 1.0
+    if lo >= -1 - tol and hi <= 1 + tol and lo <= -0.5:
+        return -1.0, 1.0
+    raise UserError(
+        f"{where}: float images with values in [{lo:.4g}, {hi:.4g}] fit neither [0, 1] nor [-1, 1] unambiguously; "
+        "rescale them or pass --value-range 0,1 / -1,1 / 0,255"
+    )
+
+
+def _to_float_samples(arr: Any, where: str, value_range: str = "auto") -> torch.Tensor:
     import numpy as np
     import torch
 
@@ -96,6 +135,7 @@ def _to_float_samples(arr: Any, where: str) -> torch.Tensor:
     if t.ndim > 4:
         raise UserError(f"{where}: expected at most 4 dimensions (N, C, H, W), got shape {tuple(t.shape)}")
     is_uint8 = t.dtype == torch.uint8
+    is_int = not t.is_floating_point()
     t = t.float()
     if t.ndim == 3:
         t = t.unsqueeze(1)  # (N, H, W) grey images
@@ -104,22 +144,15 @@ def _to_float_samples(arr: Any, where: str) -> torch.Tensor:
     if t.ndim == 4:
         if t.shape[1] not in (1, 3):
             raise UserError(f"{where}: images must have 1 or 3 channels, got shape {tuple(t.shape)}")
-        if is_uint8:
-            t = t / 255.0
-        else:
-            finite = t[torch.isfinite(t)]
-            lo, hi = (float(finite.min()), float(finite.max())) if finite.numel() else (0.0, 1.0)
-            if lo < -1e-3 and lo >= -1.0 - 1e-3 and hi <= 1.0 + 1e-3:
-                t = (t + 1) / 2  # tanh outputs
-            elif lo < -1e-3 or hi > 1.0 + 1e-3:
-                raise UserError(
-                    f"{where}: float images must lie in [0, 1] (or [-1, 1]); values span [{lo:.3g}, {hi:.3g}] "
-                    "— scale them or save uint8"
-                )
+        finite = t[torch.isfinite(t)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.numel() else (0.0, 1.0)
+        a, b = _image_range(lo, hi, is_int, is_uint8, where, value_range)
+        if (a, b) != (0.0, 1.0):
+            t = (t - a) / (b - a)
     return t
 
 
-def _load_array_file(path: Path) -> torch.Tensor:
+def _load_array_file(path: Path, value_range: str = "auto") -> torch.Tensor:
     import numpy as np
     import torch
 
@@ -152,7 +185,7 @@ def _load_array_file(path: Path) -> torch.Tensor:
         raise UserError(
             f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
         ) from None
-    return _to_float_samples(arr, str(path))
+    return _to_float_samples(arr, str(path), value_range)
 
 
 def _load_image_folder(path: Path, n: int) -> torch.Tensor:
@@ -192,9 +225,12 @@ def _is_run_dir(path: Path) -> bool:
 
 
 def load_samples(
-    spec: str, *, n: int, role: str, seed: int = 0, device: str = "cpu"
+    spec: str, *, n: int, role: str, seed: int = 0, device: str = "cpu", value_range: str = "auto"
 ) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Samples from a path (file, folder, run directory); returns (samples, info)."""
+    """Samples from a path (file, folder, run directory); returns (samples, info).
+
+    A file holding more than ``n`` samples gives a random (``seed``) subset of ``n``.
+    """
     import torch
 
     path = Path(spec)
@@ -221,9 +257,9 @@ def load_samples(
         }
     if path.is_dir():
         return _load_image_folder(path, n), {"source": "folder", "path": str(path)}
-    x = _load_array_file(path)
+    x = _load_array_file(path, value_range)
     if x.shape[0] > n:
-        x = x[:n]
+        x = x[torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed + 17))[:n]]
     return x, {"source": "file", "path": str(path)}
 
 
@@ -253,12 +289,23 @@ def _print_table(out: dict[str, Any]) -> None:
         f"n_test={out['n_test']}  n_fake={out['n_fake']}"
     )
     print()
-    print(f"  {'metric':<16}{'fake':>12}{'real ceiling':>15}")
-    print(f"  {'-' * 16}{'-' * 12:>12}{'-' * 13:>15}")
+    iv = out.get("intervals") or {}
+
+    def with_iv(v: Any, which: str, k: str) -> str:
+        i = (iv.get(which) or {}).get(k)
+        return f"{_fmt(v)} [{_fmt(i[0])}, {_fmt(i[1])}]" if i else _fmt(v)
+
+    print(f"  {'metric':<16}{'fake':>32}{'real ceiling':>32}")
+    print(f"  {'-' * 16}{'-' * 30:>32}{'-' * 30:>32}")
     for k, v in out["metrics"].items():
-        print(f"  {k:<16}{_fmt(v):>12}{_fmt(out['ceiling'].get(k)):>15}")
+        print(f"  {k:<16}{with_iv(v, 'fake', k):>32}{with_iv(out['ceiling'].get(k), 'ceiling', k):>32}")
+    print("  (intervals: 90 % bootstrap; the ceiling is held-out real data at the fake set's size)")
+    for note in out.get("notes") or []:
+        print(f"note: {note}")
     print()
     print(f"collapse verdict: {out['verdict']['collapse']} — {out['verdict']['sentence']}")
+    if out.get("quality"):
+        print(f"quality verdict: {out['quality']['verdict']} — {out['quality']['sentence']}")
     if out.get("equilibrium"):
         eq = out["equilibrium"]
         print(f"equilibrium verdict (training run): {eq['verdict']} — {eq['sentence']}")
@@ -288,7 +335,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         raise UserError(f"--n must be a positive integer, got {args.n}")
     if args.dry_run and args.real is None and args.fake is None:
         tr, te, fk = _dry_arrays(args.seed)
-        res = evaluate_samples(tr, te, fk, extractor="raw", data_kind="vector", mixture="ring8", cache=False)
+        res = evaluate_samples(
+            tr, te, fk, extractor="raw", data_kind="vector", mixture="ring8", cache=False, seed=args.seed
+        )
         out = {
             "real": "built-in ring8 (dry run)",
             "fake": "built-in 2-mode ring8 (dry run)",
@@ -300,7 +349,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if args.real is None or args.fake is None:
         raise UserError("diagnose needs --real and --fake (or --dry-run alone to check the install)")
 
-    fake, fake_info = load_samples(args.fake, n=args.n, role="fake", seed=args.seed, device=args.device)
+    vr = getattr(args, "value_range", "auto")
+    fake, fake_info = load_samples(
+        args.fake, n=args.n, role="fake", seed=args.seed, device=args.device, value_range=vr
+    )
     data = None
     real_is_dataset = not Path(args.real).exists() and args.real in _dataset_names()
     if real_is_dataset:
@@ -320,7 +372,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                 f"--real {args.real}: no such file or folder, and not a data-set name (valid: "
                 f"{', '.join(_dataset_names())})"
             )
-        real, _ = load_samples(args.real, n=2 * args.n, role="real", seed=args.seed)
+        real, _ = load_samples(args.real, n=2 * args.n, role="real", seed=args.seed, value_range=vr)
         if tuple(real.shape[1:]) != tuple(fake.shape[1:]):
             raise UserError(_mismatch(real, fake))
         perm = torch.randperm(real.shape[0], generator=torch.Generator().manual_seed(args.seed))
@@ -364,8 +416,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             + (f" and {mixture} modes" if mixture else "")
         )
         return 0
-    ex = get_extractor(ex_name, data, shape=tuple(fake.shape[1:]), device=args.device)
-    res = evaluate_samples(real_train, real_test, fake, extractor=ex, data_kind=kind, mixture=mixture, data=data)
+    ex = get_extractor(ex_name, data, shape=tuple(fake.shape[1:]), device=args.device, real=real_train)
+    res = evaluate_samples(
+        real_train, real_test, fake, extractor=ex, data_kind=kind, mixture=mixture, data=data, seed=args.seed
+    )
     out = {"real": real_desc, "fake": args.fake, **_result_dict(res)}
     if fake_info.get("source") == "run":
         from diagnostics.verdicts import read_verdicts
@@ -395,7 +449,13 @@ def _result_dict(res: Any) -> dict[str, Any]:
         "n_fake": res.n_fake,
         "metrics": res.metrics,
         "ceiling": res.ceiling,
+        "n_compared": res.n_compared,
         "verdict": {"collapse": res.verdict.verdict, "sentence": res.verdict.sentence, "scores": res.verdict.scores},
+        "quality": {"verdict": res.quality.verdict, "sentence": res.quality.sentence, "scores": res.quality.scores}
+        if res.quality
+        else None,
+        "intervals": res.intervals,
+        "notes": list(res.notes),
         "eval_s": round(res.eval_s, 3),
     }
 

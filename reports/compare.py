@@ -106,6 +106,7 @@ def _run_summary(run: RunData) -> dict[str, Any]:
                 "train_wall_s": _train_wall(run, step, r.get("wall_s")),
                 "metrics": dict(r.get("metrics") or {}),
                 "ceiling": dict(r.get("ceiling") or {}),
+                "intervals": dict((r.get("intervals") or {}).get("fake") or {}),
                 "quality": _quality_field(r),
             }
         )
@@ -215,6 +216,7 @@ def build_comparison(
                 "better": better,
                 "target": target,
                 "by_batch": vals,
+                "intervals": _batch_intervals(summaries, bss, m, point),
             }
     measures["images_per_s"] = {
         "metric": "images_per_s",
@@ -243,6 +245,16 @@ def build_comparison(
     return comp
 
 
+def _batch_intervals(summaries: list[dict[str, Any]], bss: list[int], m: str, point: str) -> dict[str, list[float]]:
+    """Per batch size, the union of its runs' bootstrap intervals of metric ``m`` (where every run has one)."""
+    out: dict[str, list[float]] = {}
+    for b in bss:
+        ivs = [((s[point] or {}).get("intervals") or {}).get(m) for s in summaries if s["batch_size"] == b]
+        if ivs and all(isinstance(iv, (list, tuple)) and len(iv) == 2 and all(finite(x) for x in iv) for iv in ivs):
+            out[str(b)] = [min(float(iv[0]) for iv in ivs), max(float(iv[1]) for iv in ivs)]
+    return out
+
+
 def _judge(meas: dict[str, Any]) -> dict[str, Any] | None:
     """Winner and runner-up of one measure, with the size of the gap and whether it beats the spread."""
     vals = {b: v for b, v in meas["by_batch"].items() if v["mean"] is not None}
@@ -268,7 +280,13 @@ def _judge(meas: dict[str, Any]) -> dict[str, Any] | None:
     spread = max(sds) if sds else None
     # One seed gives no spread: a gap under MIN_REL of the runner-up's value is then no clear win.
     clear = (abs(wm - rm) > 2 * spread) if spread is not None else (rel is None or rel >= MIN_REL)
+    ivs = meas.get("intervals") or {}
+    separate = None
+    if w in ivs and r in ivs:  # a difference is called only when the bootstrap intervals separate
+        separate = ivs[w][1] < ivs[r][0] or ivs[r][1] < ivs[w][0]
+        clear = clear and separate
     return {
+        "intervals_separate": separate,
         "winner": int(w),
         "runner_up": int(r),
         "winner_mean": wm,

@@ -144,11 +144,18 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
     if names:
         png = plots.quality_plot(run, names)
         last = run.final_eval or {}
+        ivs = last.get("intervals") if isinstance(last.get("intervals"), dict) else {}
+
+        def with_iv(v: Any, which: str, m: str) -> Any:
+            iv = (ivs.get(which) or {}).get(m) if isinstance(ivs.get(which), dict) else None
+            ok = isinstance(iv, (list, tuple)) and len(iv) == 2 and all(isinstance(x, (int, float)) for x in iv)
+            return f"{v:.4g} [{iv[0]:.4g}, {iv[1]:.4g}]" if ok and isinstance(v, (int, float)) else v
+
         rows = [
             (
                 m,
-                (last.get("metrics") or {}).get(m),
-                (last.get("ceiling") or {}).get(m),
+                with_iv((last.get("metrics") or {}).get(m), "fake", m),
+                with_iv((last.get("ceiling") or {}).get(m), "ceiling", m),
                 plots.METRIC_LABELS.get(m, (m, ""))[0],
             )
             for m in names
@@ -162,7 +169,7 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
             img_png(png, "sample quality over training")
             + H(
                 '<p class="note">{}. Dashed green: the same metric between held-out real data and the '
-                "training data — the best a generator can score.</p>",
+                "training data — the best a generator can score. Brackets: 90 % bootstrap intervals.</p>",
                 info,
             )
             + table(["metric", "generated (final)", "real-data ceiling", "meaning"], rows)

@@ -93,3 +93,35 @@ def test_exit_2_cases(tmp_path, capsys, real, fake, message):
     assert main(["diagnose", "--real", arg(real), "--fake", arg(fake)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ganbench: error: ") and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "values, extra, message",
+    [
+        (np.linspace(-0.01, 1, 30 * 64), [], "values in [-0.01, 1] fit neither [0, 1] nor [-1, 1]"),
+        (np.linspace(0, 200, 30 * 64), [], "fit neither"),  # floats 0–200: say the range, never guess
+        (np.tile([0, 1], 30 * 32).astype(np.int64), [], "integer images with values in [0, 1] are ambiguous"),
+        (np.linspace(-0.01, 1, 30 * 64), ["--value-range", "0,1"], "--value-range 0,1 but the values span"),
+    ],
+)
+def test_ambiguous_value_ranges_exit_2(tmp_path, capsys, values, extra, message):
+    np.save(tmp_path / "f.npy", values.reshape(30, 1, 8, 8))
+    np.save(tmp_path / "r.npy", np.random.rand(60, 1, 8, 8))
+    assert main(["diagnose", "--real", str(tmp_path / "r.npy"), "--fake", str(tmp_path / "f.npy"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ganbench: error: ") and message in err and err.count("\n") == 1
+
+
+def test_value_ranges_read_when_unambiguous_or_given(tmp_path):
+    from ganbench.diagnose import _to_float_samples
+
+    tanh = np.linspace(-0.95, 0.9, 2 * 64).reshape(2, 1, 8, 8).astype(np.float32)
+    assert _to_float_samples(tanh, "x").min() == pytest.approx(0.025)  # [-1, 1] → [0, 1]
+    unit = np.linspace(0, 1, 128).reshape(2, 1, 8, 8)
+    assert torch.equal(_to_float_samples(unit, "x"), torch.as_tensor(unit).float())
+    ints = np.arange(128).reshape(2, 1, 8, 8).astype(np.int32) * 2
+    assert _to_float_samples(ints, "x").max() == pytest.approx(254 / 255)
+    scaled = np.linspace(0, 200, 128).reshape(2, 1, 8, 8)
+    assert _to_float_samples(scaled, "x", "0,255").max() == pytest.approx(200 / 255)
+    vectors = np.linspace(-5, 5, 20).reshape(10, 2)  # 2-D points are never rescaled
+    assert _to_float_samples(vectors, "x").min() == -5

@@ -53,7 +53,7 @@ def test_d_dominates_since_step_and_numbers():
     assert dom.sentence.startswith(
         f"D dominates since step {dom.since_step}: mean D(x)=0.97, D(G(z))=0.03 over the last 10 logs"
     )
-    assert "(thresholds 0.8/0.2)" in dom.sentence
+    assert "(thresholds D(x) ≥ 0.8, gap ≥ 0.6)" in dom.sentence
     assert spans[-2].until_step == dom.since_step and spans[1].since_step == 550  # drifting from the jump on
     assert dom.numbers["d_real"] == pytest.approx(0.97)
 
@@ -94,6 +94,61 @@ def test_critic_uses_gap_and_trend_never_half():
     # D(x)=D(G(z))=0.5 means nothing for a critic: a stable gap of 2 is balanced
     assert final_verdict(crit([2.0] * 10), "critic", "wasserstein").verdict == "balanced"
     assert final_verdict(crit([1.0] * 5 + [float("inf")]), "critic", "wasserstein").verdict == "diverged"
+
+
+def crit_logs(gaps, gp=None):
+    out = []
+    for i, g in enumerate(gaps):
+        rec = {"type": "scalars", "step": 10 * (i + 1), "critic/gap": g, "d/real": g, "d/fake": 0.0}
+        if gp is not None:  # loss/d = −gap + λ·GP, with λ·GP = gp
+            rec.update({"critic/gp": gp / 10.0, "loss/d": -g + gp})
+        out.append(rec)
+    return out
+
+
+@pytest.mark.parametrize(
+    "pairs, want",
+    [
+        ([(0.69, 0.31)] * 12, "drifting"),  # 0.19 off 0.5: not balanced (tolerance 0.1)
+        ([(0.95, 0.25)] * 12, "d_dominates"),  # D(x) ≥ 0.8 and a gap of 0.70 ≥ 0.6
+        ([(0.58, 0.42)] * 12, "balanced"),  # both within 0.5 ± 0.1
+        ([(0.61, 0.50)] * 12, "drifting"),  # D(x) just outside the tolerance
+        ([(0.85, 0.30)] * 12, "drifting"),  # D(x) high but the gap 0.55 < 0.6: not domination
+        ([(0.42, 0.45)] * 12, "balanced"),
+    ],
+)
+def test_constant_streams_known_answers(pairs, want):
+    assert final_verdict(logs(pairs), "probability", "bce").verdict == want
+
+
+def test_first_verdict_needs_several_logs_and_dates_from_the_window():
+    th = EquilibriumThresholds()
+    tr = EquilibriumTracker("probability", "bce", th)
+    seen = [tr.update(50 * (i + 1), {"d/real": 0.5, "d/fake": 0.5}) for i in range(th.min_logs)]
+    assert seen[: th.min_logs - 1] == [None] * (th.min_logs - 1)  # one log decides nothing
+    assert seen[-1].verdict == "balanced" and seen[-1].since_step == 50
+    # a non-finite value is still immediate
+    tr2 = EquilibriumTracker("probability", "bce", th)
+    assert tr2.update(50, {"d/real": float("nan"), "d/fake": 0.5}).verdict == "diverged"
+
+
+@pytest.mark.parametrize(
+    "gaps, gp, want",
+    [
+        ([1e4] * 12, None, "d_dominates"),  # a constant huge gap is not balance
+        ([1e4] * 12, 5.0, "d_dominates"),
+        ([2.0] * 12, 0.5, "balanced"),  # small, stable, GP a small share
+        ([8.0] * 12, 20.0, "d_dominates"),  # large gap, GP 71 % of the critic loss
+        ([8.0] * 12, 1.0, "drifting"),  # large and holding, penalty in control
+        ([1.0 + 0.3 * i for i in range(12)], None, "drifting"),  # small gap rising steadily
+        ([50 - 3 * i for i in range(12)], None, "balanced"),  # shrinking
+    ],
+)
+def test_critic_streams_known_answers(gaps, gp, want):
+    span = final_verdict(crit_logs(gaps, gp), "critic", "wasserstein")
+    assert span.verdict == want, span.sentence
+    if gp is not None:
+        assert "GP" in span.sentence and span.numbers["gp_share"] == pytest.approx(gp / (gaps[-1] + gp), rel=0.05)
 
 
 # --------------------------------------------------------------------------------------------

@@ -58,9 +58,13 @@ def test_digits_held_out_real_is_healthy(digits):
     assert RECORD_KEYS <= set(rec) and rec["type"] == "eval" and rec["weights_hash"] == res.weights_hash
     assert set(rec["metrics"]) == {
         "fid",
+        "kid",
         "diversity",
+        "duplicates",
         "class_coverage",
         "class_kl",
+        "class_max_share",
+        "sharpness",
         "precision",
         "recall",
         "density",
@@ -68,7 +72,11 @@ def test_digits_held_out_real_is_healthy(digits):
         "ndb",
         "ndb_js",
     }
-    assert rec["verdict"] == {"collapse": "healthy", "sentence": res.verdict.sentence}
+    assert rec["verdict"]["collapse"] == "healthy" and rec["verdict"]["sentence"] == res.verdict.sentence
+    assert rec["verdict"]["quality"] == "good"
+    # intervals: the fakes' FID interval overlaps the ceiling's (they are the same set)
+    f_iv, c_iv = rec["intervals"]["fake"]["fid"], rec["intervals"]["ceiling"]["fid"]
+    assert f_iv[0] <= res.metrics["fid"] <= f_iv[1] and f_iv[0] <= c_iv[1] and c_iv[0] <= f_iv[1]
     json.dumps(rec, allow_nan=False)
 
 
@@ -76,7 +84,7 @@ def test_digits_two_classes_and_one_sample_are_collapsed(digits):
     data, train, test, test_y = digits
     two = test[(test_y == 0) | (test_y == 1)]
     res = _eval_digits(digits, two)
-    assert res.verdict.verdict == "collapsed" and "class coverage 2 of 10" in res.verdict.sentence
+    assert res.verdict.verdict == "collapsed" and "confident classes 2 of 10" in res.verdict.sentence
     one = test[:1].repeat(300, 1, 1, 1)
     res = _eval_digits(digits, one)
     assert res.verdict.verdict == "collapsed"
@@ -142,7 +150,7 @@ def test_training_writes_eval_records_and_verdicts(tmp_path):
     from gans.training.rundir import read_metrics
 
     cfg = TrainConfig(
-        gan="mnist_mlp", dataset="digits", batch_size=64, steps=20, log_every=5, eval_every=10, device="cpu"
+        gan="mnist_mlp", dataset="digits", batch_size=64, steps=20, log_every=4, eval_every=10, device="cpu"
     )
     res = train(cfg, tmp_path / "run", callbacks=training_callbacks(eval_samples=300), progress=False)
     assert res.status == "finished"
@@ -160,3 +168,83 @@ def test_training_writes_eval_records_and_verdicts(tmp_path):
     gan, _ = load_run_gan(tmp_path / "run")
     again = evaluate_gan(gan, load_data("digits", (1, 28, 28)), n=300)
     assert again.metrics["fid"] == pytest.approx(evals[-1]["metrics"]["fid"], rel=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# The cases of the verdict review, as known answers (labelled path: digits, classifier features)
+
+
+def _classes(digits, k, n=None):
+    data, train, test, test_y = digits
+    sel = test[test_y < k]
+    return sel if n is None else sel[:n]
+
+
+@pytest.mark.parametrize("k, want", [(1, "collapsed"), (2, "collapsed"), (6, "partial")])
+def test_digits_k_of_10_classes(digits, k, want):
+    res = _eval_digits(digits, _classes(digits, k))
+    assert res.verdict.verdict == want, res.verdict.sentence
+    assert res.quality.verdict == "good", res.quality.sentence
+
+
+def test_digits_ten_images_repeated_is_collapsed(digits):
+    data, train, test, test_y = digits
+    ten = torch.cat([test[test_y == c][:1] for c in range(10)]).repeat(30, 1, 1, 1)
+    res = _eval_digits(digits, ten)
+    assert res.verdict.verdict == "collapsed" and "near-identical twin" in res.verdict.sentence
+
+
+def test_digits_55_percent_one_class_is_partial(digits):
+    data, train, test, test_y = digits
+    big = test[test_y == 3][:33]
+    rest = torch.cat([test[test_y == c][:3] for c in range(10) if c != 3])  # 33 of 60 = 55 %
+    res = _eval_digits(digits, torch.cat([big, rest]))
+    assert res.verdict.verdict == "partial" and "class histogram KL" in res.verdict.sentence
+
+
+def test_noise_is_poor_quality_not_collapsed(digits):
+    res = _eval_digits(digits, torch.rand(300, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
+    assert res.quality.verdict == "poor" and res.verdict.verdict != "collapsed", res.verdict.sentence
+
+
+def test_different_set_sizes_are_said_and_not_an_alarm(digits):
+    data, train, test, _ = digits
+    # 100 held-out-real fakes against 260 held-out: the ceiling is 5 draws of 100
+    few = evaluate_samples(train, test[100:], test[:100], extractor="auto", data=data)
+    assert few.verdict.verdict == "healthy" and few.quality.verdict == "good", few.verdict.sentence
+    assert few.n_compared == 100 and any("100 fakes against a ceiling of 5 draws" in n for n in few.notes)
+    assert "Note:" in few.verdict.sentence
+    # 260 fakes against 100 held-out: the fakes are compared at 100
+    many = evaluate_samples(train, test[:100], test[100:], extractor="auto", data=data)
+    assert many.verdict.verdict == "healthy", many.verdict.sentence
+    assert many.n_compared == 100 and any("fewer than the 260 fakes" in n for n in many.notes)
+
+
+def test_seed_changes_the_draws():
+    data = load_data("ring8", (2,))
+    train, test = data.real(400, "train", seed=1)[0], data.real(800, "test", seed=1)[0]
+    fake = _ring(300, list(range(8)), 4)
+    a = evaluate_samples(train, test, fake, extractor="raw", data_kind="vector", seed=0, cache=False)
+    b = evaluate_samples(train, test, fake, extractor="raw", data_kind="vector", seed=1, cache=False)
+    assert a.metrics["fid"] == b.metrics["fid"]  # same fakes, same reference
+    assert a.ceiling["fid"] != b.ceiling["fid"] and a.intervals["fake"]["fid"] != b.intervals["fake"]["fid"]
+
+
+@pytest.mark.parametrize(
+    "mixture, keep, want",
+    [("ring8", 4, "partial"), ("grid25", 20, "partial"), ("ring8", 8, "healthy")],
+)
+def test_2d_modes_found_without_mixture(mixture, keep, want):
+    from diagnostics.zoo import build_mixture_case
+
+    data = load_data(mixture, (2,))
+    train, test = data.real(800, "train")[0], data.real(400, "test")[0]
+    centers, std = mixture_centers(mixture)
+    g = torch.Generator().manual_seed(5)
+    k = torch.randperm(centers.shape[0], generator=g)[:keep]
+    fake = centers[k[torch.randint(keep, (400,), generator=g)]] + std * torch.randn(400, 2, generator=g)
+    res = evaluate_samples(train, test, fake, extractor="raw", data_kind="vector")
+    assert res.verdict.verdict == want, res.verdict.sentence
+    assert res.ceiling["modes"] == centers.shape[0] and res.metrics["modes"] == keep
+    wide = evaluate_samples(train, test, build_mixture_case("wide_modes", mixture, 400, 0), extractor="raw")
+    assert wide.quality.verdict == "poor" and wide.verdict.verdict != "collapsed"

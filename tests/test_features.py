@@ -30,7 +30,32 @@ def test_registry_lists_refuses_duplicates_and_unknown_names():
 def test_auto_choice():
     assert resolve_extractor_name("auto", load_data("digits", (1, 28, 28))) == "classifier"
     assert resolve_extractor_name("auto", load_data("ring8", (2,))) == "raw"
-    assert resolve_extractor_name("auto", load_data("photos", (3, 32, 32))) == "random-conv"  # unlabelled images
+    # unlabelled images: the contrastive encoder, or inception when its weights file is on disk
+    assert resolve_extractor_name("auto", load_data("photos", (3, 32, 32))) == "contrastive"
+    assert resolve_extractor_name("auto", None, shape=(3, 32, 32)) == "contrastive"
+
+
+def test_auto_prefers_inception_when_its_weights_are_on_disk(monkeypatch):
+    monkeypatch.setattr(feats, "inception_available", lambda: True)
+    assert resolve_extractor_name("auto", None, shape=(3, 32, 32)) == "inception"
+    assert resolve_extractor_name("auto", load_data("digits", (1, 28, 28))) == "classifier"  # labels win
+
+
+def test_contrastive_encoder_trains_caches_and_loads_as_plain_weights(monkeypatch, tmp_path):
+    from diagnostics.ssl import ContrastiveSpec, contrastive_encoder
+
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path))
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(64, 1, 16, 16, generator=g)
+    spec = ContrastiveSpec(steps=3, batch_size=16)
+    m1, meta1, path = contrastive_encoder(real, spec, progress=False)
+    assert path.is_file() and meta1["n_images"] == 64
+    torch.load(path, weights_only=True)  # plain tensors: loading runs no code
+    m2, meta2, _ = contrastive_encoder(real, spec, progress=False)
+    assert feats.module_weights_hash(m1) == feats.module_weights_hash(m2) and meta2["key"] == meta1["key"]
+    assert m1(real[:5]).shape == (5, 64)
+    m3, _, path3 = contrastive_encoder(real.flip(0), spec, progress=False)  # other data: another entry
+    assert path3 != path
 
 
 def test_raw_and_random_conv():

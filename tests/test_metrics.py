@@ -26,13 +26,15 @@ from diagnostics.metrics import (
     diversity_ratio,
     fid_from_features,
     fid_from_stats,
-    fid_with_extractor,
     frechet_distance,
     gaussian_stats,
     grid25_centers,
+    kid_from_features,
     mixture_modes,
+    mmd2_unbiased,
     module_weights_hash,
     ndb,
+    polynomial_kernel,
     prdc,
     ring8_centers,
 )
@@ -69,12 +71,11 @@ def test_fid_matches_scipy_sqrtm_reference(n: int, d: int) -> None:
     fake = 1.3 * rng.normal(size=(n, d)) @ a + rng.normal(size=d) * 0.3
     expected = _reference_fid(real, fake)
 
-    via_torchmetrics = fid_from_features(real, fake).fid
+    via_features = fid_from_features(real, fake).fid
     via_stats = frechet_distance(*gaussian_stats(real), *gaussian_stats(fake))
-    assert via_torchmetrics == pytest.approx(expected, rel=1e-3)
+    assert via_features == pytest.approx(expected, rel=1e-3)
     assert via_stats == pytest.approx(expected, rel=1e-3)
-    # the two routes (torchmetrics eigvals vs our symmetric eigh) agree much tighter
-    assert via_torchmetrics == pytest.approx(via_stats, rel=1e-6)
+    assert via_features == pytest.approx(via_stats, rel=1e-9)
 
 
 def test_fid_of_identical_sets_is_zero() -> None:
@@ -116,18 +117,8 @@ def test_fid_sampled_gaussians_match_closed_form() -> None:
     assert fid_from_features(real, fake).fid == pytest.approx(expected, rel=0.03)
 
 
-def test_fid_independent_of_batch_size() -> None:
-    rng = _rng(4)
-    real = torch.from_numpy(rng.normal(size=(300, 12)))
-    fake = torch.from_numpy(rng.normal(size=(257, 12)) * 1.2 + 0.1)
-    ref = fid_from_features(real, fake).fid
-    for bs in (7, 64, 10_000):
-        assert fid_from_features(real, fake, batch_size=bs).fid == pytest.approx(ref, rel=1e-4)
-
-
 def test_fid_robust_to_large_feature_offset() -> None:
-    # torchmetrics accumulates uncentred second moments; the identity module's
-    # shift must keep a large common offset from destroying precision.
+    # the covariance is centred before the outer product, so a large common offset keeps precision
     rng = _rng(5)
     real = rng.normal(size=(400, 8))
     fake = rng.normal(size=(400, 8)) * 1.1 + 0.2
@@ -151,43 +142,56 @@ def test_fid_float32_input_and_stats_cache() -> None:
     assert (cached.n_real, cached.n_fake) == (300, 200)
 
 
-class _NoNumFeatures(nn.Module):
-    """Tiny image feature extractor without a num_features attribute."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
-        self.bn = nn.BatchNorm1d(16)
-        self.fc = nn.Linear(4 * 4 * 4, 16)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.nn.functional.avg_pool2d(torch.relu(self.conv(x)), 2)
-        return self.bn(self.fc(h.flatten(1)))
+def _reference_kid(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD² with k(a, b) = (a·b/d + 1)^3, written with explicit loops over pairs."""
+    d = x.shape[1]
+    k = lambda a, b: (a @ b / d + 1.0) ** 3  # noqa: E731
+    m, n = len(x), len(y)
+    kxx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    kyy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    kxy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return float(kxx + kyy - 2 * kxy)
 
 
-def test_fid_with_extractor_matches_precomputed_features() -> None:
-    torch.manual_seed(0)
-    extractor = _NoNumFeatures()
-    with torch.no_grad():  # give BatchNorm non-trivial running stats
-        extractor.bn.running_mean.uniform_(-1, 1)
-        extractor.bn.running_var.uniform_(0.5, 2)
-    extractor.train()
-    g = torch.Generator().manual_seed(1)
-    real = torch.rand(130, 3, 8, 8, generator=g)
-    fake = torch.rand(90, 3, 8, 8, generator=g) * 0.8 + 0.1
+def test_kid_matches_explicit_pair_sums() -> None:
+    rng = _rng(11)
+    x, y = rng.normal(size=(40, 5)), rng.normal(size=(30, 5)) * 1.3 + 0.2
+    res = kid_from_features(x, y)
+    assert res.kid == pytest.approx(_reference_kid(x, y), rel=1e-9)
+    assert (res.n_real, res.n_fake) == (40, 30)
 
-    res = fid_with_extractor(real, fake, extractor, batch_size=32)
-    assert extractor.training  # mode restored
-    extractor.eval()
-    with torch.no_grad():
-        expected = fid_from_features(extractor(real), extractor(fake)).fid
-    assert res.fid == pytest.approx(expected, rel=1e-5)
-    assert (res.n_real, res.n_fake) == (130, 90)
-    assert res.extractor == "_NoNumFeatures"
-    assert res.weights_hash == module_weights_hash(extractor)
-    assert len(res.weights_hash) == 64
-    res_all = fid_with_extractor(real, fake, extractor, batch_size=1000, extractor_name="x")
-    assert res_all.fid == pytest.approx(res.fid, rel=1e-6) and res_all.extractor == "x"
+
+def test_kid_is_unbiased_for_equal_distributions_at_any_n() -> None:
+    # mean over draws of KID for two samples of one distribution is ~0 at small n (FID is not)
+    rng = _rng(12)
+    kids, fids = [], []
+    for _ in range(60):
+        x, y = rng.normal(size=(20, 4)), rng.normal(size=(20, 4))
+        kids.append(kid_from_features(x, y).kid)
+        fids.append(fid_from_features(x, y).fid)
+    se = np.std(kids) / np.sqrt(len(kids))
+    assert abs(np.mean(kids)) < 3 * se
+    assert np.mean(fids) > 10 * se  # FID is biased upwards at n = 20
+
+
+def test_mmd2_bootstrap_indices_skip_repeated_pairs() -> None:
+    rng = _rng(13)
+    x, y = torch.from_numpy(rng.normal(size=(12, 3))), torch.from_numpy(rng.normal(size=(9, 3)))
+    krr, kff, krf = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
+    idx_r = torch.tensor([0, 0, 3, 5, 5, 5, 7])
+    idx_f = torch.tensor([1, 2, 2, 8])
+    got = mmd2_unbiased(krr, kff, krf, idx_r, idx_f)
+    xr, yf = x.numpy()[idx_r.numpy()], y.numpy()[idx_f.numpy()]
+    k = lambda a, b: (a @ b / 3 + 1.0) ** 3  # noqa: E731
+    ir, jf = idx_r.tolist(), idx_f.tolist()
+    pairs_r = [(i, j) for i in range(7) for j in range(7) if ir[i] != ir[j]]
+    pairs_f = [(i, j) for i in range(4) for j in range(4) if jf[i] != jf[j]]
+    want = (
+        sum(k(xr[i], xr[j]) for i, j in pairs_r) / len(pairs_r)
+        + sum(k(yf[i], yf[j]) for i, j in pairs_f) / len(pairs_f)
+        - 2 * np.mean([k(a, b) for a in xr for b in yf])
+    )
+    assert got == pytest.approx(want, rel=1e-9)
 
 
 def test_weights_hash_changes_with_weights() -> None:
@@ -243,7 +247,7 @@ def test_prdc_fake_equals_real() -> None:
 
 
 def test_prdc_blockwise_matches_single_block(monkeypatch: pytest.MonkeyPatch) -> None:
-    import diagnostics.metrics as metrics
+    import diagnostics.metrics._common as metrics  # the block budget every pairwise metric reads
 
     rng = _rng(8)
     real, fake = rng.normal(size=(257, 6)), rng.normal(size=(301, 6)) + 0.3
@@ -438,12 +442,11 @@ _X = np.zeros((10, 3)) + np.arange(10)[:, None]
         (lambda: prdc(_X, _X, k=0), r"k must be an integer >= 1"),
         (lambda: fid_from_features(_X[:, 0], _X), r"2-D \(N, D\)"),
         (lambda: fid_from_features(_X[:1], _X), r"FID needs at least 2 real samples, got 1"),
-        (lambda: fid_from_features(_X, _X, batch_size=0), r"batch_size"),
         (lambda: fid_from_features(_X, np.full((5, 3), np.inf)), r"non-finite"),
         (lambda: frechet_distance(np.zeros(3), np.eye(3), np.zeros(2), np.eye(2)), r"dimensions differ"),
         (lambda: frechet_distance(np.zeros(3), np.eye(2), np.zeros(3), np.eye(3)), r"shape \(3, 3\)"),
         (lambda: gaussian_stats(_X[:1]), r"at least 2"),
-        (lambda: fid_with_extractor(torch.rand(4, 3, 4, 4), torch.rand(4, 3, 5, 5), nn.Flatten()), r"per-sample shape"),
+        (lambda: kid_from_features(_X, _X[:, :2]), r"D=3 but fake features have D=2"),
         (lambda: diversity_ratio(np.ones((5, 2)), _X[:, :2]), r"identical"),
         (lambda: class_coverage([0, 1, 5], [0, 1], 3), r"\[0, 2\]"),
         (lambda: class_coverage(np.ones((4, 2)), [0, 1], 3), r"2 columns but num_classes=3"),

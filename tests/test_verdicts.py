@@ -1,0 +1,61 @@
+"""Verdict rules on hand-made scores (known answers), and the comparison's interval rule."""
+
+from __future__ import annotations
+
+from diagnostics.verdicts import collapse_verdict, quality_verdict, separated
+
+CEIL = {"fid": 2.0, "kid": 0.001, "precision": 0.8, "recall": 0.8, "density": 1.0, "coverage": 0.8, "ndb": 0.05}
+
+
+def test_prdc_alarm_needs_separated_intervals():
+    fake = {**CEIL, "coverage": 0.4, "recall": 0.5, "fid": 2.6}
+    overlap = {"fake": {"fid": [1.9, 3.3]}, "ceiling": {"fid": [1.5, 2.5]}}
+    apart = {"fake": {"fid": [2.55, 2.7]}, "ceiling": {"fid": [1.5, 2.5]}}
+    assert collapse_verdict(fake, CEIL, intervals=overlap).verdict == "healthy"  # sampling noise: no alarm
+    v = collapse_verdict(fake, CEIL, intervals=apart)
+    assert v.verdict == "partial" and "coverage" in v.sentence and "[2.55, 2.7]" in v.sentence
+
+
+def test_fid_ratio_decides_without_mode_or_class_signal():
+    apart = {"fake": {"fid": [25.0, 30.0]}, "ceiling": {"fid": [1.5, 2.5]}}
+    assert collapse_verdict({**CEIL, "fid": 27.0}, CEIL, intervals=apart).verdict == "collapsed"  # 13.5×
+    apart = {"fake": {"fid": [5.5, 6.5]}, "ceiling": {"fid": [1.5, 2.5]}}
+    assert collapse_verdict({**CEIL, "fid": 6.0}, CEIL, intervals=apart).verdict == "partial"  # 3×
+    # far from the data: a quality problem, not collapse
+    far = {**CEIL, "fid": 27.0, "precision": 0.1, "density": 0.05}
+    apart = {"fake": {"fid": [25.0, 30.0]}, "ceiling": {"fid": [1.5, 2.5]}}
+    assert collapse_verdict(far, CEIL, intervals=apart).verdict == "healthy"
+    assert quality_verdict(far, CEIL).verdict == "poor"
+
+
+def test_missing_modes_far_from_data_are_not_collapse():
+    fake = {**CEIL, "modes": 0.0, "high_quality": 0.01, "precision": 0.01}
+    ceil = {**CEIL, "modes": 8.0, "high_quality": 1.0}
+    v = collapse_verdict(fake, ceil)
+    assert v.verdict == "partial" and "poor quality" in v.sentence
+    assert collapse_verdict({**fake, "precision": 0.8, "high_quality": 1.0}, ceil).verdict == "collapsed"
+
+
+def test_sharpness_cues():
+    assert quality_verdict({**CEIL, "sharpness": 0.05}, {**CEIL, "sharpness": 0.2}).verdict == "poor"  # blur
+    assert quality_verdict({**CEIL, "sharpness": 0.5}, {**CEIL, "sharpness": 0.2}).verdict == "poor"  # noise
+    assert quality_verdict({**CEIL, "sharpness": 0.21}, {**CEIL, "sharpness": 0.2}).verdict == "good"
+
+
+def test_separated():
+    assert separated([3, 4], [1, 2.9]) and not separated([3, 4], [1, 3.1]) and not separated(None, [1, 2])
+
+
+def test_comparison_calls_a_difference_only_when_intervals_separate():
+    from reports.compare import _judge
+
+    meas = {
+        "better": "lower",
+        "by_batch": {"16": {"mean": 10.0, "sd": None, "n": 1}, "64": {"mean": 14.0, "sd": None, "n": 1}},
+        "intervals": {"16": [8.0, 12.5], "64": [12.0, 16.0]},
+    }
+    j = _judge(meas)
+    assert j["winner"] == 16 and j["intervals_separate"] is False and not j["clear"]
+    meas["intervals"] = {"16": [8.0, 11.0], "64": [12.0, 16.0]}
+    j = _judge(meas)
+    assert j["intervals_separate"] is True and j["clear"]

@@ -1,0 +1,76 @@
+"""The collapse zoo: known-answer fake sets, verdict agreement floors per feature path."""
+
+from __future__ import annotations
+
+import pytest
+
+from diagnostics.zoo import IMAGE_CASES, MIXTURE_CASES, agreement, confusion, run_path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "ganbench-cache"))
+        yield
+
+
+def _check(rows):
+    overall, unambiguous = agreement(rows)
+    detail = "\n".join(f"{r.case.name}: {r.collapse}/{r.quality} — {r.sentence}" for r in rows if not r.agrees)
+    assert overall >= 0.95, f"{overall:.0%} agreement\n{confusion(rows)}\n{detail}"
+    assert unambiguous == 1.0, detail
+
+
+@pytest.mark.parametrize("path", ["2d-mixture", "2d-found"])
+def test_zoo_2d_paths(path):
+    rows = []
+    for mixture in ("ring8", "grid25"):
+        rows += run_path(path, mixture=mixture, n=200, n_ref=600)
+    assert len(rows) == 2 * len(MIXTURE_CASES)
+    _check(rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "path",
+    [
+        "labelled",
+        pytest.param(
+            "unlabelled",
+            marks=pytest.mark.xfail(
+                reason="measured 11/12 = 92 % at n = 120: '7 of 10 classes' stays within the FID/KID intervals",
+                strict=False,
+            ),
+        ),
+    ],
+)
+def test_zoo_image_paths_on_digits(path):
+    from gans.data import load_data
+
+    data = load_data("digits", (1, 28, 28))
+    rows = run_path(path, data=data, n=120, n_ref=700)
+    assert len(rows) == len(IMAGE_CASES)
+    _check(rows)
+
+
+def test_zoo_cases_are_what_they_say():
+    import torch
+
+    from diagnostics.zoo import build_image_case, build_mixture_case
+
+    pool = torch.rand(400, 1, 8, 8)
+    labels = torch.arange(400) % 10
+    one = build_image_case("one_image", pool, labels, 50, 0)
+    assert one.shape == (50, 1, 8, 8) and bool((one == one[0]).all())
+    rep = build_image_case("repeat_10", pool, labels, 50, 0)
+    assert torch.unique(rep.reshape(50, -1), dim=0).shape[0] == 10
+    # 2 of 10 classes: every sample comes from the pool rows of exactly two labels
+    two = build_image_case("classes_2", pool, labels, 60, 0)
+    idx = [int(((pool.reshape(400, -1) - s.reshape(1, -1)).abs().sum(1) == 0).nonzero()[0]) for s in two]
+    assert len({int(labels[i]) for i in idx}) == 2
+    half = build_mixture_case("modes_half", "ring8", 400, 0)
+    from gans.data import mixture_centers
+
+    c, _ = mixture_centers("ring8")
+    nearest = torch.cdist(half, c.float()).argmin(1)
+    assert len(torch.unique(nearest)) == 4
