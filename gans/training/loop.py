@@ -22,6 +22,8 @@ from typing import Any, Protocol
 from ..base import PRECISIONS, UserError, atomic_write_json
 from ..data import DataOptions, load_data
 from ..models import build_gan, get_gan_entry, train_step
+from .distributed import context as dist_context
+from .distributed import shard_batch, split_sync_bn
 from .rundir import CHECKPOINT, Run, fixed_sample_inputs, load_checkpoint, save_checkpoint, write_samples
 from .runtime import autocast_dtype, resolve_device, rng_state, seed_everything, set_rng_state, versions
 from .stream import ScalarStream
@@ -143,7 +145,9 @@ def train(
 ) -> RunResult:
     """Train ``cfg.gan`` into run directory ``out`` (or continue it with ``resume=True``)."""
     out = Path(out)
-    callbacks = list(callbacks or [])
+    dctx = dist_context(cfg.device)  # world 1 unless launched by torchrun
+    callbacks = list(callbacks or []) if dctx.is_writer else []  # rank 0 evaluates and writes
+    progress = progress and dctx.is_writer
     ckpt = None
     if resume:
         if not (out / "config.json").is_file():
@@ -159,11 +163,15 @@ def train(
         if (out / CHECKPOINT).exists() or (out / "metrics.jsonl").exists():
             raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     cfg = _resolve(cfg)
+    dctx.check_batch(cfg.batch_size)
+    dctx.barrier()  # every rank has checked the run directory before rank 0 writes into it
+    gan_overrides, dctx.sync_bn = split_sync_bn(cfg.overrides)
 
     # (1) device, seeds, GAN, data ------------------------------------------------------------
-    device = resolve_device(cfg.device)
+    device = dctx.device(resolve_device(cfg.device))
     seed_everything(cfg.seed)
-    gan = build_gan(cfg.gan, cfg.overrides, device=device)
+    gan = dctx.prepare_gan(build_gan(cfg.gan, gan_overrides, device=device))
+    dctx.seed_rank(cfg.seed)  # world > 1: z and interpolates drawn per (seed, rank)
     data = load_data(
         cfg.dataset,
         gan.data_shape,
@@ -187,7 +195,8 @@ def train(
     cfg = _schedule(cfg, total, spe, bounded)
     sample_every = cfg.sample_every or (max(1, total // 8) if bounded else 0)
 
-    out.mkdir(parents=True, exist_ok=True)
+    if dctx.is_writer:
+        out.mkdir(parents=True, exist_ok=True)
     config = {
         "gan": cfg.gan,
         "gan_config": dataclasses.asdict(gan.config),
@@ -202,15 +211,22 @@ def train(
         "total_steps": total if bounded else None,  # None: bounded by time_budget alone
         "versions": versions(),
         "command": sys.argv,
+        "distributed": dctx.info(cfg.batch_size),
     }
-    atomic_write_json(out / "config.json", config)
-    run = Run(out, gan, data, cfg, device)
+    if dctx.is_writer:
+        atomic_write_json(out / "config.json", config)
+    if dctx.active:
+        data = dataclasses.replace(data, _epoch=_sharded(data._epoch, dctx.rank, dctx.world))
+    run = Run(out, gan, data, cfg, device) if dctx.is_writer else _SilentRun(out, gan, data, cfg, device)
     wall_offset = train_offset = 0.0
     if ckpt is not None:
         gan.load_state_dict(ckpt["gan"])
         gan.load_optimizer_state(ckpt["optim"])
         set_rng_state(ckpt["rng"])
         run.step = int(ckpt["step"])
+        note = dctx.restore_rng(ckpt, cfg.seed, run.step)
+        if note:
+            run.event("world_size_changed", note, world_size=dctx.world, saved_world_size=ckpt.get("world_size", 1))
         wall_offset = float(ckpt.get("wall", 0.0))
         train_offset = float(ckpt.get("train_s", wall_offset))
         run.event("resume", f"resumed at step {run.step} of {total if bounded else f'a {cfg.time_budget:g} s budget'}")
@@ -223,8 +239,12 @@ def train(
         )
     autocast = autocast_dtype(cfg.precision)
     gan.train()
+    dctx.wrap(gan)
 
     stream = ScalarStream()
+    if dctx.active:
+        stream.reduce = dctx.reduce_scalars  # the flush all-reduces, and nothing else does
+        dctx.install_signal_handlers()
     z_fixed, labels_fixed = fixed_sample_inputs(gan, cfg.seed)
     real_ref = data.real(512, "test")[0] if data.kind == "vector" else None
     for cb in callbacks:
@@ -258,7 +278,9 @@ def train(
         return train_offset + time.perf_counter() - t_start - paused
 
     def checkpoint() -> None:
-        save_checkpoint(run, wall_s(), train_s())
+        extra = dctx.checkpoint_extra()  # every rank's RNG (a collective)
+        if dctx.is_writer:
+            save_checkpoint(run, wall_s(), train_s(), extra=extra)
 
     def flush() -> bool:
         """Flush the stream; False when a scalar is non-finite (the run has diverged)."""
@@ -324,6 +346,7 @@ def train(
                 real = gan.prepare(x)
                 if first and ckpt is None:
                     gan.before_training(real, y)
+                    dctx.sync_state(gan)  # a data-dependent init: rank 0's result everywhere
                 first = False
                 scalars = train_step(gan, real, y, step=run.step, autocast_dtype=autocast)
                 stream.add(scalars)
@@ -342,13 +365,15 @@ def train(
                     if not flush():
                         run.status = "diverged"
                         break
+                    if dctx.stop_requested():  # Ctrl-C / SIGTERM on some rank: all stop at this step
+                        raise KeyboardInterrupt
                     if cfg.time_budget is not None and train_s() >= cfg.time_budget:
                         at_end = True  # the budget is spent: this flush ends the run
                 if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0 and not at_end:
                     checkpoint()
                     last_good_step = run.step
                 timed_eval = flushed and not at_end and train_s() >= next_eval_s
-                if (sample_every and run.step % sample_every == 0) or at_end or timed_eval:
+                if ((sample_every and run.step % sample_every == 0) or at_end or timed_eval) and dctx.is_writer:
                     write_samples(run, z_fixed, labels_fixed, real_ref)
                 if not at_end and ((cfg.eval_every and run.step % cfg.eval_every == 0) or timed_eval):
                     evaluate()
@@ -387,9 +412,37 @@ def train(
                 f"{last_good_step}) is kept",
             )
     finally:
+        dctx.restore_signal_handlers()
         if bar is not None:
             bar.close()
         for cb in callbacks:
             getattr(cb, "on_end", lambda r: None)(run)
         run.close()
+    dctx.barrier()  # rank 0's files are complete before any rank moves on (e.g. to --resume them)
     return RunResult(out, run.status, run.step, total if bounded else run.step, last, data.name)
+
+
+class _SilentRun(Run):
+    """A rank other than 0: the same run state, nothing written."""
+
+    def __init__(self, out, gan, data, cfg, device):  # noqa: D107 - no metrics file is opened
+        self.dir, self.gan, self.data, self.cfg, self.device = out, gan, data, cfg, device
+        self.step = 0
+        self.status = "running"
+        self.postfix = {}
+
+    def write(self, record):
+        pass
+
+    def close(self):
+        pass
+
+
+def _sharded(epoch_fn, rank: int, world: int):
+    """A data source's epoch at the global batch size, each batch cut to this rank's slice."""
+
+    def epoch(bs, ep, skip, dev):
+        for x, y in epoch_fn(bs, ep, skip, dev):
+            yield shard_batch(x, rank, world), shard_batch(y, rank, world)
+
+    return epoch
