@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from gans.base import atomic_write_text
 
 from . import plots
-from .html import esc, img_png, page, section, table
+from .html import H, Markup, img_png, join, page, section, table
 from .load import BenchRun, SweepRow, finite, load_benchmarks, load_sweep
 
 __all__ = ["bench_rows", "find_changes", "build_bench_report", "write_bench_report", "NOISE_K", "REL_THRESHOLD"]
@@ -105,7 +105,7 @@ def _ms(x: Any) -> Any:
     return x * 1000.0 if finite(x) else None
 
 
-def _sweep_section(rows: list[SweepRow]) -> tuple[str, list[str]]:
+def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
     cols = [
         "gan",
         "batch_size",
@@ -128,7 +128,7 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[str, list[str]]:
                 v = f"{v / 2**20:,.1f} MiB"
             elif c == "flops" and finite(v):
                 v = f"{v / 1e9:,.3g} GFLOP"
-            cells.append(v)
+            cells.append(v if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) else str(v))
         trs.append(cells)
     classes = ["regression" if r.get("status") not in (None, "ok") else "" for r in rows]
     body = table(
@@ -173,7 +173,7 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[str, list[str]]:
         body += img_png(plots._png(fig), "sweep throughput chart")
     n_bad = sum(1 for r in rows if r.get("status") not in (None, "ok"))
     if n_bad:
-        body += f'<p class="note">{n_bad} configuration(s) did not run (status oom/error), highlighted.</p>'
+        body += H('<p class="note">{} configuration(s) did not run (status oom/error), highlighted.</p>', n_bad)
     return body, sorted({str(r.source) for r in rows})
 
 
@@ -227,7 +227,7 @@ def build_bench_report(
             )
             for r in lrows
         ]
-        body = f"<p>Latest run {esc(latest.label)} on {esc(latest.machine)}.</p>" + table(
+        body = H("<p>Latest run {} on {}.</p>", latest.label, latest.machine) + table(
             ["GAN", "batch", "device", "precision", "median (ms)", "IQR (ms)", "images/s", "benchmark"], trs
         )
         with_ips = [r for r in lrows if r["images_per_s"] is not None]
@@ -283,24 +283,31 @@ def build_bench_report(
             ylabel="median time per call (ms)",
             title="History across saved runs (bars: IQR; red circles: flagged changes)",
         )
-        head = (
-            f"<p><b>{len([c for c in flagged if c['kind'] == 'slowdown'])} slowdown(s)</b> and "
-            f"{len([c for c in flagged if c['kind'] == 'speed-up'])} speed-up(s) "
-            f"beyond the noise (|Δ median| &gt; {k:g} × IQR and &gt; {rel * 100:g}%).</p>"
+        head = H(
+            "<p><b>{} slowdown(s)</b> and {} speed-up(s) beyond the noise (|Δ median| &gt; {} × IQR and &gt; {}%).</p>",
+            len([c for c in flagged if c["kind"] == "slowdown"]),
+            len([c for c in flagged if c["kind"] == "speed-up"]),
+            f"{k:g}",
+            f"{rel * 100:g}",
         )
         for c in flagged:
             if c["kind"] == "slowdown":
-                head += (
+                head += H(
                     '<p class="regression-note"><span class="verdict v-d_dominates">slowdown</span> '
-                    f"{esc(c['name'])}: {esc(c['from'])} → {esc(c['to'])}, median {c['old_median_s'] * 1000:.3g} "
-                    f"→ {c['new_median_s'] * 1000:.3g} ms ({c['rel'] * 100:+.1f}%)</p>"
+                    "{}: {} → {}, median {} → {} ms ({})</p>",
+                    c["name"],
+                    c["from"],
+                    c["to"],
+                    f"{c['old_median_s'] * 1000:.3g}",
+                    f"{c['new_median_s'] * 1000:.3g}",
+                    f"{c['rel'] * 100:+.1f}%",
                 )
         parts.append(
             section(
                 "history",
                 "History and changes beyond the noise",
                 head
-                + (img_png(hist, "history of medians") if hist else "")
+                + (img_png(hist, "history of medians") if hist else Markup())
                 + (
                     table(
                         [
@@ -316,7 +323,7 @@ def build_bench_report(
                         row_classes=classes,
                     )
                     if crow
-                    else "<p>Only one saved run: no history yet.</p>"
+                    else Markup("<p>Only one saved run: no history yet.</p>")
                 ),
             )
         )
@@ -331,7 +338,7 @@ def build_bench_report(
         raise UserError("bench-report needs a .benchmarks folder or at least one --sweep DIR")
     return page(
         "Benchmark report",
-        "\n".join(parts),
+        join(parts, "\n"),
         sources=sources,
         kind="bench",
         subtitle="Training-step timings from pytest-benchmark saved runs and ganbench sweeps",

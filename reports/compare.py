@@ -23,11 +23,12 @@ import os
 import statistics
 from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import quote
 
 from gans.base import UserError, atomic_write_json, atomic_write_text
 
 from . import plots
-from .html import esc, img_png, page, section, table, verdict_badge, write_index
+from .html import H, Markup, img_png, join, page, section, table, verdict_badge, write_index
 from .load import RunData, finite, load_run
 from .run_report import pick_samples, write_run_report
 
@@ -447,20 +448,25 @@ def _quality_table(comp: dict[str, Any], point: str) -> str:
             v = meas["by_batch"][str(b)]
             txt = "–" if v["mean"] is None else _num(v["mean"]) + (f" ± {_num(v['sd'])}" if v["sd"] is not None else "")
             cells.append(
-                f'<span data-measure="{esc(m)}" data-point="{point}" data-batch="{b}" '
-                f'data-value="{v["mean"]!r}">{esc(txt)}</span>'
+                H(
+                    '<span data-measure="{}" data-point="{}" data-batch="{}" data-value="{}">{}</span>',
+                    m,
+                    point,
+                    b,
+                    repr(v["mean"]),
+                    txt,
+                )
             )
         cells.append(_num(comp["ceiling"].get(m)) if m in comp["ceiling"] else "–")
         cells.append(
             ("batch " + str(j["winner"]) + ("" if j["clear"] else " (not clear)")) if j and not j["tie"] else "tie"
         )
-        rows.append([c if isinstance(c, str) and c.startswith("<") else esc(c) for c in cells])
+        rows.append([c if isinstance(c, Markup) else str(c) for c in cells])
     if not rows:
-        return "<p>No quality evaluations to compare.</p>"
+        return Markup("<p>No quality evaluations to compare.</p>")
     return table(
         ["metric", "better", *[f"batch {b}" for b in comp["batch_sizes"]], "real-data ceiling", "winner"],
         rows,
-        raw=True,
     )
 
 
@@ -478,28 +484,30 @@ def render_comparison(comp: dict[str, Any], runs: list[RunData], run_reports: di
     ]
     setup = table(["run", "batch", "seed", "status", "steps", "epochs", "training wall time (s)"], rows)
     if plan.get("time_budget_s"):
-        setup += (
-            f'<p class="note">Time budget {plan["time_budget_s"]:g} s of training per run (evaluations '
+        setup += H(
+            '<p class="note">Time budget {} s of training per run (evaluations '
             "excluded); the loop stops "
-            "each run at the first logged step past it, so compare the actual training wall times above.</p>"
+            "each run at the first logged step past it, so compare the actual training wall times above.</p>",
+            f"{plan['time_budget_s']:g}",
         )
     if plan and not plan.get("diagnostics", True):
-        setup += (
+        setup += Markup(
             '<p class="note">diagnostics.live was not importable: the runs have no quality evaluations or verdicts.</p>'
         )
     if run_reports:
-        setup += (
-            "<p>Run reports: " + " · ".join(f'<a href="{esc(v)}">{esc(k)}</a>' for k, v in run_reports.items()) + "</p>"
+        setup += H(
+            "<p>Run reports: {}</p>",
+            join((H('<a href="{}">{}</a>', quote(v), k) for k, v in run_reports.items()), " · "),
         )
     parts.append(section("config", "Setup", setup))
     c = comp["conclusion"]
-    body = (
-        f'<div class="conclusion" id="conclusion-text"><p><b>{esc(c["headline"])}</b></p>'
-        + "".join(f"<p>{esc(x)}</p>" for x in c["summary"])
-        + "</div>"
+    body = H(
+        '<div class="conclusion" id="conclusion-text"><p><b>{}</b></p>{}</div>',
+        c["headline"],
+        join(H("<p>{}</p>", x) for x in c["summary"]),
     )
-    body += "<ul>" + "".join(f"<li>{esc(x)}</li>" for x in c["sentences"]) + "</ul>"
-    body += (
+    body += H("<ul>{}</ul>", join(H("<li>{}</li>", x) for x in c["sentences"]))
+    body += Markup(
         '<p class="note">Equal epochs: the evaluation nearest the largest epoch every run reached. Equal '
         "training time: the evaluation whose "
         "training wall time (evaluation pauses excluded) is nearest the shortest run's. With several seeds, a "
@@ -510,7 +518,9 @@ def render_comparison(comp: dict[str, Any], runs: list[RunData], run_reports: di
     png = _curves(runs, summaries, seeds, "epoch")
     parts.append(
         section(
-            "curves-epochs", "Curves against epochs", img_png(png, "curves vs epochs") if png else "<p>No curves.</p>"
+            "curves-epochs",
+            "Curves against epochs",
+            img_png(png, "curves vs epochs") if png else Markup("<p>No curves.</p>"),
         )
     )
     png = _curves(runs, summaries, seeds, "train_wall_s")
@@ -518,13 +528,13 @@ def render_comparison(comp: dict[str, Any], runs: list[RunData], run_reports: di
         section(
             "curves-wall",
             "Curves against wall-clock time",
-            img_png(png, "curves vs wall time") if png else "<p>No curves.</p>",
+            img_png(png, "curves vs wall time") if png else Markup("<p>No curves.</p>"),
         )
     )
     q = (
-        f"<h3>At equal epochs ({_epochs(comp['equal_epochs'])})</h3>"
+        H("<h3>At equal epochs ({})</h3>", _epochs(comp["equal_epochs"]))
         + _quality_table(comp, "at_equal_epochs")
-        + f"<h3>At equal training time (~{_num(comp['equal_train_wall_s'])} s)</h3>"
+        + H("<h3>At equal training time (~{} s)</h3>", _num(comp["equal_train_wall_s"]))
         + _quality_table(comp, "at_equal_wall")
     )
     parts.append(section("quality", "Quality at equal epochs and at equal wall time", q))
@@ -540,7 +550,7 @@ def render_comparison(comp: dict[str, Any], runs: list[RunData], run_reports: di
         title="Training throughput (median over logged intervals)",
     )
     rows = [(s["name"], s["batch_size"], s["seed"], s["images_per_s"], s["ms_per_step"]) for s in summaries]
-    note = (
+    note = Markup(
         '<p class="note">Median of the loop\'s logged intervals (wall clock, sample writing included, '
         "evaluations excluded). The runs ran one after "
         "another, so other load on the machine changes these numbers; for timings use <code>ganbench "
@@ -551,7 +561,7 @@ def render_comparison(comp: dict[str, Any], runs: list[RunData], run_reports: di
             "throughput",
             "Throughput",
             table(["run", "batch", "seed", "images/s", "ms/step"], rows)
-            + (img_png(png, "throughput") if png else "")
+            + (img_png(png, "throughput") if png else Markup())
             + note,
         )
     )
@@ -560,19 +570,19 @@ def render_comparison(comp: dict[str, Any], runs: list[RunData], run_reports: di
         for k, v in s["verdicts"].items():
             rows.append(
                 (
-                    esc(s["name"]),
-                    esc(k),
+                    str(s["name"]),
+                    str(k),
                     verdict_badge(v.get("verdict")),
-                    f'<span class="verdict-sentence">{esc(v.get("sentence") or "")}</span>',
+                    H('<span class="verdict-sentence">{}</span>', v.get("sentence") or ""),
                 )
             )
     parts.append(
         section(
             "verdicts",
             "Verdicts side by side",
-            table(["run", "diagnostic", "verdict", "explanation"], rows, raw=True)
+            table(["run", "diagnostic", "verdict", "explanation"], rows)
             if rows
-            else "<p>No verdicts recorded.</p>",
+            else Markup("<p>No verdicts recorded.</p>"),
         )
     )
     figs = []
@@ -582,31 +592,39 @@ def render_comparison(comp: dict[str, Any], runs: list[RunData], run_reports: di
         picked = pick_samples(r, 3)
         for step, p in picked:
             figs.append(
-                f"<figure>{img_png(p.read_bytes(), f'{_label(s, seeds)} samples at step {step}', cls='grid')}"
-                f"<figcaption>{esc(_label(s, seeds))} · step {step}"
-                + (f" · epoch {step / r.steps_per_epoch:.3g}" if r.steps_per_epoch else "")
-                + f"<br>{esc(r.name)}/samples/{esc(p.name)}</figcaption></figure>"
+                H(
+                    "<figure>{}<figcaption>{} · step {}{}<br>{}/samples/{}</figcaption></figure>",
+                    img_png(p.read_bytes(), f"{_label(s, seeds)} samples at step {step}", cls="grid"),
+                    _label(s, seeds),
+                    step,
+                    f" · epoch {step / r.steps_per_epoch:.3g}" if r.steps_per_epoch else "",
+                    r.name,
+                    p.name,
+                )
             )
             if p not in r.sources:
                 r.sources.append(p)
-        figs.append('<div style="flex-basis:100%;height:0"></div>')
+        figs.append(Markup('<div style="flex-basis:100%;height:0"></div>'))
     parts.append(
         section(
             "samples",
             "Sample grids side by side",
-            f'<div class="grids">{"".join(figs)}</div>' if figs else "<p>No sample grids.</p>",
+            H('<div class="grids">{}</div>', join(figs)) if figs else Markup("<p>No sample grids.</p>"),
         )
     )
     sources = [str(p) for r in runs for p in r.sources]
-    sub = (
-        f'<b>{esc(comp["gan"])}</b> on <span class="dataset">{esc(comp["dataset"])}</span> · batch sizes '
-        f"{esc(', '.join(map(str, comp['batch_sizes'])))} · seeds {esc(', '.join(map(str, seeds)))}"
+    sub = H(
+        '<b>{}</b> on <span class="dataset">{}</span> · batch sizes {} · seeds {}',
+        comp["gan"],
+        comp["dataset"],
+        ", ".join(map(str, comp["batch_sizes"])),
+        ", ".join(map(str, seeds)),
     )
     summaries[0].pop("_metric_names", None)
     summaries[0].pop("_ceiling", None)
     return page(
         f"Batch comparison: {comp['gan']} on {comp['dataset']}, batch {' vs '.join(map(str, comp['batch_sizes']))}",
-        "\n".join(parts),
+        join(parts, "\n"),
         sources=sources,
         kind="comparison",
         subtitle=sub,

@@ -5,6 +5,11 @@ external script, style sheet, font or image, so the page renders the same offlin
 inline script marks, after the page has loaded, how many images it holds and how many are
 broken (``data-images`` / ``data-broken-images`` on ``<body>``); the browser test reads them
 back with ``chromium --dump-dom``.
+
+Escaping is the default: pages are rendered by jinja2 templates (``reports/templates``) with
+autoescape on, and every helper here escapes what it is given unless it is a
+:class:`markupsafe.Markup`. Only HTML built by this package's own code is ``Markup`` (through
+:func:`H`, which escapes each argument it formats in); text read from files never is.
 """
 
 from __future__ import annotations
@@ -13,10 +18,15 @@ import base64
 import html
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+from urllib.parse import quote
 
-__all__ = ["esc", "img_png", "table", "section", "page", "fmt_num", "write_index", "CSS"]
+import jinja2
+from markupsafe import Markup, escape
+
+__all__ = ["esc", "H", "join", "Markup", "img_png", "table", "section", "page", "fmt_num", "write_index", "CSS"]
 
 CSS = """
 body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;font-size:15px;line-height:1.45;color:#1b1b1b;
@@ -54,8 +64,34 @@ document.body.setAttribute('data-loaded','1');});
 """
 
 
-def esc(x: Any) -> str:
-    return html.escape(str(x), quote=True)
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(__file__).with_name("templates"))),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
+
+
+def render(template: str, **values: Any) -> Markup:
+    """Render ``reports/templates/<template>`` with autoescape; the result is markup."""
+    return Markup(_env().get_template(template).render(**values))
+
+
+def esc(x: Any) -> Markup:
+    """``x`` as escaped text (markup passes through unchanged)."""
+    return escape(x if isinstance(x, Markup) else str(x))
+
+
+def H(fmt: str, *args: Any, **kw: Any) -> Markup:
+    """HTML built by our code: ``fmt`` is a literal template, every argument is escaped unless markup."""
+    return Markup(fmt).format(*args, **kw)
+
+
+def join(parts: Iterable[Any], sep: str = "") -> Markup:
+    """Concatenate fragments; plain strings among them are escaped."""
+    return Markup(sep).join(parts)
 
 
 def fmt_num(x: Any, digits: int = 4) -> str:
@@ -79,61 +115,61 @@ def fmt_num(x: Any, digits: int = 4) -> str:
     return esc(x)
 
 
-def img_png(png: bytes, alt: str, cls: str = "plot", title: str | None = None) -> str:
+def img_png(png: bytes, alt: str, cls: str = "plot", title: str | None = None) -> Markup:
     """An ``<img>`` carrying the PNG inline as a base64 data URI."""
     data = base64.b64encode(png).decode("ascii")
-    t = f' title="{esc(title)}"' if title else ""
-    return f'<img class="{cls}" alt="{esc(alt)}"{t} src="data:image/png;base64,{data}">'
+    return render("img.html", cls=cls, alt=alt, title=title, data=data)
 
 
 def table(
-    headers: Sequence[str],
+    headers: Sequence[Any],
     rows: Iterable[Sequence[Any]],
     *,
     row_classes: Sequence[str] | None = None,
-    raw: bool = False,
-) -> str:
-    """A table; numbers are formatted, strings escaped (``raw=True``: cells are trusted HTML)."""
-    out = ["<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr>"]
+) -> Markup:
+    """A table; numbers are formatted, every other cell is escaped unless it is markup."""
+    out_rows = []
     for i, row in enumerate(rows):
-        cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
+        cls = row_classes[i] if row_classes and row_classes[i] else ""
         cells = []
         for c in row:
             if isinstance(c, (int, float)) and not isinstance(c, bool):
-                cells.append(f'<td class="num">{fmt_num(c)}</td>')
+                cells.append((True, fmt_num(c)))
             elif c is None:
-                cells.append('<td class="num">–</td>')
+                cells.append((True, "–"))
             else:
-                cells.append(f"<td>{c if raw else esc(c)}</td>")
-        out.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
-    out.append("</table>")
-    return "\n".join(out)
+                cells.append((False, c))
+        out_rows.append((cls, cells))
+    return render("table.html", headers=list(headers), rows=out_rows)
 
 
-def verdict_badge(verdict: str | None) -> str:
-    v = verdict or "unknown"
-    return f'<span class="verdict v-{esc(re.sub(r"[^a-z_]", "", v.lower()))}">{esc(v)}</span>'
+def verdict_badge(verdict: Any) -> Markup:
+    v = str(verdict or "unknown")
+    return H('<span class="verdict v-{}">{}</span>', re.sub(r"[^a-z_]", "", v.lower()), v)
 
 
-def section(sid: str, title: str, body: str) -> str:
-    return f'<section id="{esc(sid)}" data-section="{esc(sid)}"><h2>{esc(title)}</h2>\n{body}\n</section>'
+def section(sid: str, title: str, body: Any) -> Markup:
+    return render("section.html", sid=sid, title=title, body=body)
 
 
 def page(
-    title: str, body: str, *, sources: Sequence[str | os.PathLike] = (), kind: str = "report", subtitle: str = ""
+    title: str, body: Any, *, sources: Sequence[str | os.PathLike] = (), kind: str = "report", subtitle: Any = ""
 ) -> str:
     """The whole document. ``sources``: every file the page was built from, listed at the end."""
-    src = "".join(f"<li>{esc(s)}</li>" for s in sources)
-    sub = f'<div class="subtitle">{subtitle}</div>' if subtitle else ""
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta name="generator" content="ganbench"><meta name="ganbench-report" content="{esc(kind)}">'
-        f"<title>{esc(title)}</title><style>{CSS}</style><script>{CHECK_SCRIPT}</script></head>\n"
-        f"<body><h1>{esc(title)}</h1>{sub}\n{body}\n"
-        f'<section id="sources" data-section="sources"><h2>Built from</h2><ul class="sources">{src}</ul>'
-        '<p class="note">Generated by ganbench from these files only; re-render any time with the same '
-        "command.</p></section>"
-        "</body></html>\n"
+        str(
+            render(
+                "page.html",
+                title=title,
+                body=body,
+                sources=[str(s) for s in sources],
+                kind=kind,
+                subtitle=subtitle,
+                css=Markup(CSS),
+                script=Markup(CHECK_SCRIPT),
+            )
+        )
+        + "\n"
     )
 
 
@@ -141,29 +177,44 @@ def _title_of(path: Path) -> tuple[str, str]:
     text = path.read_text(encoding="utf-8", errors="replace")[:4000]
     m = re.search(r"<title>(.*?)</title>", text, re.S)
     k = re.search(r'<meta name="ganbench-report" content="([^"]*)"', text)
-    return (html.unescape(m.group(1)) if m else path.stem, k.group(1) if k else "")
+    return (html.unescape(m.group(1)) if m else path.stem, html.unescape(k.group(1)) if k else "")
+
+
+def is_our_page(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an HTML page ganbench wrote (its generator tag), so it may be replaced."""
+    p = Path(path)
+    if p.is_symlink() or not p.is_file():
+        return False
+    try:
+        with open(p, "rb") as f:
+            head = f.read(4000).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return '<meta name="generator" content="ganbench">' in head
 
 
 def write_index(folder: str | os.PathLike, *, title: str | None = None) -> Path:
     """``folder/index.html`` linking every other report in ``folder`` (relative links only)."""
-    from gans.base import atomic_write_text
+    from gans.base import UserError, atomic_write_text
 
     folder = Path(folder)
+    out = folder / "index.html"
+    if out.exists() and not is_our_page(out):
+        raise UserError(f"{out}: exists and was not written by ganbench; refusing to overwrite it")
     order = {"comparison": 0, "bench": 1, "run": 2}
     items = []
     for p in sorted(folder.glob("*.html")):
-        if p.name == "index.html":
+        if p.name == "index.html" or not is_our_page(p):
             continue
         t, k = _title_of(p)
         items.append((order.get(k, 3), p.name, t, k))
     items.sort()
-    rows = [(f'<a href="{esc(name)}">{esc(name)}</a>', esc(k or "report"), esc(t)) for _, name, t, k in items]
+    rows = [(H('<a href="{}">{}</a>', quote(name), name), k or "report", t) for _, name, t, k in items]
     body = section(
         "reports",
         f"{len(items)} report(s) in this folder",
-        table(["file", "kind", "title"], rows, raw=True) if rows else "<p>No reports here.</p>",
+        table(["file", "kind", "title"], rows) if rows else Markup("<p>No reports here.</p>"),
     )
-    out = folder / "index.html"
     atomic_write_text(
         out,
         page(

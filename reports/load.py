@@ -214,14 +214,12 @@ class RunData:
 
 
 def _offline_equilibrium(run: RunData) -> list[dict[str, Any]]:
-    """Verdict changes recomputed with ``diagnostics.equilibrium`` when that module exists."""
-    try:
-        from diagnostics.equilibrium import equilibrium_verdicts  # type: ignore
-    except Exception:
-        return []
+    """Verdict changes recomputed with ``diagnostics.equilibrium`` from the logged scalars."""
+    from diagnostics.equilibrium import equilibrium_verdicts
+
     try:
         result = equilibrium_verdicts(run.scalars, run.gan_kind, run.loss_kind)
-    except Exception:
+    except (ValueError, TypeError, KeyError):  # scalars from a damaged or foreign file
         return []
     out = []
     for v in result or []:
@@ -238,6 +236,17 @@ def _offline_equilibrium(run: RunData) -> list[dict[str, Any]]:
     return out
 
 
+def is_inside(f: Path, root: Path) -> bool:
+    """``f`` is a regular file, not a symbolic link, whose real path lies inside ``root``."""
+    try:
+        if f.is_symlink() or not f.is_file():
+            return False
+        real, base = f.resolve(strict=True), root.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return False
+    return real.is_relative_to(base)
+
+
 def load_run(path: str | os.PathLike) -> RunData:
     """Read a run directory (config.json + metrics.jsonl, optional verdicts.json and samples/)."""
     p = Path(path)
@@ -250,6 +259,10 @@ def load_run(path: str | os.PathLike) -> RunData:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{cfg_path}: unreadable JSON ({e})") from None
+    except OSError as e:
+        raise UserError(f"{cfg_path}: cannot read ({e.strerror or e})") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{cfg_path}: not a run configuration (expected a JSON object)")
     sources = [cfg_path]
     records: list[dict[str, Any]] = []
     if met_path.is_file():
@@ -261,10 +274,12 @@ def load_run(path: str | os.PathLike) -> RunData:
         try:
             verdicts = json.loads(vpath.read_text(encoding="utf-8"))
             sources.append(vpath)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
             verdicts = None
     samples = []
     for s in sorted((p / "samples").glob("*.png")):
+        if not is_inside(s, p):
+            continue  # a link, or not a regular file: reports embed only the run's own files
         m = re.search(r"(\d+)", s.stem)
         samples.append((int(m.group(1)) if m else 0, s))
     samples.sort()

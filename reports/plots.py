@@ -80,12 +80,20 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _step_of(t: dict[str, Any]) -> float | None:
+    v = t.get("since_step") or 0
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
 def _bands(ax, timeline: Sequence[dict[str, Any]], x_end: float, alpha: float = 0.13) -> None:
     """Shade each equilibrium verdict's span of steps in its colour."""
     seen = set()
+    timeline = [t for t in timeline if _step_of(t) is not None]  # a since_step that is not a number is not drawn
     for i, t in enumerate(timeline):
-        start = float(t.get("since_step") or 0)
-        end = float(timeline[i + 1].get("since_step") or 0) if i + 1 < len(timeline) else x_end
+        start = _step_of(t)
+        end = _step_of(timeline[i + 1]) if i + 1 < len(timeline) else x_end
         if end <= start:
             end = max(start + 1e-9, x_end if i + 1 == len(timeline) else start)
         v = t["verdict"]

@@ -17,7 +17,7 @@ from typing import Any
 from gans.base import atomic_write_text
 
 from . import plots
-from .html import esc, img_png, page, section, table, verdict_badge
+from .html import H, Markup, img_png, join, page, section, table, verdict_badge
 from .load import RunData, load_run
 
 __all__ = ["build_run_report", "write_run_report", "pick_samples", "RUN_SECTIONS"]
@@ -54,7 +54,7 @@ def _config_section(run: RunData) -> str:
     body = [table(["setting", "value"], rows)]
     if data:
         body.append(
-            "<h3>Data set details</h3>"
+            Markup("<h3>Data set details</h3>")
             + table(
                 ["field", "value"], [(k, json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in data.items()]
             )
@@ -62,34 +62,36 @@ def _config_section(run: RunData) -> str:
     gc = c.get("gan_config") or {}
     if gc:
         body.append(
-            "<h3>GAN configuration</h3>"
+            Markup("<h3>GAN configuration</h3>")
             + table(
                 ["field", "value"], [(k, json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in gc.items()]
             )
         )
     ver = c.get("versions") or {}
     if ver:
-        body.append("<h3>Versions</h3>" + table(["package", "version"], list(ver.items())))
+        body.append(Markup("<h3>Versions</h3>") + table(["package", "version"], list(ver.items())))
     if c.get("command"):
         cmd = c["command"]
-        body.append(f'<p class="note">Command: <code>{esc(" ".join(cmd) if isinstance(cmd, list) else cmd)}</code></p>')
-    return section("config", "Configuration, data set, device and versions", "\n".join(body))
+        body.append(
+            H('<p class="note">Command: <code>{}</code></p>', " ".join(map(str, cmd)) if isinstance(cmd, list) else cmd)
+        )
+    return section("config", "Configuration, data set, device and versions", join(body, "\n"))
 
 
-def _verdict_rows(final: dict[str, dict[str, Any]]) -> str:
+def _verdict_rows(final: dict[str, dict[str, Any]]) -> Markup:
     if not final:
-        return "<p>No verdicts were recorded for this run (it was trained without diagnostics).</p>"
+        return Markup("<p>No verdicts were recorded for this run (it was trained without diagnostics).</p>")
     rows = []
     for name, v in final.items():
         rows.append(
             (
-                esc(name),
+                str(name),
                 verdict_badge(v.get("verdict")),
-                f'<span class="verdict-sentence" data-verdict="{esc(name)}">{esc(v.get("sentence", ""))}</span>',
-                esc(v.get("source", "")),
+                H('<span class="verdict-sentence" data-verdict="{}">{}</span>', name, v.get("sentence", "")),
+                str(v.get("source", "")),
             )
         )
-    return table(["diagnostic", "verdict", "explanation", "from"], rows, raw=True)
+    return table(["diagnostic", "verdict", "explanation", "from"], rows)
 
 
 def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6) -> str:
@@ -116,27 +118,27 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
         section(
             "losses",
             "D and G losses",
-            (img_png(png, "D and G loss curves") if png else "<p>No scalars logged.</p>")
-            + f'<p class="note">{esc(ref_note)}</p>',
+            (img_png(png, "D and G loss curves") if png else Markup("<p>No scalars logged.</p>"))
+            + H('<p class="note">{}</p>', ref_note),
         )
     )
 
     # Discriminator outputs and verdict bands -------------------------------------------------
     if run.is_critic:
-        body = (
+        body = Markup(
             "<p>A critic outputs unbounded scores, not probabilities, so there is no 0.5 line; see the critic gap "
             "above (verdict bands are shaded there).</p>"
         )
     else:
         png = plots.prob_plot(run, timeline)
-        body = img_png(png, "D(x) and D(G(z)) with verdict bands") if png else "<p>No D(x)/D(G(z)) logged.</p>"
+        body = img_png(png, "D(x) and D(G(z)) with verdict bands") if png else Markup("<p>No D(x)/D(G(z)) logged.</p>")
     if timeline:
-        rows = [(t["since_step"], verdict_badge(t["verdict"]), esc(t["message"])) for t in timeline]
-        body += f'<h3>Equilibrium verdicts over time</h3><p class="note">Source: {esc(tl_source)}.</p>' + table(
-            ["since step", "verdict", "why"], rows, raw=True
+        rows = [(t["since_step"], verdict_badge(t["verdict"]), t["message"]) for t in timeline]
+        body += H('<h3>Equilibrium verdicts over time</h3><p class="note">Source: {}.</p>', tl_source) + table(
+            ["since step", "verdict", "why"], rows
         )
     else:
-        body += f'<p class="note">Equilibrium verdicts: {esc(tl_source)}.</p>'
+        body += H('<p class="note">Equilibrium verdicts: {}.</p>', tl_source)
     parts.append(section("discriminator", "D(x) and D(G(z)) with equilibrium verdicts", body))
 
     # Quality ----------------------------------------------------------------------------------
@@ -160,12 +162,15 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
         )
         body = (
             img_png(png, "sample quality over training")
-            + f'<p class="note">{esc(info)}. Dashed green: the same metric between held-out real data and the '
-            "training data — the best a generator can score.</p>"
+            + H(
+                '<p class="note">{}. Dashed green: the same metric between held-out real data and the '
+                "training data — the best a generator can score.</p>",
+                info,
+            )
             + table(["metric", "generated (final)", "real-data ceiling", "meaning"], rows)
         )
     else:
-        body = (
+        body = Markup(
             "<p>No quality evaluations in metrics.jsonl (the run was trained without diagnostics, or stopped "
             "before its first evaluation).</p>"
         )
@@ -179,17 +184,23 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
         for step, p in picked:
             ep = f", epoch {step / spe:.3g}" if spe else ""
             figs.append(
-                f"<figure>{img_png(p.read_bytes(), f'samples at step {step}', cls='grid')}<figcaption>step "
-                f"{step}{ep}<br>{esc(p.name)}</figcaption></figure>"
+                H(
+                    "<figure>{}<figcaption>step {}{}<br>{}</figcaption></figure>",
+                    img_png(p.read_bytes(), f"samples at step {step}", cls="grid"),
+                    step,
+                    ep,
+                    p.name,
+                )
             )
             if p not in run.sources:
                 run.sources.append(p)
-        body = (
-            f'<div class="grids">{"".join(figs)}</div><p class="note">Same fixed z at every point, so changes are '
-            "the generator's.</p>"
+        body = H(
+            '<div class="grids">{}</div><p class="note">Same fixed z at every point, so changes are '
+            "the generator's.</p>",
+            join(figs),
         )
     else:
-        body = "<p>No sample grids in samples/.</p>"
+        body = Markup("<p>No sample grids in samples/.</p>")
     parts.append(section("samples", "Samples during training", body))
 
     # Verdicts ---------------------------------------------------------------------------------
@@ -208,19 +219,24 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
         section(
             "timing",
             "Timing",
-            table(["measure", "value"], rows) + (img_png(png, "throughput over training") if png else ""),
+            table(["measure", "value"], rows) + (img_png(png, "throughput over training") if png else Markup()),
         )
     )
 
     t = run.train
-    subtitle = (
-        f'<b>{esc(run.gan)}</b> on <span class="dataset">{esc(run.dataset)}</span> · batch '
-        f"{esc(t.get('batch_size'))} · "
-        f"seed {esc(t.get('seed'))} · {esc(run.config.get('device', '?'))} · {esc(run.status)} at step {run.last_step}"
+    subtitle = H(
+        '<b>{}</b> on <span class="dataset">{}</span> · batch {} · seed {} · {} · {} at step {}',
+        run.gan,
+        run.dataset,
+        t.get("batch_size"),
+        t.get("seed"),
+        run.config.get("device", "?"),
+        run.status,
+        run.last_step,
     )
     return page(
         f"Run report: {run.gan} on {run.dataset} (batch {t.get('batch_size')}) — {run.name}",
-        "\n".join(parts),
+        join(parts, "\n"),
         sources=[str(s) for s in run.sources],
         kind="run",
         subtitle=subtitle,
