@@ -105,6 +105,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+    g.addoption(
+        "--world-sizes",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also run bench/test_scaling.py: the same step under DDP on N torchrun processes per cell (global "
+        "batch split B/N; gloo with 1 thread per rank on the CPU); rows via bench.scaling",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     n = config.getoption("--bench-threads", default=None)
     if n:
@@ -156,6 +167,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "world_size" in metafunc.fixturenames:
+        from bench.scaling import scaling_grid
+
+        scaling_grid(metafunc, _grid(metafunc.config))
+        return
     if "gan_on_device" not in metafunc.fixturenames:
         return
     gans, batch_sizes, devices, precisions = _grid(metafunc.config)

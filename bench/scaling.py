@@ -31,7 +31,16 @@ from typing import Any, Callable, Sequence
 
 from gans.base import UserError, atomic_write_text, read_jsonl
 
-__all__ = ["SCALING_JSONL", "check_world_sizes", "run_scaling", "scaling_cell", "add_efficiency", "format_scaling"]
+__all__ = [
+    "SCALING_JSONL",
+    "add_efficiency",
+    "check_world_sizes",
+    "format_scaling",
+    "read_scaling",
+    "run_scaling",
+    "scaling_cell",
+    "scaling_grid",
+]
 
 SCALING_JSONL = "scaling.jsonl"
 
@@ -224,6 +233,18 @@ def run_scaling(
         for r in rows:
             f.write(json.dumps(r) + "\n")
     return rows
+
+
+def scaling_grid(metafunc: Any, grid: tuple[list[str], list[int], list[str], list[str]]) -> None:
+    """Parametrise bench/test_scaling.py from the suite's grid and ``--world-sizes`` (none: skipped)."""
+    gans, batch_sizes, devices, _ = grid
+    sizes = metafunc.config.getoption("--world-sizes") or []
+    device = "cuda" if any(d.startswith("cuda") for d in devices) else "cpu"
+    cells = [(g, b, n) for g in gans for b in batch_sizes for n in sizes if b % n == 0]
+    metafunc.parametrize("device", [device])
+    metafunc.parametrize(
+        ("gan", "batch_size", "world_size"), cells, ids=[f"{g}-bs{b}-world{n}" for g, b, n in cells]
+    )
 
 
 def read_scaling(path: str | os.PathLike) -> list[dict[str, Any]]:

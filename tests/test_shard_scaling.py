@@ -123,3 +123,18 @@ def test_shard_batch_splits_without_overlap():
     parts = [shard_batch(x, r, 3) for r in range(3)]
     assert torch.equal(torch.cat(parts), x) and all(p.shape[0] == 2 for p in parts)
     assert shard_batch(None, 0, 2) is None
+
+
+def test_bench_report_draws_the_scaling_curve(tmp_path):
+    from reports.bench_report import build_bench_report
+
+    rows = [
+        {"key": f"mnist_mlp|bs16|cpu|world{n}", "gan": "mnist_mlp", "batch_size": 16, "device": "cpu",
+         "world_size": n, "per_rank_batch_size": 16 // n, "status": "ok", "images_per_s": ips, "comm_share": c,
+         "backend": "gloo" if n > 1 else None}
+        for n, ips, c in ((1, 1000.0, 0.0), (2, 1500.0, 0.2))
+    ]
+    (tmp_path / "scaling.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    html = build_bench_report(None, [tmp_path])
+    assert "Scaling" in html and "scaling curve" in html
+    assert "0.75" in html and "20.0%" in html  # efficiency 1500 / (2 × 1000), all-reduce share
