@@ -103,8 +103,9 @@ def scaling_cell(
         except subprocess.TimeoutExpired:
             return {**spec, "status": "timeout", "error": f"over {timeout_s:g} s", "wall_s": time.perf_counter() - t0}
         if proc.returncode != 0 or not result.is_file():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            return {**spec, "status": "error", "error": " | ".join(tail), "wall_s": time.perf_counter() - t0}
+            lines = (proc.stderr + proc.stdout).strip().splitlines()
+            errors = [ln for ln in lines if "Error" in ln and "elastic" not in ln] or lines[-3:]
+            return {**spec, "status": "error", "error": errors[-1][-300:], "wall_s": time.perf_counter() - t0}
         row = json.loads(result.read_text())
     row["wall_s"] = time.perf_counter() - t0
     return row
@@ -116,7 +117,7 @@ def _worker(spec: dict[str, Any], result: str) -> int:
 
     from gans.models import build_gan, train_step
     from gans.training import resolve_device, seed_everything
-    from gans.training.distributed import context, reset_context, split_sync_bn
+    from gans.training.distributed import context, has_batchnorm, reset_context, split_sync_bn
 
     torch.set_num_threads(1)
     dctx = context(spec["device"])
@@ -163,7 +164,7 @@ def _worker(spec: dict[str, Any], result: str) -> int:
             "per_rank_batch_size": per_rank,
             "backend": dctx.backend,
             "threads_per_rank": torch.get_num_threads(),
-            "sync_bn": dctx.sync_bn and dctx.active,
+            "sync_bn": dctx.sync_bn and dctx.active and (has_batchnorm(gan.G) or has_batchnorm(gan.D)),
             "images_per_s": spec["steps"] * spec["batch_size"] / total,
             "ms_per_step": 1000.0 * total / spec["steps"],
             "ms_median": 1000.0 * statistics.median(times),

@@ -235,7 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("gan", nargs="?", metavar="GAN", help=f"one of: {', '.join(list_gans())}")
     add_data_args(p)
-    p.add_argument("--batch-size", type=int, help="batch size (default: the seed's, e.g. 96 for mnist_mlp)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="batch size (default: the seed's, e.g. 96 for mnist_mlp); under torchrun/--nproc N the GLOBAL batch: "
+        "each of the N processes trains on B/N per step (B must divide by N)",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--epochs", type=int, help="epochs over the data (default: the seed's)")
     g.add_argument("--steps", type=int, help="total training steps (instead of --epochs)")

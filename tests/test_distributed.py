@@ -206,3 +206,59 @@ def test_batch_the_world_does_not_divide_is_exit_2(tmp_path, monkeypatch, capsys
     assert code == 2 and len(err) == 1
     assert err[0].startswith("ganbench: error: --batch-size 33 is the global batch") and "multiple of 2" in err[0]
     assert not (tmp_path / "r").exists()
+
+
+def test_resume_at_another_world_size_says_so(world2, tmp_path):
+    """A world-2 checkpoint continued by one process: same data order, a note in metrics.jsonl."""
+    import shutil
+
+    from gans.training import TrainConfig, train
+
+    run = tmp_path / "run"
+    shutil.copytree(world2 / "runs" / "mnist_mlp", run)
+    result = train(TrainConfig(gan="mnist_mlp", steps=25), run, resume=True, progress=False)
+    assert result.status == "finished" and result.step == 25
+    notes = [e for e in read_metrics(run, "event") if e["event"] == "world_size_changed"]
+    assert len(notes) == 1 and notes[0]["world_size"] == 1 and notes[0]["saved_world_size"] == WORLD
+    assert "bit for bit" in notes[0]["message"]
+
+
+def test_sync_bn_by_default_for_batchnorm_families_and_off_on_request():
+    from torch import nn
+
+    from gans.training.distributed import DistContext, GlobalBatchNorm
+
+    gan = DistContext(world=2).prepare_gan(build_gan("dcgan", {"ngf": 8, "ndf": 8}))
+    kinds = {type(m) for m in gan.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+    assert kinds == {GlobalBatchNorm}
+    overrides, sync = split_sync_bn({"sync_bn": "false", "ngf": "8"})
+    assert overrides == {"ngf": "8"} and sync is False
+    off = DistContext(world=2, sync_bn=sync).prepare_gan(build_gan("dcgan", {"ngf": 8, "ndf": 8}))
+    assert {type(m) for m in off.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)} == {nn.BatchNorm2d}
+    with pytest.raises(Exception, match="true or false"):
+        split_sync_bn({"sync_bn": "maybe"})
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_cuda_uses_torch_syncbatchnorm():
+    from torch import nn
+
+    from gans.training.distributed import DistContext
+
+    gan = DistContext(world=2).prepare_gan(build_gan("dcgan", {"ngf": 8, "ndf": 8}, device="cuda"))
+    assert any(type(m) is nn.SyncBatchNorm for m in gan.modules())
+
+
+def test_nproc_shortcut_passes_the_rest_to_torchrun():
+    from ganbench.launch import launch_train, strip_nproc
+    from gans.base import UserError
+
+    assert strip_nproc(["train", "dcgan", "--nproc", "2", "--steps", "3", "--nproc=4"]) == [
+        "train",
+        "dcgan",
+        "--steps",
+        "3",
+    ]
+    with pytest.raises(UserError):
+        launch_train(0, ["train", "dcgan"])

@@ -205,7 +205,7 @@ class CommTimer:
     def __init__(self) -> None:
         self.intervals: list[tuple[float, float]] = []
 
-    def hook(self, state: Any, bucket: Any) -> torch.futures.Future:
+    def hook(self, state, bucket):  # noqa: ANN001, ANN201 - DDP refuses string annotations here
         from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
         start = time.perf_counter()
