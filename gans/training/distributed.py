@@ -249,6 +249,8 @@ class DistContext:
     _signals: int = 0
     _old_handlers: dict[int, Any] = field(default_factory=dict)
     ddp: dict[str, Any] = field(default_factory=dict)
+    budget_check: Callable[[], bool] | None = None  # this rank's "time budget spent", shared at each flush
+    _budget_agreed: bool = False
 
     @property
     def active(self) -> bool:
@@ -337,11 +339,18 @@ class DistContext:
     # -- the stream ----------------------------------------------------------------------------
     def reduce_scalars(self, stacked: torch.Tensor) -> torch.Tensor:
         """Mean over ranks of the stream's sums (one all-reduce), with the stop flag riding along."""
-        flag = torch.tensor([1.0 if self._stop_signal else 0.0], device=stacked.device, dtype=stacked.dtype)
-        buf = torch.cat([stacked, flag])
+        spent = self.budget_check is not None and self.budget_check()
+        flags = torch.tensor(
+            [1.0 if self._stop_signal else 0.0, 1.0 if spent else 0.0], device=stacked.device, dtype=stacked.dtype
+        )
+        buf = torch.cat([stacked, flags])
         dist.all_reduce(buf)
-        self._stop_agreed = bool(buf[-1].item() > 0)
-        return buf[:-1] / self.world
+        self._stop_agreed, self._budget_agreed = bool(buf[-2].item() > 0), bool(buf[-1].item() > 0)
+        return buf[:-2] / self.world
+
+    def budget_spent(self, local: bool) -> bool:
+        """Whether the time budget is spent: ``local`` in one process; any rank's, as of the last flush, in DDP."""
+        return self._budget_agreed if self.active else local
 
     def stop_requested(self) -> bool:
         """True on every rank once any rank was signalled (decided at the last flush)."""
@@ -349,7 +358,7 @@ class DistContext:
 
     def install_signal_handlers(self) -> None:
         """SIGINT/SIGTERM set a flag that the next flush shares; a second signal interrupts at once."""
-        self._stop_signal = self._stop_agreed = False
+        self._stop_signal = self._stop_agreed = self._budget_agreed = False
         self._signals = 0
         if not self.active:
             return

@@ -277,6 +277,8 @@ def train(
         """Seconds of training in this run so far: wall time less the evaluation pauses."""
         return train_offset + time.perf_counter() - t_start - paused
 
+    dctx.budget_check = lambda: cfg.time_budget is not None and train_s() >= cfg.time_budget  # shared at flushes
+
     def checkpoint() -> None:
         extra = dctx.checkpoint_extra()  # every rank's RNG (a collective)
         if dctx.is_writer:
@@ -367,7 +369,7 @@ def train(
                         break
                     if dctx.stop_requested():  # Ctrl-C / SIGTERM on some rank: all stop at this step
                         raise KeyboardInterrupt
-                    if cfg.time_budget is not None and train_s() >= cfg.time_budget:
+                    if cfg.time_budget is not None and dctx.budget_spent(train_s() >= cfg.time_budget):
                         at_end = True  # the budget is spent: this flush ends the run
                 if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0 and not at_end:
                     checkpoint()
