@@ -126,6 +126,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise UserError("train needs a GAN name (see `ganbench list`) or --resume RUN_DIR")
     if args.nproc is not None:
         from ganbench.launch import launch_train
+        from gans.training.distributed import DistContext
+
+        if args.batch_size is not None and args.nproc > 0:
+            DistContext(world=args.nproc).check_batch(args.batch_size)  # one line, before any process starts
 
         return launch_train(args.nproc, sys.argv[1:] if argv_of(args) is None else argv_of(args))
     from gans.training.distributed import DistContext, context, env_world_size

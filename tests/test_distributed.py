@@ -262,3 +262,12 @@ def test_nproc_shortcut_passes_the_rest_to_torchrun():
     ]
     with pytest.raises(UserError):
         launch_train(0, ["train", "dcgan"])
+
+
+def test_nproc_with_a_batch_it_does_not_divide_is_exit_2_before_launching(tmp_path, capsys):
+    from ganbench.cli import main
+
+    code = main(["train", "mnist_mlp", "--nproc", "2", "--batch-size", "15", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "multiple of 2" in err[0]
+    assert not (tmp_path / "r").exists()
