@@ -103,6 +103,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="S",
         help=f"fail a cell that runs longer than S seconds in all (default {CELL_LIMIT_S:g}; 0 = no limit)",
     )
+    g.addoption(
+        "--world-sizes",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also run bench/test_scaling.py: the same step under DDP on N torchrun processes per cell (global "
+        "batch split B/N; gloo with 1 thread per rank on the CPU); rows via bench.scaling",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -156,6 +165,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "world_size" in metafunc.fixturenames:
+        from bench.scaling import scaling_grid
+
+        scaling_grid(metafunc, _grid(metafunc.config))
+        return
     if "reference" in metafunc.fixturenames:
         _generate_reference_tests(metafunc)
         return

@@ -48,7 +48,7 @@ def _check_sweep_overrides(gans: list[str], overrides: dict[str, dict[str, Any]]
 def _cmd_sweep(args: argparse.Namespace) -> int:
     import torch
 
-    from bench.sweep import RESULTS_JSONL, format_table, plan_cells, read_results, run_sweep
+    from bench.sweep import RESULTS_JSONL, format_table, plan_cells, read_results
     from bench.timing import parse_slowdown
     from gans.base import PRECISIONS
 
@@ -83,6 +83,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             raise UserError(f"--set expects GAN:KEY=VALUE, got {item!r}")
         overrides.setdefault(gan, {})[k] = v
     _check_sweep_overrides(gans, overrides)
+    if args.world_sizes:
+        from ganbench.scale_cli import run_scaling_command
+
+        return run_scaling_command(args, gans, devices, overrides)
     cells = plan_cells(
         gans,
         args.batch_sizes,
@@ -92,6 +96,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         overrides,
         references=not args.no_references,
     )
+    if args.shard:
+        from bench.shard import parse_shard, shard_cells
+
+        cells = shard_cells(cells, *parse_shard(args.shard))
     if args.dry_run:
         done = {r.get("key") for r in read_results(os.path.join(args.out, RESULTS_JSONL))} if args.out else set()
         print(
@@ -104,7 +112,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     if not args.out:
         raise UserError("sweep needs --out DIR (results.jsonl and results.csv go there; an existing DIR resumes)")
-    rows = run_sweep(
+    from bench.shard import run_sweep_by_device
+
+    rows = run_sweep_by_device(
         cells,
         args.out,
         steps=args.steps,
@@ -121,6 +131,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     else:
         print(format_table(rows))
         print(f"\nresults: {os.path.join(args.out, 'results.jsonl')}, {os.path.join(args.out, 'results.csv')}")
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from bench.shard import merge_results
+
+    rows = merge_results(args.out, args.shards)
+    print(f"{len(rows)} cells in {os.path.join(args.out, 'results.jsonl')}")
     return 0
 
 
@@ -184,7 +202,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         default=["cpu"],
         metavar="DEV",
-        help="cpu, cuda, cuda:N (default cpu; CUDA cells are skipped without a GPU)",
+        help="cpu, cuda, cuda:N (default cpu; CUDA cells are skipped without a GPU); several cuda:N run their "
+        "cells in parallel, one cell per GPU at a time",
     )
     p.add_argument(
         "--precisions", nargs="+", default=["fp32"], metavar="P", help="fp32 and/or bf16 (autocast) (default fp32)"
@@ -227,6 +246,23 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip the seed and minimal reference-loop rows (bench/references/) of the GANs that have them",
     )
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only shard K of N of the grid (every N-th cell in key order from the K-th; K = 1..N), e.g. one "
+        "per Slurm array task: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT "
+        "--out sweep/shard-$SLURM_ARRAY_TASK_ID; combine the shards with `ganbench sweep-merge`",
+    )
+    p.add_argument(
+        "--world-sizes",
+        nargs="+",
+        type=int,
+        metavar="N",
+        help="scaling benchmark instead of the grid: time the same training step under DDP on N processes "
+        "(torchrun; gloo with 1 thread per rank on the CPU, NCCL on CUDA) for each N; --batch-sizes are GLOBAL "
+        "batches (each rank gets B/N); reports images/s, efficiency = ips(N) / (N × ips(1)) and the share of "
+        "time DDP's gradient all-reduce was in flight (comm hook); rows go to OUT/scaling.jsonl",
+    )
     p.add_argument("--out", metavar="DIR", help="results folder (required unless --dry-run)")
     p.add_argument(
         "--dry-run", action="store_true", help="list the cells (and which are already done) without running them"
@@ -234,6 +270,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead of the table")
     p.add_argument("--quiet", action="store_true", help="no per-cell progress on stderr")
     p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser(
+        "sweep-merge",
+        help="combine sweep shards' results into one folder (bench-report reads it)",
+        description="Merge the results.jsonl of sweep shards (folders or files) into OUT/results.jsonl and "
+        "results.csv. A cell found in several shards keeps its ok row. Existing rows in OUT are kept.",
+        epilog="example: ganbench sweep-merge --out sweep/all sweep/shard-*  &&  ganbench bench-report sweep/all",
+    )
+    p.add_argument("shards", nargs="+", metavar="SHARD", help="shard folders or results.jsonl files")
+    p.add_argument("--out", required=True, metavar="DIR", help="merged folder")
+    p.set_defaults(func=_cmd_merge)
 
     p = sub.add_parser(
         "regress",

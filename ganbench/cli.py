@@ -125,6 +125,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume is None and args.gan is None:
         raise UserError("train needs a GAN name (see `ganbench list`) or --resume RUN_DIR")
+    if args.nproc is not None:
+        from ganbench.launch import launch_train
+        from gans.training.distributed import DistContext
+
+        if args.batch_size is not None and args.nproc > 0:
+            DistContext(world=args.nproc).check_batch(args.batch_size)  # one line, before any process starts
+
+        return launch_train(args.nproc, sys.argv[1:] if argv_of(args) is None else argv_of(args))
+    from gans.training.distributed import DistContext, context, env_world_size
+
+    if args.batch_size is not None:
+        DistContext(world=env_world_size()).check_batch(args.batch_size)  # before joining the group
+    dctx = context(args.device)  # joins the process group when launched by torchrun
     callbacks = []
     if args.resume is not None:
         if args.dry_run:
@@ -144,6 +157,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             else os.path.join("runs", f"{args.gan}-{_timestamp()}")
         )
         _check_train_out(out)
+        out = dctx.broadcast_object(out)  # one run directory: rank 0's name
     if not args.no_diagnostics:
         callbacks = training_callbacks(eval_samples=args.eval_samples, features=args.features)
     cfg = _train_config(args)
@@ -153,6 +167,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     finally:
         if temporary:  # a dry run checks the install; it leaves nothing behind
             shutil.rmtree(out, ignore_errors=True)
+    if not dctx.is_writer:
+        return result.exit_code  # rank 0 reports
     summary = {
         "out": str(result.out),
         "status": result.status,
@@ -309,6 +325,10 @@ def _user_error_line(e: BaseException) -> str:
     return f"{type(e).__name__ if not text else text[0][:300]}"
 
 
+def argv_of(args: argparse.Namespace) -> list[str] | None:
+    return getattr(args, "_argv", None)
+
+
 def _timestamp() -> str:
     import time
 
@@ -338,12 +358,30 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a GAN with the course notes' defaults (change them with --batch-size, --epochs, --set). "
         "Writes RUN_DIR/config.json, metrics.jsonl, samples/*.png and checkpoint.pt. Ctrl-C saves a checkpoint; "
         "--resume RUN_DIR continues the same run exactly. Exit codes: 0 finished, 2 bad input, 3 diverged "
-        "(non-finite loss), 130 interrupted by Ctrl-C, 143 by SIGTERM (both write a checkpoint first).",
-        epilog="example: ganbench train mnist_mlp --dataset fashion-mnist --epochs 1 --batch-size 96 --out runs/fmnist",
+        "(non-finite loss), 130 interrupted by Ctrl-C, 143 by SIGTERM (both write a checkpoint first). "
+        "Data-parallel (DDP) training: launch with torchrun or --nproc N; "
+        "--batch-size is then the GLOBAL batch, split evenly among the N processes (each trains on B/N per step; "
+        "B must divide by N).",
+        epilog="example: ganbench train mnist_mlp --dataset fashion-mnist --epochs 1 --batch-size 96 "
+        "--out runs/fmnist\n"
+        "one machine, 2 processes (GPUs: NCCL, one per process; CPU: gloo):\n"
+        "  torchrun --standalone --nproc-per-node 2 -m ganbench train dcgan --batch-size 64 --out runs/d2\n"
+        "  ganbench train dcgan --nproc 2 --batch-size 64 --out runs/d2   (the same, via torch.distributed.run)\n"
+        "several machines (run on each; --node-rank is not needed with c10d):\n"
+        "  torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST:29500 --rdzv-id job1 \\\n"
+        "      -m ganbench train dcgan --batch-size 256 --out /shared/runs/d8\n"
+        "BatchNorm families use SyncBatchNorm under DDP; --set sync_bn=false keeps per-process BatchNorm. "
+        "Only rank 0 writes RUN_DIR; --resume at the same number of processes continues bit for bit on the CPU.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("gan", nargs="?", metavar="GAN", help=f"one of: {', '.join(GAN_NAMES)}")
     add_data_args(p)
-    p.add_argument("--batch-size", type=int, help="batch size (default: the seed's, e.g. 96 for mnist_mlp)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="batch size (default: the seed's, e.g. 96 for mnist_mlp); under torchrun/--nproc N the GLOBAL batch: "
+        "each of the N processes trains on B/N per step (B must divide by N)",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--epochs", type=int, help="epochs over the data (default: the seed's)")
     g.add_argument("--steps", type=int, help="total training steps (instead of --epochs)")
@@ -392,6 +430,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-diagnostics", action="store_true", help="skip equilibrium tracking and quality evaluation")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train on N processes of this machine with DDP (runs torch.distributed.run --standalone "
+        "--nproc-per-node N); --batch-size is the global batch",
+    )
     p.set_defaults(func=_cmd_train)
 
     for mod_name in COMMAND_MODULES:
@@ -405,6 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        args._argv = list(argv) if argv is not None else None
         if not getattr(args, "func", None):
             parser.print_help()
             return 2

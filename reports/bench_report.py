@@ -25,6 +25,7 @@ import pandas as pd
 from . import plots
 from .html import H, Markup, check_page_target, img_png, join, page, section, table, write_page
 from .load import BenchRun, SweepRow, finite, load_benchmarks, load_sweep
+from .scaling import SCALING_JSONL, load_scaling, scaling_body
 
 __all__ = [
     "bench_frame",
@@ -456,6 +457,12 @@ def build_bench_report(
             )
         )
     for sw in sweeps:
+        scaling_rows = load_scaling(sw)
+        if scaling_rows:
+            parts.append(section("scaling", f"Scaling: {Path(sw).name}", scaling_body(scaling_rows)))
+            sources.append(str(Path(sw) / SCALING_JSONL if Path(sw).is_dir() else sw))
+            if not (Path(sw).is_dir() and (Path(sw) / "results.jsonl").is_file()):
+                continue  # scaling rows only
         rows_sw = load_sweep(sw)
         body, srcs = _sweep_section(rows_sw)
         sources += srcs

@@ -24,6 +24,8 @@ from typing import Any, Protocol
 from ..base import PRECISIONS, UserError, atomic_write_bytes, atomic_write_json
 from ..data import DataOptions, load_data
 from ..models import build_gan, get_gan_entry, train_step
+from .distributed import context as dist_context
+from .distributed import shard_batch, split_sync_bn
 from .rundir import (
     CHECKPOINT,
     Run,
@@ -160,7 +162,9 @@ def train(
 ) -> RunResult:
     """Train ``cfg.gan`` into run directory ``out`` (or continue it with ``resume=True``)."""
     out = Path(out)
-    callbacks = list(callbacks or [])
+    dctx = dist_context(cfg.device)  # world 1 unless launched by torchrun
+    callbacks = list(callbacks or []) if dctx.is_writer else []  # rank 0 evaluates and writes
+    progress = progress and dctx.is_writer
     ckpt = None
     if resume:
         if not out.is_dir():
@@ -177,12 +181,17 @@ def train(
         if (out / CHECKPOINT).exists() or (out / "metrics.jsonl").exists():
             raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     cfg = _resolve(cfg)
-    _remove_stray_temporaries(out)
+    dctx.check_batch(cfg.batch_size)
+    dctx.barrier()  # every rank has checked the run directory before rank 0 writes into it
+    gan_overrides, dctx.sync_bn = split_sync_bn(cfg.overrides)
+    if dctx.is_writer:
+        _remove_stray_temporaries(out)
 
     # (1) device, seeds, GAN, data ------------------------------------------------------------
-    device = resolve_device(cfg.device)
+    device = dctx.device(resolve_device(cfg.device))
     seed_everything(cfg.seed)
-    gan = build_gan(cfg.gan, cfg.overrides, device=device)
+    gan = dctx.prepare_gan(build_gan(cfg.gan, gan_overrides, device=device))
+    dctx.seed_rank(cfg.seed)  # world > 1: z and interpolates drawn per (seed, rank)
     data = load_data(
         cfg.dataset,
         gan.data_shape,
@@ -219,7 +228,8 @@ def train(
             set_rng_state(resume_rng)  # checked now, before anything is written; restored again below
         except UserError as e:
             raise UserError(f"{out / CHECKPOINT}: {e}") from None
-    out.mkdir(parents=True, exist_ok=True)
+    if dctx.is_writer:
+        out.mkdir(parents=True, exist_ok=True)
     config = {
         "gan": cfg.gan,
         "gan_config": dataclasses.asdict(gan.config),
@@ -234,13 +244,21 @@ def train(
         "total_steps": total if bounded else None,  # None: bounded by time_budget alone
         "versions": versions(),
         "command": sys.argv,
+        "distributed": dctx.info(cfg.batch_size),
     }
-    dropped = _truncate_metrics(out, int(ckpt["step"])) if ckpt is not None else 0
-    atomic_write_json(out / "config.json", config)
-    run = Run(out, gan, data, cfg, device)
+    dropped = _truncate_metrics(out, int(ckpt["step"])) if ckpt is not None and dctx.is_writer else 0
+    if dctx.is_writer:
+        atomic_write_json(out / "config.json", config)
+    if dctx.active:
+        data = dataclasses.replace(data, _epoch=_sharded(data._epoch, dctx.rank, dctx.world))
+    run = Run(out, gan, data, cfg, device) if dctx.is_writer else _SilentRun(out, gan, data, cfg, device)
     wall_offset = train_offset = 0.0
+    rng_note = None
     if ckpt is not None:
         run.step = int(ckpt["step"])
+        rng_note = note = dctx.restore_rng(ckpt, cfg.seed, run.step)
+        if note:
+            run.event("world_size_changed", note, world_size=dctx.world, saved_world_size=ckpt.get("world_size", 1))
         wall_offset = float(ckpt.get("wall", 0.0))
         train_offset = float(ckpt.get("train_s", wall_offset))
         note = (
@@ -262,12 +280,16 @@ def train(
         )
     autocast = autocast_dtype(cfg.precision)
     gan.train()
+    dctx.wrap(gan)
 
     stream = ScalarStream()
+    if dctx.active:
+        stream.reduce = dctx.reduce_scalars  # the flush all-reduces, and nothing else does
+        dctx.install_signal_handlers()
     # Nothing outside the training steps draws from the training random stream: the set-up below and
     # every callback hook run between a save and a restore of the global RNG state, so a cold or warm
     # feature-extractor cache, diagnostics on or off, and a resume all train the same weights.
-    train_rng = rng_state() if ckpt is None else resume_rng
+    train_rng = rng_state() if ckpt is None or dctx.active or rng_note else resume_rng
     z_fixed, labels_fixed = fixed_sample_inputs(gan, cfg.seed)
     real_ref = data.real(512, "test")[0] if data.kind == "vector" else None
     for cb in callbacks:
@@ -302,8 +324,12 @@ def train(
         """Seconds of training in this run so far: wall time less the evaluation pauses."""
         return train_offset + time.perf_counter() - t_start - paused
 
+    dctx.budget_check = lambda: cfg.time_budget is not None and train_s() >= cfg.time_budget  # shared at flushes
+
     def checkpoint() -> None:
-        save_checkpoint(run, wall_s(), train_s())
+        extra = dctx.checkpoint_extra()  # every rank's RNG (a collective)
+        if dctx.is_writer:
+            save_checkpoint(run, wall_s(), train_s(), extra=extra)
 
     def flush() -> bool:
         """Flush the stream; False when a scalar is non-finite (the run has diverged)."""
@@ -370,7 +396,8 @@ def train(
 
     stop = _StopRequest()
     try:
-        stop.install()
+        if not dctx.active:  # under torchrun the ranks agree on a stop at the next flush instead
+            stop.install()
         first = True
         while run.step < total and run.status == "running":
             epoch, skip = divmod(run.step, spe)
@@ -378,6 +405,7 @@ def train(
                 real = gan.prepare(x)
                 if first and ckpt is None:
                     gan.before_training(real, y)
+                    dctx.sync_state(gan)  # a data-dependent init: rank 0's result everywhere
                 first = False
                 nxt = run.step + 1  # grad norms are computed only on the steps whose scalars are flushed
                 ckpt_step = bool(cfg.checkpoint_every and nxt % cfg.checkpoint_every == 0)
@@ -399,13 +427,15 @@ def train(
                     if not flush():
                         run.status = "diverged"
                         break
-                    if cfg.time_budget is not None and train_s() >= cfg.time_budget:
+                    if dctx.stop_requested():  # Ctrl-C / SIGTERM on some rank: all stop at this step
+                        raise KeyboardInterrupt
+                    if cfg.time_budget is not None and dctx.budget_spent(train_s() >= cfg.time_budget):
                         at_end = True  # the budget is spent: this flush ends the run
                 if cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0 and not at_end:
                     checkpoint()
                     last_good_step = run.step
                 timed_eval = flushed and not at_end and train_s() >= next_eval_s
-                if (sample_every and run.step % sample_every == 0) or at_end or timed_eval:
+                if ((sample_every and run.step % sample_every == 0) or at_end or timed_eval) and dctx.is_writer:
                     _isolated(write_samples, run, z_fixed, labels_fixed, real_ref)
                 if not at_end and ((cfg.eval_every and run.step % cfg.eval_every == 0) or timed_eval):
                     evaluate()
@@ -454,6 +484,7 @@ def train(
             )
     finally:
         stop.uninstall()
+        dctx.restore_signal_handlers()
         if bar is not None:
             bar.close()
         for cb in callbacks:
@@ -462,6 +493,7 @@ def train(
     sig = (stop.signal or signal.SIGINT) if run.status == "interrupted" else None
     t_s = train_s()
     ips = run.step * cfg.batch_size / t_s if t_s > 0 and run.step else None
+    dctx.barrier()  # rank 0's files are complete before any rank moves on (e.g. to --resume them)
     return RunResult(out, run.status, run.step, total if bounded else run.step, last, data.name, cfg.gan, t_s, ips, sig)
 
 
@@ -596,3 +628,29 @@ def _truncate_metrics(out: Path, step: int) -> int:
     if dropped:
         atomic_write_bytes(path, b"".join(keep))
     return dropped
+
+
+class _SilentRun(Run):
+    """A rank other than 0: the same run state, nothing written."""
+
+    def __init__(self, out, gan, data, cfg, device):  # noqa: D107 - no metrics file is opened
+        self.dir, self.gan, self.data, self.cfg, self.device = out, gan, data, cfg, device
+        self.step = 0
+        self.status = "running"
+        self.postfix = {}
+
+    def write(self, record):
+        pass
+
+    def close(self):
+        pass
+
+
+def _sharded(epoch_fn, rank: int, world: int):
+    """A data source's epoch at the global batch size, each batch cut to this rank's slice."""
+
+    def epoch(bs, ep, skip, dev):
+        for x, y in epoch_fn(bs, ep, skip, dev):
+            yield shard_batch(x, rank, world), shard_batch(y, rank, world)
+
+    return epoch

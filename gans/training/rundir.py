@@ -85,8 +85,8 @@ def read_metrics(run_dir: str | os.PathLike, type_: str | None = None) -> list[d
     return list(read_jsonl(Path(run_dir) / METRICS, type_))
 
 
-def save_checkpoint(run: Run, wall: float, train_s: float | None = None) -> None:
-    """Write the run's state atomically: weights, optimisers, RNG states, step and clocks."""
+def save_checkpoint(run: Run, wall: float, train_s: float | None = None, extra: dict[str, Any] | None = None) -> None:
+    """Write the run's state atomically: weights, optimisers, RNG states, step and clocks (+ ``extra``)."""
     gan = run.gan
     atomic_torch_save(
         {
@@ -97,6 +97,7 @@ def save_checkpoint(run: Run, wall: float, train_s: float | None = None) -> None
             "wall": wall,
             "train_s": wall if train_s is None else train_s,
             "train_config": dataclasses.asdict(run.cfg),
+            **(extra or {}),
         },
         run.dir / CHECKPOINT,
     )

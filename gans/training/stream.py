@@ -23,6 +23,8 @@ class ScalarStream:
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, int] = {}
         self._subscribers: list[Subscriber] = []
+        #: applied to the stacked sums at each flush before the host transfer (DDP: mean over ranks)
+        self.reduce: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def subscribe(self, fn: Subscriber) -> None:
         self._subscribers.append(fn)
@@ -46,7 +48,10 @@ class ScalarStream:
         if not self._sums:
             return {}
         names = list(self._sums)
-        values = torch.stack([self._sums[n] for n in names]).cpu().tolist()
+        stacked = torch.stack([self._sums[n] for n in names])
+        if self.reduce is not None:
+            stacked = self.reduce(stacked)
+        values = stacked.cpu().tolist()
         means = {n: v / self._counts[n] for n, v in zip(names, values)}
         self._sums.clear()
         self._counts.clear()

@@ -1,0 +1,48 @@
+"""``ganbench train --nproc N``: the single-machine shortcut for torchrun.
+
+It runs ``torch.distributed.run --standalone --nproc-per-node N -m ganbench train ...`` in this
+process (torch's own launcher; ganbench has none of its own) with the same arguments less
+``--nproc``. The exit code is the workers' (0 finished, 2 bad input, 3 diverged, 130 interrupted).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from gans.base import UserError
+
+__all__ = ["launch_train", "strip_nproc"]
+
+
+def strip_nproc(argv: list[str]) -> list[str]:
+    """``argv`` without ``--nproc N`` / ``--nproc=N``."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        out.append(a)
+    return out
+
+
+def launch_train(nproc: int, argv: list[str]) -> int:
+    """Run ``ganbench <argv less --nproc>`` on ``nproc`` local processes through torch.distributed.run."""
+    if nproc < 1:
+        raise UserError(f"--nproc must be ≥ 1, got {nproc}")
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+
+    cmd = ["--standalone", "--nproc-per-node", str(nproc), "-m", "ganbench", *strip_nproc(argv)]
+    try:
+        run(get_args_parser().parse_args(cmd))
+    except ChildFailedError as e:
+        codes = [f.exitcode for _, f in sorted(e.failures.items())]
+        code = next((c for c in codes if c in (2, 3, 130)), codes[0] if codes else 1)
+        print(f"ganbench: {len(codes)} of {nproc} processes failed (exit {code})", file=sys.stderr)
+        return code if code > 0 else 1
+    return 0
