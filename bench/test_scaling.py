@@ -10,7 +10,7 @@ time DDP's gradient all-reduce was in flight.
 
 from __future__ import annotations
 
-from bench.conftest import record_summary
+from bench.harness import record_summary
 from bench.scaling import add_efficiency, scaling_cell
 
 _ROWS: list[dict] = []
