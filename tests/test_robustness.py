@@ -1214,6 +1214,7 @@ def test_fuzz_cli_arguments(cmd, data, tmp_path_factory):
 
     The expensive entry points are replaced by a stub, so accepted arguments are not actually run."""
     import bench.compare_batch
+    import bench.shard
     import bench.sweep
     import diagnostics.evaluate
     import gans.training
@@ -1239,6 +1240,7 @@ def test_fuzz_cli_arguments(cmd, data, tmp_path_factory):
         (gans.training, "train"),
         (bench.compare_batch, "compare_batch"),
         (bench.sweep, "run_sweep"),
+        (bench.shard, "run_sweep_by_device"),
         (diagnostics.evaluate, "evaluate_samples"),
     ]
     for mod, name in targets:
