@@ -139,7 +139,7 @@ def test_compare_batch_cli_numbers_match_run_dirs(tmp_path):
         env=env,
     )
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "report:" in r.stdout
+    assert "answer:" in r.stdout and "comparison.html" in r.stdout
     comp = json.loads((out / "comparison.json").read_text())
     page = (out / "comparison.html").read_text()
     index = (out / "index.html").read_text()

@@ -114,7 +114,7 @@ def test_regress_without_a_baseline_for_the_mode_is_exit_2(tmp_path):
     quick_only.write_text(json.dumps(data))
     for args, needle in (
         (["--baseline", str(quick_only)], "no full-mode baseline"),  # the full mode was never recorded
-        (["--quick", "--baseline", str(tmp_path / "absent.json")], "no quick-mode baseline"),
+        (["--quick", "--baseline", str(tmp_path / "absent.json")], "no such file"),
     ):
         r = subprocess.run(
             [sys.executable, "-m", "ganbench", "regress", "--gans", "pattern1010", *args],
