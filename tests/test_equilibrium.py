@@ -206,8 +206,8 @@ def test_run_forced_to_nan_is_diverged(tmp_path, monkeypatch):
 
     real_step = loop.train_step
 
-    def poisoned(gan, real, labels=None, *, step=0, autocast_dtype=None):
-        out = real_step(gan, real, labels, step=step, autocast_dtype=autocast_dtype)
+    def poisoned(gan, real, labels=None, *, step=0, **kw):
+        out = real_step(gan, real, labels, step=step, **kw)
         if step >= 35:
             out = {k: v * float("nan") for k, v in out.items()}
         return out
