@@ -239,7 +239,7 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
         row_classes=classes,
     )
     body += H(
-        "<p>code: ganbench's train_step, or a reference loop from bench/references/ (minimal: the shortest loop "
+        "<p>code: ganbench's training step, or a reference loop from bench/references/ (minimal: the shortest loop "
         "with the same maths; seed: the course notes' own loop). ÷ minimal / ÷ seed: ganbench's images/s divided "
         "by that loop's at the same batch and device. MFU: FLOPs per step ÷ step time ÷ the device's matmul peak "
         "measured in the same cell.</p>"

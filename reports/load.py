@@ -47,24 +47,24 @@ class RunData:
 
     # ---- identity -------------------------------------------------------------------------
     @property
-    def train(self) -> dict[str, Any]:
+    def options(self) -> dict[str, Any]:
         return self.config.get("train") or {}
 
     @property
     def gan(self) -> str:
-        return str(self.config.get("gan") or self.train.get("gan") or "?")
+        return str(self.config.get("gan") or self.options.get("gan") or "?")
 
     @property
     def dataset(self) -> str:
-        return str(self.config.get("dataset") or self.train.get("dataset") or "?")
+        return str(self.config.get("dataset") or self.options.get("dataset") or "?")
 
     @property
     def batch_size(self) -> int | None:
-        return self.train.get("batch_size")
+        return self.options.get("batch_size")
 
     @property
     def seed(self) -> int | None:
-        return self.train.get("seed")
+        return self.options.get("seed")
 
     @property
     def gan_kind(self) -> str:

@@ -33,7 +33,7 @@ def pick_samples(run: RunData, k: int = 6) -> list[tuple[int, Path]]:
 
 
 def _config_section(run: RunData) -> str:
-    c, t = run.config, run.train
+    c, t = run.config, run.options
     data = c.get("data") or {}
     rows = [
         ("GAN", f"{run.gan} ({c.get('seed_section', '')})"),
@@ -228,7 +228,7 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
         )
     )
 
-    t = run.train
+    t = run.options
     subtitle = H(
         '<b>{}</b> on <span class="dataset">{}</span> · batch {} · seed {} · {} · {} at step {}',
         run.gan,
