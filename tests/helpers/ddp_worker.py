@@ -39,9 +39,9 @@ def run(work: Path, name: str, argv: list[str], *, signal_at: int | None = None,
     held: dict[str, object] = {}
     orig = loop.train_step
 
-    def recording_step(gan, real, labels=None, *, step=0, autocast_dtype=None):
+    def recording_step(gan, real, labels=None, *, step=0, **kw):
         held["gan"] = gan
-        out = orig(gan, real, labels, step=step, autocast_dtype=autocast_dtype)
+        out = orig(gan, real, labels, step=step, **kw)
         if nan_at is not None and rank == 1 and step == nan_at:
             out = {**out, "loss/d": torch.tensor(float("nan"))}
         steps.append({"step": step, "batch": real.shape[0], **{k: float(v) for k, v in out.items()}})
