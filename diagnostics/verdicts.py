@@ -310,22 +310,12 @@ def quality_verdict(
     th = thresholds or CollapseThresholds()
     scores: dict[str, float] = {}
     poor: list[str] = []
-    prec = _rel(metrics, ceiling, "precision")
-    if prec is not None:
-        scores["precision_rel"] = prec
-        if prec < th.precision_poor:
-            poor.append(
-                f"precision {metrics['precision']:.2f} vs real {ceiling['precision']:.2f} "
-                f"({prec:.0%} < {th.precision_poor:.0%})"
-            )
-    dens = _rel(metrics, ceiling, "density")
-    if dens is not None:
-        scores["density_rel"] = dens
-        if dens < th.density_poor:
-            poor.append(
-                f"density {metrics['density']:.2f} vs real {ceiling['density']:.2f} "
-                f"({dens:.0%} < {th.density_poor:.0%})"
-            )
+    for name, floor in (("precision", th.precision_poor), ("density", th.density_poor)):
+        rel = _rel(metrics, ceiling, name)
+        if rel is not None:
+            scores[f"{name}_rel"] = rel
+            if rel < floor:
+                poor.append(f"{name} {metrics[name]:.2f} vs real {ceiling[name]:.2f} ({rel:.0%} < {floor:.0%})")
     hq = _rel(metrics, ceiling, "high_quality")
     if hq is not None:
         scores["high_quality_rel"] = hq
