@@ -26,12 +26,9 @@ def real_run(tmp_path_factory):
     old = os.environ.get("GANBENCH_CACHE")
     os.environ["GANBENCH_CACHE"] = str(tmp / "cache")
     try:
-        try:
-            from diagnostics.live import training_callbacks
+        from diagnostics.live import training_callbacks
 
-            callbacks = training_callbacks(eval_samples=200, features="random-conv")
-        except ImportError:
-            callbacks = []
+        callbacks = training_callbacks(eval_samples=200, features="random-conv")
         cfg = TrainConfig(
             gan="mnist_mlp",
             dataset="digits",
