@@ -269,6 +269,7 @@ def test_sweep_records_oom_under_the_memory_cap_and_goes_on(tmp_path):
     assert (out / "results.csv").read_text().count("\n") == 3
 
 
+@pytest.mark.slow
 def test_sweep_killed_midway_resumes_without_redoing_cells(tmp_path):
     out = tmp_path / "sweep"
     out.mkdir()

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from reports.bench_report import bench_rows, build_bench_report, find_changes
 from reports.load import load_benchmarks
 from tests.helpers.reports import check_self_contained, write_benchmark_json
@@ -118,6 +120,7 @@ def test_bench_report_cli(tmp_path, capsys):
     assert err.startswith("ganbench: error:") and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_bench_report_reads_real_sweep_and_benchmark_files(tmp_path):
     """Columns filled from the files the tools really write: a tiny `ganbench sweep` and a reduced
     `pytest bench --benchmark-autosave` run (mnist_mlp with its seed and minimal loops, batch 4)."""

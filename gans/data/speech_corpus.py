@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.signal import lfilter, resample_poly
 
 from ..base import DataError, atomic_write_bytes
 
@@ -269,6 +268,8 @@ def synthesize(
         raise SpeechDataError(f"espeak-ng produced no audio for voice {voice!r} and text {text!r}")
     if rate != sample_rate:
         ratio = Fraction(int(sample_rate), int(rate))
+        from scipy.signal import resample_poly  # lazy: scipy.signal costs ~1.5 s at import
+
         audio = resample_poly(audio.astype(np.float64), ratio.numerator, ratio.denominator)
     return np.clip(audio, -1.0, 1.0).astype(np.float32)
 
@@ -365,6 +366,8 @@ def preemphasis(x: np.ndarray, coef: float = PREEMPHASIS) -> np.ndarray:
 def deemphasis(y: np.ndarray, coef: float = PREEMPHASIS) -> np.ndarray:
     """Exact inverse of :func:`preemphasis`: ``x[n] = y[n] + coef * x[n-1]``, along the last axis."""
     y = np.asarray(y)
+    from scipy.signal import lfilter  # lazy: scipy.signal costs ~1.5 s at import
+
     out = lfilter([1.0], [1.0, -float(coef)], y.astype(np.float64), axis=-1)
     return out.astype(np.result_type(y.dtype, np.float32))
 
