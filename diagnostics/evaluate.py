@@ -64,6 +64,9 @@ __all__ = [
 PRDC_K = 5
 NDB_MAX_BINS = 100  # Richardson & Weiss use K = 100; fewer when the reference set is small
 NDB_MIN_PER_BIN = 10  # the reference set must give each k-means bin at least this many on average
+CLUSTER_PER_BIN = 10  # feature clusters (unlabelled data): about this many fakes per cluster …
+CLUSTER_MAX = 20  # … and at most this many clusters
+CLUSTER_MIN_SHARE = 0.25  # a cluster counts as captured at ≥ 25 % of its real share
 MIXTURES = ("ring8", "grid25")
 CEILING_DRAWS = 5  # held-out draws of the fake set's size behind the ceiling
 BOOTSTRAP = 20  # bootstrap resamples behind each FID/KID interval
@@ -243,10 +246,42 @@ def _scores(
         details["num_modes"] = len(fm.shares)
         details["modes_found_by"] = "clustering the real set"
         details[f"{tag}_mode_counts"] = [int(c) for c in counts]
+    if ref.get("cluster_centers") is not None:  # no class or mode signal: clusters of the real features
+        counts = _cluster_counts(feats, ref["cluster_centers"])
+        shares = ref["cluster_shares"]
+        n = feats.shape[0]
+        out["clusters"] = float((counts >= torch.clamp(CLUSTER_MIN_SHARE * shares * n, min=1.0)).sum())
+        out["cluster_kl"] = _kl(counts, shares)
+        out["cluster_p"] = _two_sample_p(counts, shares * ref["n"])
+        out["cluster_tv"] = 0.5 * float((counts / max(1.0, float(counts.sum())) - shares).abs().sum())
+        details["num_clusters"] = int(shares.shape[0])
+        details[f"{tag}_cluster_counts"] = [int(c) for c in counts]
     sh = sharpness(x)
     if sh is not None:
         out["sharpness"] = sh
     return out
+
+
+def _two_sample_p(a: torch.Tensor, b: torch.Tensor) -> float:
+    """p-value of the chi-squared test that two histograms (counts over the same bins) share one distribution."""
+    from scipy.stats import chi2_contingency
+
+    keep = (a + b) > 0
+    if int(keep.sum()) < 2:
+        return 1.0
+    table = torch.stack([a[keep], b[keep]]).numpy()
+    return float(chi2_contingency(table, correction=False).pvalue)
+
+
+def _cluster_bins(m: int) -> int:
+    """k-means clusters of the real features for a fake set of ``m`` samples: about ten fakes per cluster."""
+    return int(max(2, min(CLUSTER_MAX, m // CLUSTER_PER_BIN)))
+
+
+def _cluster_counts(feats: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    rows = range(0, feats.shape[0], 4096)
+    nearest = torch.cat([torch.cdist(feats[s : s + 4096], centers).argmin(dim=1) for s in rows])
+    return torch.bincount(nearest, minlength=centers.shape[0]).double()
 
 
 def _kid_parts(ref: dict[str, Any], feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -343,7 +378,7 @@ def _reference_set(ex: FeatureExtractor, tr: torch.Tensor, mixture: str | None, 
     return dict(ref)
 
 
-_CACHE_VERSION = "2"  # bump when what is cached (or how a ceiling is computed) changes
+_CACHE_VERSION = "3"  # bump when what is cached (or how a ceiling is computed) changes
 
 
 def _reference(
@@ -370,6 +405,13 @@ def _reference(
     g = torch.Generator().manual_seed(seed)
     ref = _reference_set(ex, tr, mixture, seed)
     ref["thresholds"] = thresholds
+    ref["cluster_centers"] = ref["cluster_shares"] = None
+    if mixture is None and ref.get("found_modes") is None and not (ex.num_classes and ref["probs"] is not None):
+        k = _cluster_bins(m)
+        if ref["n"] >= 4 * k:
+            centers = torch.from_numpy(M.ndb_centers(ref["features"], k=k, seed=seed))
+            ref["cluster_centers"] = centers
+            ref["cluster_shares"] = _cluster_counts(ref["features"], centers) / ref["n"]
     test_feats, test_probs = ex.features_and_probs(te, "held-out real (test)")
     test_feats = test_feats.double()
     n_te = te.shape[0]

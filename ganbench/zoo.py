@@ -18,7 +18,7 @@ def add_commands(sub: Any) -> None:
         help="score known-answer fake sets (the collapse zoo) and print expected-vs-given verdict tables",
         description="Build fake sets whose collapse and quality verdicts are known (held-out real, k of 10 classes, "
         "repeated images, blur, noise, mixtures with missing/wide/dominant modes) and score them on every feature "
-        "path. The expected verdicts are documented in diagnostics/zoo.py. Exit codes: 0 ok (every path ≥ 95 %% "
+        "path. The expected verdicts are documented in diagnostics/zoo.py. Exit codes: 0 ok (every path ≥ 95 % "
         "agreement and every unambiguous case right), 1 below those floors, 2 bad input.",
     )
     p.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated subset of {', '.join(PATHS)}")

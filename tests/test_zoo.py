@@ -35,13 +35,7 @@ def test_zoo_2d_paths(path):
     "path",
     [
         "labelled",
-        pytest.param(
-            "unlabelled",
-            marks=pytest.mark.xfail(
-                reason="measured 11/12 = 92 % at n = 120: '7 of 10 classes' stays within the FID/KID intervals",
-                strict=False,
-            ),
-        ),
+        "unlabelled",
     ],
 )
 def test_zoo_image_paths_on_digits(path):
