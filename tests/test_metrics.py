@@ -460,3 +460,23 @@ _X = np.zeros((10, 3)) + np.arange(10)[:, None]
 def test_invalid_input_raises(call, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_cluster_histogram_chi2_matches_scipy():
+    """The unlabelled path's χ² two-histogram test equals scipy's contingency test (no continuity correction)."""
+    import numpy as np
+    from scipy.stats import chi2_contingency
+
+    from diagnostics.evaluate import _two_sample_p
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a = torch.tensor(rng.integers(0, 30, 12)).double()
+        b = torch.tensor(rng.integers(0, 300, 12)).double()
+        a[3] = b[3] = 0  # a bin empty in both sets is left out, as the table would be
+        keep = (a + b) > 0
+        want = chi2_contingency(torch.stack([a[keep], b[keep]]).numpy(), correction=False).pvalue
+        assert _two_sample_p(a, b) == pytest.approx(want, rel=1e-9, abs=1e-300)
+    same = torch.tensor([10.0, 20.0, 30.0])
+    assert _two_sample_p(same, 10 * same) == pytest.approx(1.0)
+    assert _two_sample_p(torch.tensor([5.0, 0.0]), torch.tensor([0.0, 0.0])) == 1.0  # one bin: nothing to test
