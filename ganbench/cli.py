@@ -118,6 +118,22 @@ def _train_config(args: argparse.Namespace):
     )
 
 
+def _explicit_fields(args: argparse.Namespace) -> frozenset[str]:
+    """The TrainConfig fields whose flags were given on the command line (so ``--seed 0`` on a resumed run of
+    seed 3 is a conflict, though 0 is the default)."""
+    argv = argv_of(args)
+    tokens = sys.argv[1:] if argv is None else argv
+    train_parser = next(
+        a.choices["train"] for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    given = set()
+    for action in train_parser._actions:
+        for opt in action.option_strings:
+            if any(t == opt or t.startswith(opt + "=") for t in tokens):
+                given.add({"set": "overrides"}.get(action.dest, action.dest))
+    return frozenset(given)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from diagnostics.live import training_callbacks
     from gans.models import get_gan_entry
@@ -162,8 +178,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         callbacks = training_callbacks(eval_samples=args.eval_samples, features=args.features)
     cfg = _train_config(args)
     temporary = args.dry_run and args.resume is None and args.out is None
+    explicit = _explicit_fields(args) if args.resume is not None else frozenset()
     try:
-        result = train(cfg, out, resume=args.resume is not None, callbacks=callbacks, progress=not args.quiet)
+        result = train(
+            cfg, out, resume=args.resume is not None, callbacks=callbacks, progress=not args.quiet, explicit=explicit
+        )
     finally:
         if temporary:  # a dry run checks the install; it leaves nothing behind
             shutil.rmtree(out, ignore_errors=True)

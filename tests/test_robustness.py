@@ -231,6 +231,9 @@ RESUME_CONFLICTS = [
     (["--dry-run"], "--dry-run"),
     (["--batch-size", "8"], "--batch-size"),
     (["--seed", "3"], "--seed"),
+    (["--seed", "0"], "--seed"),  # the default value, given on purpose, still conflicts with the run's seed 1
+    (["--seed=0"], "--seed"),
+    (["--dataset", "auto"], "--dataset"),  # the default again, against the run's fake data
     (["--dataset", "digits"], "--dataset"),
     (["--set", "lr=0.001"], "--set"),
     (["--precision", "bf16"], "--precision"),
@@ -1271,3 +1274,14 @@ def test_fuzz_cli_arguments(cmd, data, tmp_path_factory):
     if rc == 2:
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("ganbench: error:"), (argv, err)
+
+
+def test_cli_resume_with_the_runs_own_values_given_explicitly(run, tmp_path, capsys):
+    """Flags that repeat the run's own values (seed 1, batch 4, fake data) are no conflict; the run extends."""
+    rc, out, err = cli(
+        ["train", "--resume", str(run), "--quiet", "--no-diagnostics", "--seed", "1", "--batch-size", "4",
+         "--dataset", "fake", "--steps", "6"],
+        capsys,
+    )  # fmt: skip
+    assert rc == 0, err
+    assert "6/6" in out

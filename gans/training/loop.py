@@ -159,8 +159,12 @@ def train(
     resume: bool = False,
     callbacks: list[Any] | None = None,
     progress: bool = True,
+    explicit: frozenset[str] = frozenset(),
 ) -> RunResult:
-    """Train ``cfg.gan`` into run directory ``out`` (or continue it with ``resume=True``)."""
+    """Train ``cfg.gan`` into run directory ``out`` (or continue it with ``resume=True``).
+
+    ``explicit``: the config fields the user set on purpose (the CLI's given flags). On resume an explicit
+    field that differs from the run is an error even when it equals the default."""
     out = Path(out)
     dctx = dist_context(cfg.device)  # world 1 unless launched by torchrun
     callbacks = list(callbacks or []) if dctx.is_writer else []  # rank 0 evaluates and writes
@@ -176,7 +180,7 @@ def train(
                 "start it again with a new --out"
             )
         ckpt = load_checkpoint(out / CHECKPOINT)
-        cfg = _resumed_config(cfg, saved["train"], out)
+        cfg = _resumed_config(cfg, saved["train"], out, explicit)
     else:
         if (out / CHECKPOINT).exists() or (out / "metrics.jsonl").exists():
             raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
@@ -563,8 +567,11 @@ _RUN_DEFINING = (
 )
 
 
-def _resumed_config(given: TrainConfig, saved: dict[str, Any], out: Path) -> TrainConfig:
-    """The saved run's config, extended by ``given``'s steps/epochs; any other differing option is an error."""
+def _resumed_config(
+    given: TrainConfig, saved: dict[str, Any], out: Path, explicit: frozenset[str] = frozenset()
+) -> TrainConfig:
+    """The saved run's config, extended by ``given``'s steps/epochs; any other differing option is an error
+    (a value equal to the default counts as given only when it is in ``explicit``)."""
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     try:
         cfg = TrainConfig(**{k: v for k, v in saved.items() if k in known})
@@ -573,7 +580,7 @@ def _resumed_config(given: TrainConfig, saved: dict[str, Any], out: Path) -> Tra
     defaults = TrainConfig(gan=cfg.gan)
     for name in _RUN_DEFINING:
         new, old, default = getattr(given, name), getattr(cfg, name), getattr(defaults, name)
-        if name == "gan" or new == default or new == old:
+        if name == "gan" or new == old or (new == default and name not in explicit):
             continue
         if (name == "device" and str(new) == "auto") or (name == "log_every" and new == 0):
             continue  # "auto" and log_every 0 ask for the default the saved run already resolved
