@@ -59,7 +59,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--features",
         default="auto",
-        help="feature extractor: auto, classifier, inception, random-conv, raw (default auto)",
+        help="feature extractor: auto (classifier for a labelled data set; else inception when its weights are on "
+        "disk; else contrastive for images, raw for vectors), classifier, contrastive, inception, random-conv, raw "
+        "(default auto)",
     )
     p.add_argument("--n", type=int, default=2000, help="samples per set (default 2000; fewer when a set is smaller)")
     p.add_argument(
