@@ -66,7 +66,7 @@ NDB_MAX_BINS = 100  # Richardson & Weiss use K = 100; fewer when the reference s
 NDB_MIN_PER_BIN = 10  # the reference set must give each k-means bin at least this many on average
 CLUSTER_PER_BIN = 10  # feature clusters (unlabelled data): about this many fakes per cluster …
 CLUSTER_MAX = 20  # … and at most this many clusters
-CLUSTER_MIN_SHARE = 0.25  # a cluster counts as captured at ≥ 25 % of its real share
+CAPTURE_SHARE = 0.25  # a found mode or cluster counts as captured at ≥ 25 % of its real share
 MIXTURES = ("ring8", "grid25")
 CEILING_DRAWS = 5  # held-out draws of the fake set's size behind the ceiling
 BOOTSTRAP = 20  # bootstrap resamples behind each FID/KID interval
@@ -240,8 +240,7 @@ def _scores(
         counts, near = M.found_mode_counts(flat, fm)
         shares = torch.tensor(fm.shares, dtype=torch.float64)
         n = flat.shape[0]
-        captured = (counts.double() >= torch.clamp(0.25 * shares * n, min=1.0)).sum()
-        out["modes"], out["high_quality"] = float(captured), near
+        out["modes"], out["high_quality"] = _captured(counts, shares, n), near
         out["mode_kl"] = _kl(counts, shares)
         details["num_modes"] = len(fm.shares)
         details["modes_found_by"] = "clustering the real set"
@@ -250,7 +249,7 @@ def _scores(
         counts = _cluster_counts(feats, ref["cluster_centers"])
         shares = ref["cluster_shares"]
         n = feats.shape[0]
-        out["clusters"] = float((counts >= torch.clamp(CLUSTER_MIN_SHARE * shares * n, min=1.0)).sum())
+        out["clusters"] = _captured(counts, shares, n)
         out["cluster_kl"] = _kl(counts, shares)
         out["cluster_p"] = _two_sample_p(counts, shares * ref["n"])
         out["cluster_tv"] = 0.5 * float((counts / max(1.0, float(counts.sum())) - shares).abs().sum())
@@ -284,9 +283,13 @@ def _cluster_bins(m: int) -> int:
 
 
 def _cluster_counts(feats: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
-    rows = range(0, feats.shape[0], 4096)
-    nearest = torch.cat([torch.cdist(feats[s : s + 4096], centers).argmin(dim=1) for s in rows])
+    nearest = torch.from_numpy(M.nearest_center(feats.double().numpy(), centers.double().numpy()))
     return torch.bincount(nearest, minlength=centers.shape[0]).double()
+
+
+def _captured(counts: torch.Tensor, shares: torch.Tensor, n: int) -> float:
+    """Modes (or clusters) holding at least CAPTURE_SHARE of their real share of ``n`` samples (and at least one)."""
+    return float((counts.double() >= torch.clamp(CAPTURE_SHARE * shares * n, min=1.0)).sum())
 
 
 def _kid_parts(ref: dict[str, Any], feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -57,7 +57,7 @@ from .modes import (
     mixture_modes,
     ring8_centers,
 )
-from .ndb import NDBResult, ndb, ndb_centers
+from .ndb import NDBResult, ndb, ndb_centers, nearest_center
 from .prdc import PRDCResult, prdc
 
 __all__ = [
@@ -82,6 +82,7 @@ __all__ = [
     "prdc",
     "ndb",
     "ndb_centers",
+    "nearest_center",
     "mixture_modes",
     "FoundModes",
     "find_modes",

@@ -56,7 +56,7 @@ def ndb_centers(real_train: ArrayLike, *, k: int = 100, seed: int = 0) -> np.nda
     return km.cluster_centers_.astype(np.float64)
 
 
-def _nearest_center(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
+def nearest_center(x: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """Index of the nearest centre for each row (exact distances, blockwise)."""
     c = torch.from_numpy(np.ascontiguousarray(centers))
     out = []
@@ -126,7 +126,7 @@ def ndb(
         cen = _as_features(centers, "k-means centre", metric, min_samples=k).cpu().numpy()
         if cen.shape != (k, ref_np.shape[1]):
             raise ValueError(f"{metric}: centers must have shape ({k}, {ref_np.shape[1]}), got {cen.shape}")
-        assign = lambda a: _nearest_center(a, cen)  # noqa: E731
+        assign = lambda a: nearest_center(a, cen)  # noqa: E731
     n1, n2 = ref_np.shape[0], other_np.shape[0]
     c1 = np.bincount(assign(ref_np), minlength=k)
     c2 = np.bincount(assign(other_np), minlength=k)
