@@ -67,6 +67,7 @@ __all__ = [
     "measure_normalised",
     "compare",
     "format_report",
+    "baseline_problem",
     "load_baseline",
     "update_baseline",
     "run_gate",
@@ -312,20 +313,63 @@ def format_report(rows: Sequence[dict[str, Any]], threshold: float) -> str:
     return "\n".join(lines)
 
 
+def _positive(v: Any, *, integer: bool = False) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
+        return False
+    return math.isfinite(v) and v > 0
+
+
+def baseline_problem(data: Any) -> str | None:
+    """What makes ``data`` (a parsed baseline file) unusable, in words; None when it is sound.
+
+    A baseline is data from elsewhere (a commit, a colleague): every field the gate reads is
+    checked before anything is measured, so a hand-edited or truncated file is one clear error,
+    never a crash halfway, and never a silent pass (a GAN entry that is ``null`` would otherwise
+    read as "no baseline", a threshold of 100 would disable the gate).
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("modes"), dict):
+        return "not a ganbench baseline (no 'modes' table)"
+    if "threshold" in data and not (_positive(data["threshold"]) and data["threshold"] < 1):
+        return f"threshold {data['threshold']!r} is not a fraction between 0 and 1 (0.15 is 15 %)"
+    for mode, section in data["modes"].items():
+        if mode not in ("quick", "full"):
+            return f"unknown mode {mode!r} (quick or full)"
+        if not isinstance(section, dict) or not isinstance(section.get("gans"), dict):
+            return f"mode {mode!r} has no 'gans' table"
+        if not isinstance(section.get("device", "cpu"), str):
+            return f"mode {mode!r}: device {section.get('device')!r} is not a device name"
+        for gan, entry in section["gans"].items():
+            where = f"{mode} / {gan}"
+            if not isinstance(entry, dict):
+                return f"{where}: {entry!r} is not a measurement"
+            if not _positive(entry.get("ratio")):
+                return f"{where}: ratio {entry.get('ratio')!r} is not a positive number"
+            if "vs_minimal" in entry and not _positive(entry["vs_minimal"]):
+                return f"{where}: vs_minimal {entry['vs_minimal']!r} is not a positive number"
+            for key, most in (("batch_size", 2**24), ("steps", 1000)):  # the CLI's --batch-size bound; blocks ≤ 50
+                if key in entry and not (_positive(entry[key], integer=True) and entry[key] <= most):
+                    return f"{where}: {key} {entry[key]!r} is not a positive integer ≤ {most:,}"
+            if not isinstance(entry.get("overrides", {}), dict):
+                return f"{where}: overrides {entry['overrides']!r} is not a table"
+    return None
+
+
 def load_baseline(path: str | Path) -> dict[str, Any]:
+    """The baseline at ``path`` (an empty one when there is no file); a file that is not a sound
+    baseline is a :class:`UserError` saying what is wrong with it."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         return {"version": 1, "modes": {}}
+    fix = "delete it (or fix it) and record a new one with `ganbench regress [--quick] --update-baseline`"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(
-            f"{path}: not valid JSON ({e}); regenerate it with `ganbench regress --update-baseline`"
-        ) from None
-    if not isinstance(data, dict) or "modes" not in data:
-        raise UserError(
-            f"{path}: not a ganbench baseline (no 'modes'); regenerate it with `ganbench regress --update-baseline`"
-        )
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not a JSON baseline ({e}); {fix}") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read it ({e.strerror or e})") from None
+    problem = baseline_problem(data)
+    if problem:
+        raise UserError(f"{path}: {problem}; {fix}")
     return data
 
 

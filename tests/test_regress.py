@@ -16,6 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bench.regress import DEFAULT_BASELINE, run_gate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,9 +50,11 @@ def test_gate_passes_unchanged_and_fails_on_injected_slowdown(tmp_path, monkeypa
 
 
 def test_committed_baseline_covers_every_registered_gan():
+    from bench.regress import baseline_problem
     from gans.models.core import list_gans
 
     data = json.loads(DEFAULT_BASELINE.read_text())
+    assert baseline_problem(data) is None
     quick = data["modes"]["quick"]["gans"]
     assert set(list_gans()) <= set(quick), (
         f"regenerate with `ganbench regress --quick --update-baseline`: missing {set(list_gans()) - set(quick)}"
@@ -211,3 +217,124 @@ def test_planted_item_per_phase_fails_through_the_minimal_ratio(tmp_path, monkey
     assert code == 1, "\n".join(log)
     assert row["verdict"] == "slower" and "minimal" in row["why"], "\n".join(log)
     assert row["change_vs_minimal"] > 0.15
+
+
+# -- a baseline file is data from elsewhere: every field the gate reads is checked first -------------
+
+_GOOD_ENTRY = {"ratio": 1.5, "batch_size": 256, "steps": 50, "overrides": {}, "vs_minimal": 1.1}
+
+
+def _baseline(entry=None, **top):
+    gans = {"pattern1010": dict(_GOOD_ENTRY) if entry is None else entry}
+    return {"version": 1, "threshold": 0.15, "modes": {"quick": {"device": "cpu", "gans": gans}}, **top}
+
+
+BAD_BASELINES = [
+    ([1, 2], "not a ganbench baseline"),
+    ({"modes": []}, "not a ganbench baseline"),
+    ({"modes": {"fast": {"gans": {}}}}, "unknown mode 'fast'"),
+    ({"modes": {"quick": {"device": "cpu"}}}, "mode 'quick' has no 'gans' table"),
+    ({"modes": {"quick": {"device": 3, "gans": {}}}}, "device 3 is not a device name"),
+    (_baseline(None, threshold=100), "threshold 100 is not a fraction"),  # would switch the gate off
+    (_baseline(None, threshold="0.15"), "threshold '0.15' is not a fraction"),
+    (_baseline(None), None),  # sound
+    (_baseline({}), "ratio None is not a positive number"),
+    ({"modes": {"quick": {"gans": {"pattern1010": None}}}}, "None is not a measurement"),  # read as "no baseline"
+    (_baseline({**_GOOD_ENTRY, "ratio": "abc"}), "ratio 'abc' is not a positive number"),
+    (_baseline({**_GOOD_ENTRY, "ratio": 0}), "ratio 0 is not a positive number"),
+    (_baseline({**_GOOD_ENTRY, "ratio": float("inf")}), "ratio inf is not a positive number"),
+    (_baseline({**_GOOD_ENTRY, "ratio": True}), "ratio True is not a positive number"),
+    (_baseline({**_GOOD_ENTRY, "vs_minimal": -1.0}), "vs_minimal -1.0 is not a positive number"),
+    (_baseline({**_GOOD_ENTRY, "batch_size": -5}), "batch_size -5 is not a positive integer"),
+    (_baseline({**_GOOD_ENTRY, "steps": 2.5}), "steps 2.5 is not a positive integer"),
+    (_baseline({**_GOOD_ENTRY, "steps": 10**9}), "steps 1000000000 is not a positive integer ≤ 1,000"),  # runs for ever
+    (_baseline({**_GOOD_ENTRY, "batch_size": 10**8}), "batch_size 100000000 is not a positive integer"),
+    (_baseline({**_GOOD_ENTRY, "overrides": ["channels", 32]}), "overrides ['channels', 32] is not a table"),
+]
+
+
+@pytest.mark.parametrize("data, problem", BAD_BASELINES, ids=range(len(BAD_BASELINES)))
+def test_baseline_problems_are_named_before_anything_is_measured(data, problem, tmp_path, monkeypatch):
+    import bench.regress as regress
+    from gans.base import UserError
+
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(data))
+    got = regress.baseline_problem(data)
+    assert (got is None) == (problem is None) and (problem is None or problem in got), got
+    monkeypatch.setattr(regress, "measure_normalised", lambda *a, **k: pytest.fail("measured a broken baseline"))
+    if problem is None:
+        assert regress.load_baseline(path) == data
+        return
+    with pytest.raises(UserError) as e:
+        run_gate(gans=["pattern1010"], quick=True, baseline_path=path, log=lambda s: None)
+    assert problem in str(e.value) and str(path) in str(e.value) and "--update-baseline" in str(e.value)
+    with pytest.raises(UserError):  # --update-baseline does not overwrite a file it cannot read either
+        run_gate(gans=["pattern1010"], quick=True, baseline_path=path, update=True, log=lambda s: None)
+    assert json.loads(path.read_text()) == data
+
+
+def test_unreadable_baseline_is_one_line_exit_2(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GANBENCH_CACHE": str(tmp_path)}
+    env.pop("GANBENCH_INJECT_SLOWDOWN", None)
+    for name, content in (
+        ("binary.json", b"\xff\xfe\x00"),
+        ("null.json", b'{"modes": {"quick": {"gans": {"x": null}}}}'),
+    ):
+        (tmp_path / name).write_bytes(content)
+        r = subprocess.run(
+            [sys.executable, "-m", "ganbench", "regress", "--quick", "--gans", "pattern1010", "--baseline", name],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"ganbench: error: {name}: "), r.stderr
+        assert "passed" not in r.stdout and "probe" not in r.stdout
+
+
+_KEYS = [
+    "modes",
+    "quick",
+    "full",
+    "gans",
+    "device",
+    "threshold",
+    "pattern1010",
+    "ratio",
+    "vs_minimal",
+    "batch_size",
+    "steps",
+    "overrides",
+]
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 300) | st.floats(allow_nan=True) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.one_of(
+        _json,
+        st.fixed_dictionaries(
+            {"modes": st.dictionaries(st.sampled_from(["quick", "full"]), st.fixed_dictionaries({"gans": _json}))}
+        ),
+        st.builds(
+            lambda e: _baseline({**_GOOD_ENTRY, **e}), st.dictionaries(st.sampled_from(_KEYS), _json, max_size=3)
+        ),
+    )
+)
+def test_any_json_is_named_a_problem_or_reads_through_the_gate_without_error(data):
+    from bench.regress import baseline_problem, compare, format_report
+
+    problem = baseline_problem(data)
+    if problem is not None:
+        assert isinstance(problem, str) and problem
+        return
+    for section in data["modes"].values():
+        rows = compare(section["gans"], section["gans"], float(data.get("threshold", 0.15)))
+        format_report(rows, 0.15)
+        assert all(r["verdict"] == "ok" for r in rows)
