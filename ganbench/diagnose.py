@@ -125,7 +125,11 @@ def _to_float_samples(arr: Any, where: str, value_range: str = "auto") -> torch.
     import numpy as np
     import torch
 
-    t = torch.as_tensor(np.asarray(arr)) if not isinstance(arr, torch.Tensor) else arr.detach().cpu()
+    if not isinstance(arr, torch.Tensor):
+        arr = np.asarray(arr)
+        if arr.dtype.kind not in "biufc":  # text, dates, records: nothing torch can hold
+            raise UserError(f"{where}: expected a numeric array, got dtype {arr.dtype}")
+    t = torch.as_tensor(arr) if not isinstance(arr, torch.Tensor) else arr.detach().cpu()
     if (
         t.dtype == torch.bool
         or t.is_complex()

@@ -782,6 +782,10 @@ ARRAYS = {
     "npy wrong rank": ("x.npy", lambda p: np.save(p, np.zeros(5))),
     "npy text": ("x.npy", lambda p: p.write_text("not an array")),
     "npz empty": ("x.npz", lambda p: np.savez(p)),
+    "npy strings": ("x.npy", lambda p: np.save(p, np.array([["a", "b"], ["c", "d"]]))),
+    "npy dates": ("x.npy", lambda p: np.save(p, np.zeros((40, 4), dtype="datetime64[s]"))),
+    "npy complex": ("x.npy", lambda p: np.save(p, np.zeros((40, 4), dtype=np.complex64))),
+    "npy objects": ("x.npy", lambda p: np.save(p, np.array([[{"a": 1}]], dtype=object), allow_pickle=True)),
     "pt without tensor": ("x.pt", lambda p: torch.save({"a": 1}, p)),
     "unknown suffix": ("x.csv", lambda p: p.write_text("1,2")),
 }
