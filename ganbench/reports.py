@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -152,6 +153,10 @@ def _check_compare_out(out: Path) -> None:
         check_page_target(out / name)
 
 
+def _warn(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def _cmd_bench_report(args: argparse.Namespace) -> int:
     from reports.bench_report import build_bench_report, write_bench_report
 
@@ -164,11 +169,11 @@ def _cmd_bench_report(args: argparse.Namespace) -> int:
             "pass --sweep DIR)"
         )
     if args.dry_run:
-        build_bench_report(bench, args.sweep or [], k=args.noise_k, rel=args.rel_threshold)
+        build_bench_report(bench, args.sweep or [], k=args.noise_k, rel=args.rel_threshold, log=_warn)
         print("bench-report: inputs read and report built (not written: --dry-run)")
         return 0
     out = write_bench_report(
-        bench, args.out, args.sweep or [], k=args.noise_k, rel=args.rel_threshold, force=args.force
+        bench, args.out, args.sweep or [], k=args.noise_k, rel=args.rel_threshold, force=args.force, log=_warn
     )
     print(out)
     return 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
@@ -282,11 +282,17 @@ def build_bench_report(
     *,
     k: float = NOISE_K,
     rel: float = REL_THRESHOLD,
+    log: Callable[[str], Any] | None = None,
 ) -> str:
+    """The benchmark report's HTML. Files it could not read are listed on the page and, through
+    ``log``, told to the caller (the CLI prints them on stderr)."""
     parts = []
     sources: list[str] = []
+    skipped: list[tuple[Path, str]] = []
     if bench_dir is not None:
-        runs = load_benchmarks(bench_dir)
+        runs = load_benchmarks(bench_dir, skipped=skipped)
+        for path, why in skipped:
+            (log or (lambda m: None))(f"bench-report: {path}: {why}")
         sources += [str(r.path) for r in runs]
         rows = bench_rows(runs)
         changes = find_changes(rows, k=k, rel=rel)
@@ -467,6 +473,14 @@ def build_bench_report(
         body, srcs = _sweep_section(rows_sw)
         sources += srcs
         parts.append(section("sweep", f"Sweep results: {Path(sw).name}", body))
+    if skipped:
+        parts.append(
+            section(
+                "skipped",
+                f"Files not read in full ({len(skipped)})",
+                table(["file", "why"], [(str(p), why) for p, why in skipped]),
+            )
+        )
     if not parts:
         from gans.base import UserError
 

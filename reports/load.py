@@ -406,29 +406,46 @@ class BenchRun:
         return " · ".join(str(x) for x in parts if x) or self.machine_dir
 
 
-def load_benchmarks(folder: str | os.PathLike) -> list[BenchRun]:
-    """Every saved run under a ``.benchmarks`` folder, oldest first."""
+def load_benchmarks(folder: str | os.PathLike, *, skipped: list[tuple[Path, str]] | None = None) -> list[BenchRun]:
+    """Every saved run under a ``.benchmarks`` folder, oldest first.
+
+    Files that are not pytest-benchmark runs (broken JSON, another tool's JSON) and entries of a
+    run that are not benchmarks are left out; each is appended to ``skipped`` as (path, why), so
+    that the report can say what it did not read.
+    """
     root = Path(folder)
     if not root.is_dir():
         raise UserError(f"{root}: no such .benchmarks folder (save runs with `pytest bench --benchmark-autosave`)")
+    skipped = skipped if skipped is not None else []
     runs = []
     for f in sorted(root.rglob("*.json")):
         try:
             d = json.loads(f.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            skipped.append((f, f"not read: not valid JSON ({e})"))
+            continue
+        except OSError as e:
+            skipped.append((f, f"not read: {e.strerror or e}"))
             continue
         if not isinstance(d, dict) or not isinstance(d.get("benchmarks"), list):
+            skipped.append((f, "not read: not a pytest-benchmark run (no 'benchmarks' list)"))
             continue
+        entries = [b for b in d["benchmarks"] if isinstance(b, dict) and isinstance(b.get("name"), str)]
+        if len(entries) < len(d["benchmarks"]):
+            skipped.append(
+                (f, f"{len(d['benchmarks']) - len(entries)} of its entries have no benchmark name; they were left out")
+            )
         m = re.match(r"(\d+)", f.name)
+        info = lambda k: d.get(k) if isinstance(d.get(k), dict) else {}  # noqa: E731
         runs.append(
             BenchRun(
                 f,
                 f.parent.name,
                 int(m.group(1)) if m else 0,
                 str(d.get("datetime") or ""),
-                d.get("machine_info") or {},
-                d.get("commit_info") or {},
-                d["benchmarks"],
+                info("machine_info"),
+                info("commit_info"),
+                entries,
             )
         )
     if not runs:

@@ -53,6 +53,33 @@ def _two_runs(root):
     return root
 
 
+def test_files_it_cannot_read_are_named_not_dropped_silently(tmp_path, capsys):
+    root = _two_runs(tmp_path / ".benchmarks")
+    m = root / "Linux-CPython-3.11-64bit"
+    (m / "0003_broken.json").write_text('{"benchmarks": [')  # a run cut short while being written
+    (m / "0004_other_tool.json").write_text(json.dumps({"results": []}))
+    good = json.loads((m / "0002_bbbb2222_20250102_120000.json").read_text())
+    good["benchmarks"] += [1, {"stats": {}}]  # two entries that are not benchmarks
+    (m / "0005_junk_entries.json").write_text(json.dumps(good))
+    told: list[str] = []
+    html = build_bench_report(root, log=told.append)
+    assert [t.split(": ")[1] for t in told] == [
+        str(m / f) for f in ("0003_broken.json", "0004_other_tool.json", "0005_junk_entries.json")
+    ]
+    assert "not read: not valid JSON" in told[0] and "no 'benchmarks' list" in told[1]
+    assert "2 of its entries have no benchmark name" in told[2]
+    assert "Files not read in full (3)" in html and "0004_other_tool.json" in html
+    runs = load_benchmarks(root)
+    assert [r.number for r in runs] == [1, 2, 5] and len(runs[-1].benchmarks) == 3  # the readable parts are kept
+
+    from ganbench.cli import main
+
+    capsys.readouterr()
+    assert main(["bench-report", str(root), "-o", str(tmp_path / "r.html")]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == str(tmp_path / "r.html") and err.splitlines() == told  # the CLI says it on stderr
+
+
 def test_changes_beyond_noise(tmp_path):
     runs = load_benchmarks(_two_runs(tmp_path / ".benchmarks"))
     assert [r.number for r in runs] == [1, 2]
