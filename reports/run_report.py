@@ -32,6 +32,14 @@ def pick_samples(run: RunData, k: int = 6) -> list[tuple[int, Path]]:
     return [s[i] for i in idx]
 
 
+def _pairs(v: Any) -> list[tuple[Any, Any]]:
+    """(field, value) rows of a config object; a value that is not an object (a hand-edited or foreign
+    config.json) is shown as it is, in one row, rather than breaking the report."""
+    if not isinstance(v, dict):
+        return [("(not an object)", json.dumps(v))]
+    return [(k, json.dumps(x) if isinstance(x, (dict, list)) else x) for k, x in v.items()]
+
+
 def _config_section(run: RunData) -> str:
     c, t = run.config, run.options
     data = c.get("data") or {}
@@ -51,23 +59,13 @@ def _config_section(run: RunData) -> str:
     ]
     body = [table(["setting", "value"], rows)]
     if data:
-        body.append(
-            Markup("<h3>Data set details</h3>")
-            + table(
-                ["field", "value"], [(k, json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in data.items()]
-            )
-        )
+        body.append(Markup("<h3>Data set details</h3>") + table(["field", "value"], _pairs(data)))
     gc = c.get("gan_config") or {}
     if gc:
-        body.append(
-            Markup("<h3>GAN configuration</h3>")
-            + table(
-                ["field", "value"], [(k, json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in gc.items()]
-            )
-        )
+        body.append(Markup("<h3>GAN configuration</h3>") + table(["field", "value"], _pairs(gc)))
     ver = c.get("versions") or {}
     if ver:
-        body.append(Markup("<h3>Versions</h3>") + table(["package", "version"], list(ver.items())))
+        body.append(Markup("<h3>Versions</h3>") + table(["package", "version"], _pairs(ver)))
     if c.get("command"):
         cmd = c["command"]
         body.append(

@@ -323,6 +323,53 @@ CORRUPT_CKPT = {
 }
 
 
+def _edit_config(edit):
+    def f(run: Path):
+        c = json.loads((run / "config.json").read_text())
+        edit(c)
+        (run / "config.json").write_text(json.dumps(c))
+
+    return f
+
+
+#: config.json that parses but whose fields are wrong (a hand-edited or foreign run)
+CONFIG_FIELDS = {
+    "batch size text": _edit_config(lambda c: c["train"].update(batch_size="big")),
+    "seed a list": _edit_config(lambda c: c["train"].update(seed=[1])),
+    "log interval fractional": _edit_config(lambda c: c["train"].update(log_every=0.5)),
+    "time budget negative": _edit_config(lambda c: c["train"].update(time_budget=-1)),
+    "overrides a list": _edit_config(lambda c: c["train"].update(overrides=[1])),
+    "gan_config a list": _edit_config(lambda c: c.update(gan_config=[1])),
+    "gan a number": _edit_config(lambda c: c.update(gan=5)),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIG_FIELDS))
+def test_config_fields_checked_on_resume(name, run, capsys):
+    CONFIG_FIELDS[name](run)
+    before = snapshot(run)
+    rc, _, err = cli(["train", "--resume", str(run), "--quiet", "--no-diagnostics", "--steps", "8"], capsys)
+    assert rc == 2
+    one_error_line(err, contains="config.json: not a ganbench run configuration")
+    assert_kept(before, run)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda c: c.update(gan_config=[1]),
+        lambda c: c.update(gan=5),
+        lambda c: c["gan_config"].update(hidden_g=10**12),  # a G no allocator can hold
+    ],
+    ids=["gan_config a list", "gan a number", "gan_config huge"],
+)
+def test_config_fields_checked_by_diagnose(edit, run, capsys):
+    _edit_config(edit)(run)
+    rc, _, err = cli(["diagnose", "--real", "digits", "--fake", str(run), "--n", "32"], capsys)
+    assert rc == 2
+    one_error_line(err, contains="config.json")
+
+
 def _bad_rng(run: Path):
     ck = torch.load(run / "checkpoint.pt", weights_only=True)
     ck["rng"] = {"python": 1, "numpy": "x", "torch": torch.zeros(2)}
@@ -418,6 +465,8 @@ READABLE = {
     "since_step not a number": _since_step_text,
     "torn last line": _torn_last_line,
     "verdicts.json garbage": _verdicts_garbage,
+    "gan_config a list": _edit_config(lambda c: c.update(gan_config=[1])),
+    "data and versions not objects": _edit_config(lambda c: c.update(data="x", versions=[1, 2])),
     "samples is a file": _samples_is_file,
     "checkpoint missing": _delete("checkpoint.pt"),
 }

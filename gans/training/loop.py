@@ -567,12 +567,70 @@ _RUN_DEFINING = (
 )
 
 
+def _json_kind_ok(value: Any, annotation: str) -> bool:
+    """Whether a JSON value fits a TrainConfig annotation (``int``, ``float | None``, ``dict[str, Any]`` …)."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    if value is None:
+        return "None" in kinds
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    for kind in kinds:
+        if kind == "bool" and isinstance(value, bool):
+            return True
+        if kind == "int" and number and isinstance(value, int):
+            return True
+        if kind == "float" and number and math.isfinite(value):
+            return True
+        if kind == "str" and isinstance(value, str):
+            return True
+        if kind.startswith("dict") and isinstance(value, dict):
+            return True
+    return False
+
+
+#: fields that must be ≥ 1 when set, and fields that must be ≥ 0
+_POSITIVE_FIELDS = ("batch_size", "epochs", "steps", "epoch_size", "time_budget")
+_NON_NEGATIVE_FIELDS = (
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "eval_every",
+    "workers",
+    "evals",
+    "eval_every_s",
+)
+
+
+def saved_config_problem(saved: Any) -> str | None:
+    """What makes a run's saved ``train`` section unusable, in words (None when it is sound).
+
+    config.json comes with a run directory, possibly from someone else: every field is checked
+    for its JSON type and sign before a value reaches the loop (a text batch size or a list seed
+    would otherwise fail deep inside, a fractional log interval would be taken as is)."""
+    if not isinstance(saved, dict):
+        return "the 'train' section is not an object"
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in saved:
+            continue
+        v = saved[f.name]
+        if not _json_kind_ok(v, str(f.type)):
+            return f"{f.name} {v!r} is not {str(f.type).replace(' | None', ' or null')}"
+        if v is not None and not isinstance(v, (bool, str, dict)):
+            if f.name in _POSITIVE_FIELDS and v <= 0:
+                return f"{f.name} {v!r} is not positive"
+            if f.name in _NON_NEGATIVE_FIELDS and v < 0:
+                return f"{f.name} {v!r} is negative"
+    return None
+
+
 def _resumed_config(
     given: TrainConfig, saved: dict[str, Any], out: Path, explicit: frozenset[str] = frozenset()
 ) -> TrainConfig:
     """The saved run's config, extended by ``given``'s steps/epochs; any other differing option is an error
     (a value equal to the default counts as given only when it is in ``explicit``)."""
     known = {f.name for f in dataclasses.fields(TrainConfig)}
+    problem = saved_config_problem(saved)
+    if problem:
+        raise UserError(f"{out / 'config.json'}: not a ganbench run configuration ({problem})")
     try:
         cfg = TrainConfig(**{k: v for k, v in saved.items() if k in known})
     except TypeError as e:

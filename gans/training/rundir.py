@@ -137,6 +137,8 @@ def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
         raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
     if not isinstance(config, dict) or not isinstance(config.get("train"), dict) or not config.get("gan"):
         raise UserError(f"{path}: not a ganbench run configuration (expected an object with gan and train)")
+    if not isinstance(config["gan"], str) or not isinstance(config.get("gan_config", {}), (dict, type(None))):
+        raise UserError(f"{path}: not a ganbench run configuration (gan must be a name, gan_config an object)")
     return config
 
 
@@ -147,10 +149,11 @@ def load_run_gan(run_dir: str | os.PathLike, device: str | torch.device = "cpu")
     ckpt = load_checkpoint(run_dir / CHECKPOINT)
     try:
         gan = build_gan(config["gan"], config.get("gan_config") or {}, device=resolve_device(device))
-    except (TypeError, ValueError, KeyError) as e:
+    except (TypeError, ValueError, KeyError, RuntimeError) as e:  # RuntimeError: sizes no allocator can serve
         if isinstance(e, UserError):
             raise
-        raise UserError(f"{run_dir / CONFIG}: its GAN configuration does not build ({e})") from None
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"{run_dir / CONFIG}: its GAN configuration does not build ({first})") from None
     load_gan_state(gan, ckpt, run_dir / CHECKPOINT, optimizer=False)
     gan.eval()
     return gan, config
