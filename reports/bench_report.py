@@ -139,8 +139,8 @@ def reference_ratios(df: pd.DataFrame) -> pd.DataFrame:
         ok = ok[ok["precision"].fillna("fp32") == "fp32"]
     if "compile" in ok:
         ok = ok[~ok["compile"].fillna(False).astype(bool)]
-    if ok.empty:
-        return pd.DataFrame(columns=keys + ["vs_minimal", "vs_seed"])
+    if ok.empty:  # no rows, but the key columns keep df's dtypes so that merging on them works
+        return df[keys].iloc[:0].assign(vs_minimal=pd.Series(dtype=float), vs_seed=pd.Series(dtype=float))
     wide = ok.pivot_table(index=keys, columns="variant", values="images_per_s", aggfunc="median")
     out = pd.DataFrame(index=wide.index)
     for ref in ("minimal", "seed"):
@@ -190,9 +190,12 @@ def _cell(v: Any) -> Any:
 def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
     df = pd.DataFrame([{**r.row, "images_per_s": r.images_per_s, "source": str(r.source)} for r in rows])
     cols = ("gan", "variant", "batch_size", "device", "precision", "compile", "status", "ms_median", "ms_iqr")
+    numeric = ("batch_size", "ms_median", "ms_iqr", "peak_mem_mb", "flops_per_step", "mfu", "images_per_s")
     for c in cols + ("peak_mem_mb", "flops_per_step", "mfu"):
         if c not in df:
             df[c] = None
+    for c in numeric:  # a value that is not a finite number (hand-edited, another tool's) shows as "–"
+        df[c] = pd.to_numeric(df[c].map(lambda x: x if finite(x) else None), errors="coerce").astype(float)
     df["variant"] = df["variant"].fillna("ganbench")
     df["status"] = df["status"].fillna("ok")
     df = _with_ratios(df)
@@ -200,7 +203,11 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
         [
             _cell(r["gan"]),
             _cell(r["variant"]),
-            _cell(r["batch_size"]),
+            _cell(
+                int(r["batch_size"])
+                if finite(r["batch_size"]) and r["batch_size"] == int(r["batch_size"])
+                else r["batch_size"]
+            ),
             _cell(r["device"]),
             _cell(r["precision"]),
             _cell(r["compile"]),
@@ -248,6 +255,7 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
     import matplotlib.pyplot as plt
 
     ok = df[(df["status"] == "ok") & df["images_per_s"].notna() & df["batch_size"].notna()]
+    ok = ok[ok["batch_size"].astype(float) > 0]  # log axes: positive values only
     if not ok.empty:
         fig, ax = plt.subplots(figsize=(10, 4.6))
         label = (
@@ -324,7 +332,11 @@ def build_bench_report(
             (
                 _cell(r["gan"]) or "–",
                 _cell(r["variant"]),
-                _cell(r["batch_size"]),
+                _cell(
+                    int(r["batch_size"])
+                    if finite(r["batch_size"]) and r["batch_size"] == int(r["batch_size"])
+                    else r["batch_size"]
+                ),
                 _cell(r["device"]) or "–",
                 _cell(r["precision"]) or "–",
                 _ms(r["median_s"]),
@@ -469,7 +481,10 @@ def build_bench_report(
             sources.append(str(Path(sw) / SCALING_JSONL if Path(sw).is_dir() else sw))
             if not (Path(sw).is_dir() and (Path(sw) / "results.jsonl").is_file()):
                 continue  # scaling rows only
-        rows_sw = load_sweep(sw)
+        n_skipped = len(skipped)
+        rows_sw = load_sweep(sw, skipped=skipped)
+        for path, why in skipped[n_skipped:]:
+            (log or (lambda m: None))(f"bench-report: {path}: {why}")
         body, srcs = _sweep_section(rows_sw)
         sources += srcs
         parts.append(section("sweep", f"Sweep results: {Path(sw).name}", body))

@@ -352,16 +352,19 @@ class SweepRow:
     @property
     def images_per_s(self) -> float | None:
         v = self.row.get("images_per_s")
-        if finite(v):
+        if finite(v) and v > 0:
             return float(v)
         ms, bs = self.row.get("ms_median"), self.row.get("batch_size")
-        if finite(ms) and finite(bs) and ms > 0:
+        if finite(ms) and finite(bs) and ms > 0 and bs > 0 and finite(1000.0 * bs / ms):
             return 1000.0 * bs / ms
         return None
 
 
-def load_sweep(path: str | os.PathLike) -> list[SweepRow]:
-    """Rows of a sweep: a folder holding ``results.jsonl`` (searched one level down too) or the file."""
+def load_sweep(path: str | os.PathLike, *, skipped: list[tuple[Path, str]] | None = None) -> list[SweepRow]:
+    """Rows of a sweep: a folder holding ``results.jsonl`` (searched one level down too) or the file.
+
+    Lines that are not result rows (torn, not JSON, no GAN name) are left out and counted in
+    ``skipped`` as (file, why); a sweep without a single row is a :class:`UserError`."""
     p = Path(path)
     if p.is_dir():
         files = sorted(p.glob("results.jsonl")) or sorted(p.glob("*/results.jsonl")) or sorted(p.glob("*.jsonl"))
@@ -371,7 +374,21 @@ def load_sweep(path: str | os.PathLike) -> list[SweepRow]:
         raise UserError(f"--sweep {p}: no such file or folder")
     if not files:
         raise UserError(f"--sweep {p}: no results.jsonl here (run `ganbench sweep` first)")
-    return [SweepRow(r, f) for f in files for r in read_jsonl(f)]
+    rows: list[SweepRow] = []
+    for f in files:
+        try:
+            lines = sum(1 for line in f.read_bytes().splitlines() if line.strip())
+        except OSError as e:
+            raise UserError(f"--sweep {f}: cannot read it ({e.strerror or e})") from None
+        got = [SweepRow(r, f) for r in read_jsonl(f) if isinstance(r.get("gan"), str)]
+        if lines > len(got) and skipped is not None:
+            skipped.append((f, f"{lines - len(got)} of its {lines} lines are not result rows; they were left out"))
+        rows += got
+    if not rows:
+        raise UserError(
+            f"--sweep {p}: no result rows in {', '.join(str(f) for f in files)} (run `ganbench sweep` first)"
+        )
+    return rows
 
 
 # ---- pytest-benchmark saved runs --------------------------------------------------------------

@@ -197,3 +197,38 @@ def test_bench_report_reads_real_sweep_and_benchmark_files(tmp_path):
     # every ok row shows its peak memory, FLOPs and MFU: 3 benchmark rows + 3 sweep rows
     assert html.count(" MiB</td>") >= 6 and html.count(" GFLOP</td>") >= 6 and html.count(" %</td>") >= 6
     assert html.count("×</td>") >= 4  # ganbench ÷ minimal and ÷ seed, in both sections
+
+
+def test_sweep_rows_from_elsewhere_are_checked(tmp_path):
+    """A results.jsonl with junk lines, values that are not numbers, and nothing at all."""
+    import warnings
+
+    from gans.base import UserError
+
+    row = {"gan": "mnist_mlp", "device": "cpu", "precision": "fp32", "status": "ok", "ms_median": 10.0}
+    lines = [
+        json.dumps({**row, "batch_size": 96, "images_per_s": 9600.0}),
+        json.dumps({**row, "batch_size": "x", "images_per_s": "fast"}),  # a row, but its numbers are text
+        json.dumps({**row, "batch_size": 512, "images_per_s": -5, "peak_mem_mb": "NaN"}),  # negative: not a rate
+        "[1, 2]",
+        json.dumps({"gan": 5}),
+        "not json",
+    ]
+    sw = tmp_path / "sw"
+    sw.mkdir()
+    (sw / "results.jsonl").write_text("\n".join(lines) + "\n")
+    told: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. matplotlib's "cannot be log-scaled" on a negative rate
+        html = build_bench_report(None, [sw], log=told.append)
+    assert told == [f"bench-report: {sw / 'results.jsonl'}: 3 of its 6 lines are not result rows; they were left out"]
+    assert "Files not read in full (1)" in html
+    body = re.sub(r"<[^>]+>", " ", html)
+    assert "9,600" in body or "9600" in body
+    assert "fast" not in body and "-5" not in body  # shown as missing, never as a value
+    # the 512 row's rate comes from its step time instead: 512 images in 10 ms
+    assert "51,200" in body or "51200" in body
+
+    (sw / "results.jsonl").write_text("[1]\n\n")
+    with pytest.raises(UserError, match="no result rows"):
+        build_bench_report(None, [sw])
