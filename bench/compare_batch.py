@@ -7,7 +7,9 @@ last at the end). The ``ganbench compare-batch`` command then hands the run dire
 ``reports.compare``, which writes each run's report, ``comparison.html`` and ``comparison.json``.
 
 Each run is an ordinary run directory under ``OUT/runs`` (config, metrics, samples, checkpoints),
-so a finished run is reused and an interrupted one resumes.
+so a finished run is reused and an interrupted one resumes — when it is the run this plan asks
+for (:func:`check_existing_run`: same GAN, batch size, seed, length, data, precision and ``--set``);
+anything else in its place is an error before anything trains, never silently part of the comparison.
 
 Time budget (``--time-budget S``): every run trains for S seconds of *training* time
 (evaluations excluded) and the loop itself stops at the first logged step at or past S, so each
@@ -16,6 +18,7 @@ run ends within one log interval of the budget; evaluations fall at equal fracti
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -29,7 +32,8 @@ from diagnostics.live import training_callbacks
 from gans.base import UserError, check_batch_sizes
 from gans.models import get_gan_entry
 from gans.training import TrainConfig, read_metrics, train
-from gans.training.rundir import CHECKPOINT, load_checkpoint
+from gans.training.loop import saved_config_problem
+from gans.training.rundir import CHECKPOINT, CONFIG, load_checkpoint, read_run_config
 
 __all__ = ["ComparisonRuns", "compare_batch", "plan_runs", "DEFAULT_EPOCHS", "DEFAULT_EVALS", "DEFAULT_EVAL_SAMPLES"]
 
@@ -80,6 +84,43 @@ def _cpu_threads(device: str):
         yield use
     finally:
         torch.set_num_threads(threads)
+
+
+def check_existing_run(cfg: TrainConfig, rd: Path) -> None:
+    """A folder already at a run's place in ``OUT/runs`` must hold that very run (finished, or to resume).
+
+    A finished run is reused as it is, so one trained with another GAN, batch size, seed, length,
+    data set or ``--set`` would put a different experiment into the comparison under this one's
+    name. Anything that is not this plan's run is a :class:`UserError` naming the difference.
+    """
+    fix = "choose another --out, or delete that folder to train it again"
+    if not rd.is_dir() or rd.is_symlink():
+        raise UserError(f"{rd} is in the way of this comparison's run (not a run folder); {fix}")
+    status = _run_status(rd)
+    if status not in ("finished", "diverged") and not (rd / CHECKPOINT).is_file():
+        return  # nothing trained to keep (empty, or stopped before its first checkpoint): it starts again
+    if not (rd / CONFIG).is_file() or status is None:
+        raise UserError(f"{rd} holds no readable run (no {CONFIG} or no status in metrics.jsonl); {fix}")
+    config = read_run_config(rd)
+    saved = config["train"]
+    problem = saved_config_problem(saved)
+    if problem:
+        raise UserError(f"{rd / CONFIG}: not a ganbench run configuration ({problem}); {fix}")
+    wanted: dict[str, tuple[Any, Any]] = {
+        "GAN": (config.get("gan"), cfg.gan),
+        "batch size": (saved.get("batch_size"), cfg.batch_size),
+        "seed": (saved.get("seed", 0), cfg.seed),
+        "precision": (saved.get("precision", "fp32"), cfg.precision),
+        "--set": (saved.get("overrides") or {}, json.loads(json.dumps(cfg.overrides))),
+        "time budget (s)": (saved.get("time_budget"), cfg.time_budget),
+        "evaluations": (saved.get("evals", 0), cfg.evals),
+    }
+    for name, what in (("epochs", "epochs"), ("steps", "steps"), ("dataset", "data set"), ("data_root", "data root")):
+        if getattr(cfg, name) is not None:  # given by this comparison (None: the GAN's default, as the run resolved it)
+            wanted[what] = (saved.get(name), getattr(cfg, name))
+    for what, (old, new) in wanted.items():
+        if old != new:
+            raise UserError(f"{rd} holds a run with {what} {old!r}, but this comparison asks for {new!r}; {fix}")
 
 
 def plan_runs(gan: str, batch_sizes: Sequence[int], seeds: Sequence[int], out: Path) -> list[tuple[int, int, Path]]:
@@ -143,22 +184,9 @@ def compare_batch(
         "precision": precision,
         "diagnostics": diagnostics,
     }
-    for _, _, rd in plan_runs(gan, bss, seeds, out):  # a run to resume must load safely before anything trains
-        if _run_status(rd) not in (None, "finished", "diverged") and (rd / CHECKPOINT).is_file():
-            load_checkpoint(rd / CHECKPOINT)
-    run_dirs: list[Path] = []
-    t_all = time.perf_counter()
-    for bs, seed, rd in plan_runs(gan, bss, seeds, out):
-        run_dirs.append(rd)
-        status = _run_status(rd)
-        if status in ("finished", "diverged"):
-            log(f"reusing {rd} ({status})")
-            continue
-        if status is not None and not (rd / CHECKPOINT).is_file():
-            log(f"restarting {rd}: it stopped before its first checkpoint")
-            shutil.rmtree(rd)
-            status = None
-        cfg = TrainConfig(
+
+    def config_for(bs: int, seed: int) -> TrainConfig:
+        return TrainConfig(
             gan=gan,
             dataset=dataset,
             data_root=data_root,
@@ -174,6 +202,27 @@ def compare_batch(
             log_every=0 if time_budget is None else BUDGET_LOG_EVERY,
             evals=evals,
         )
+
+    # every run already in OUT/runs must be this plan's run, and one to resume must load safely,
+    # before anything trains
+    for bs, seed, rd in plan_runs(gan, bss, seeds, out):
+        if rd.exists() or rd.is_symlink():
+            check_existing_run(config_for(bs, seed), rd)
+        if _run_status(rd) not in (None, "finished", "diverged") and (rd / CHECKPOINT).is_file():
+            load_checkpoint(rd / CHECKPOINT)
+    run_dirs: list[Path] = []
+    t_all = time.perf_counter()
+    for bs, seed, rd in plan_runs(gan, bss, seeds, out):
+        run_dirs.append(rd)
+        status = _run_status(rd)
+        if status in ("finished", "diverged"):
+            log(f"reusing {rd} ({status})")
+            continue
+        if rd.is_dir() and any(rd.iterdir()) and not (rd / CHECKPOINT).is_file():
+            log(f"restarting {rd}: it stopped before its first checkpoint")
+            shutil.rmtree(rd)
+            status = None
+        cfg = config_for(bs, seed)
         callbacks = list(training_callbacks(eval_samples=eval_samples, features=features)) if diagnostics else []
         what = (
             f"{time_budget:g} s of training"

@@ -221,8 +221,8 @@ def add_commands(sub) -> None:
         "report, comparison.html (curves vs epochs and wall time, quality at equal epochs and equal wall "
         "time, throughput, verdicts, "
         "samples, a conclusion computed from the data), comparison.json and index.html into --out. Finished "
-        "runs in --out are reused, "
-        "so re-running re-renders.",
+        "runs in --out are reused (so re-running re-renders) and interrupted ones resume, but only when they are "
+        "the runs these flags ask for: a run with another length, --set, data set or precision is an error.",
         epilog="example: ganbench compare-batch mnist_mlp --batch-sizes 96 512   (default data: the embedded glyphs "
         "for MNIST-shaped GANs; 10 epochs)",
     )

@@ -656,6 +656,45 @@ def test_compare_batch_restarts_a_run_killed_before_its_first_checkpoint(tmp_pat
         assert [e["event"] for e in read_metrics(d, "event")][-1] == "finished"
 
 
+def test_compare_batch_reuses_only_its_own_runs(tmp_path):
+    """A finished run in OUT/runs is reused as it is, so it must be the very run the comparison plans:
+    another length, --set, batch size (in a foreign config) or a damaged folder is one clear error."""
+    from bench.compare_batch import compare_batch
+    from gans.base import UserError
+
+    kw = dict(dataset="fake", device="cpu", diagnostics=False, progress=False, evals=1)
+    base = tmp_path / "base"
+    compare_batch("mnist_mlp", [4, 8], out=base, steps_per_run=2, log=lambda m: None, **kw)
+    rd4 = Path("runs") / "mnist_mlp-bs4-seed0"
+
+    said: list[str] = []
+    again = tmp_path / "again"
+    shutil.copytree(base, again)
+    compare_batch("mnist_mlp", [4, 8], out=again, steps_per_run=2, log=said.append, **kw)
+    assert [m.split(" ")[0] for m in said] == ["reusing", "reusing"]  # the same plan: nothing trains
+
+    cases = {
+        "steps 2, but this comparison asks for 3": ({"steps_per_run": 3}, None),
+        "--set {}, but this comparison asks for {'hidden_g': 32}": ({"overrides": {"hidden_g": 32}}, None),
+        "batch size 7, but this comparison asks for 4": ({}, _edit_config(lambda c: c["train"].update(batch_size=7))),
+        "GAN 'wgan', but this comparison asks for 'mnist_mlp'": ({}, _edit_config(lambda c: c.update(gan="wgan"))),
+        "holds no readable run": ({}, _write("metrics.jsonl", b"garbage\n")),
+        "is in the way": ({}, lambda rd: (shutil.rmtree(rd), rd.write_text("x"))),
+    }
+    for i, (needle, (change, damage)) in enumerate(cases.items()):
+        out = tmp_path / f"case{i}"
+        shutil.copytree(base, out)
+        if damage is not None:
+            damage(out / rd4)
+        before = snapshot(out)
+        args = {"steps_per_run": 2, **change}
+        with pytest.raises(UserError) as e:
+            compare_batch("mnist_mlp", [4, 8], out=out, log=lambda m: None, **args, **kw)
+        assert needle in str(e.value) and str(out / rd4) in str(e.value), (needle, str(e.value))
+        assert "choose another --out" in str(e.value)
+        assert snapshot(out) == before, needle  # nothing trained, nothing deleted
+
+
 def test_sigterm_in_library_run_checkpoints(tmp_path):
     class Term:
         def on_scalars(self, run, step, means):
@@ -875,6 +914,8 @@ def _payload_compare(run, marker, capsys):
     rd.parent.mkdir(parents=True)
     shutil.copytree(run, rd)
     (rd / "metrics.jsonl").write_text(json.dumps({"type": "event", "step": 0, "event": "start"}) + "\n")
+    # the unfinished run is this comparison's own (seed 0, batch 4, 1 epoch), so that its checkpoint is loaded
+    _edit_config(lambda c: c["train"].update(seed=0, epochs=1, steps=None, evals=5))(rd)
     plant_checkpoint(rd / "checkpoint.pt", marker)
     return cli(
         [
