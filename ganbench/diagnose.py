@@ -25,7 +25,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gans.base import UserError
+from gans.base import UserError, safe_torch_load
 
 if TYPE_CHECKING:  # torch and numpy are imported when a command runs, so that --help stays fast
     import torch
@@ -174,7 +174,7 @@ def _load_array_file(path: Path, value_range: str = "auto") -> torch.Tensor:
                 key = next((k for k in ARRAY_KEYS if k in keys), keys[0])
                 arr = z[key]
         elif suffix in (".pt", ".pth"):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = safe_torch_load(path, ".pt file")
             if isinstance(obj, dict):
                 key = next((k for k in ARRAY_KEYS if k in obj and isinstance(obj[k], torch.Tensor)), None)
                 if key is None:

@@ -133,28 +133,42 @@ def plain(obj: Any) -> Any:
     return obj
 
 
+def _unpickler_reason(message: str) -> str:
+    """The specific reason in torch's weights-only refusal ("Unsupported global: GLOBAL x.Y was not an
+    allowed global by default", "Unsupported operand 229", "Trying to load unsupported GLOBAL …"), without
+    the rest, which advises ``weights_only=False`` or allow-listing the global: advice ganbench never gives
+    for a file from someone else."""
+    import re
+
+    m = re.search(r"(Trying to load unsupported [^\n]*|Unsupported [^\n]*)", message)
+    return m.group(1).split(". ")[0].strip().rstrip(".") if m else ""
+
+
 def safe_torch_load(path: str | os.PathLike, what: str = "file") -> Any:
     """``torch.load(path, weights_only=True)``: tensors and plain values only, never code.
 
     A missing, unreadable or disallowed file is a :class:`UserError` naming it.
     """
     import pickle
+    import warnings
 
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about odd pickle protocols before refusing the file
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"{path}: no {what} here") from None
     except IsADirectoryError:
         raise UserError(f"{path}: a folder, not a {what}") from None
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        reason = _unpickler_reason(str(e))
         raise UserError(
-            f"{path}: refused to load this {what}: it holds something other than tensors and plain values "
-            f"({first[:200]}); it was not executed"
+            f"{path}: refused to load this {what}: it holds something other than tensors and plain values"
+            f"{f' ({reason[:200]})' if reason else ''}; it was not executed"
         ) from None
-    except (OSError, RuntimeError, EOFError, ValueError, KeyError, AttributeError, ImportError, TypeError) as e:
+    except Exception as e:  # whatever bytes that are not a torch file make the unpickler raise (IndexError …)
         raise UserError(f"{path}: unreadable {what} ({type(e).__name__}: {str(e)[:200]})") from None
 
 

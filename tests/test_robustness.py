@@ -14,6 +14,7 @@ import io
 import json
 import os
 import pickle
+import random
 import shutil
 import signal
 import subprocess
@@ -312,7 +313,9 @@ CORRUPT_CONFIG = {
 }
 CORRUPT_CKPT = {
     "checkpoint truncated": _truncate("checkpoint.pt", 100),
-    "checkpoint random bytes": _write("checkpoint.pt", os.urandom(3000)),
+    "checkpoint random bytes": _write("checkpoint.pt", random.Random(0).randbytes(3000)),
+    # bytes the unpickler reads as NEWOBJ on an empty stack: an IndexError inside torch.load
+    "checkpoint starting 0x81": _write("checkpoint.pt", b"\x81" + random.Random(1).randbytes(300)),
     "checkpoint is JSON": _write("checkpoint.pt", b"{}"),
     "checkpoint empty": _write("checkpoint.pt", b""),
     "checkpoint a list": _ckpt([1, 2, 3]),
@@ -950,8 +953,9 @@ def test_received_checkpoint_runs_no_code(how, kind, run, tmp_path, capsys):
             pickle.dump({"step": 1, "gan": Payload(marker)}, f)
     rc, _, err = how(run, marker, capsys)
     assert rc == 2
-    one_error_line(err, contains="checkpoint.pt")
+    line = one_error_line(err, contains="checkpoint.pt")
     assert not marker.exists(), "the planted pickle ran"
+    assert "weights_only" not in line  # torch's advice to load it unsafely is never passed on
 
 
 def test_diagnose_payload_pt_file(tmp_path, capsys):
@@ -1382,3 +1386,34 @@ def test_cli_resume_with_the_runs_own_values_given_explicitly(run, tmp_path, cap
     )  # fmt: skip
     assert rc == 0, err
     assert "6/6" in out
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.one_of(
+        st.binary(max_size=600),
+        st.binary(max_size=200).map(lambda b: b"\x80\x02" + b),  # a pickle header, then anything
+        st.binary(max_size=200).map(lambda b: b"PK\x03\x04" + b),  # a zip header (torch's format), then anything
+        st.binary(max_size=200).map(lambda b: b"\x81" + b),
+    )
+)
+def test_any_bytes_as_a_checkpoint_are_one_clear_error(data):
+    """Whatever a received checkpoint.pt holds, loading it is a UserError (or a sound checkpoint), never another
+    exception and never a warning on stderr."""
+    import tempfile
+    import warnings
+
+    from gans.base import UserError
+    from gans.training.rundir import load_checkpoint
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "checkpoint.pt"
+        path.write_bytes(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                ckpt = load_checkpoint(path)
+            except UserError as e:
+                assert str(path) in str(e)
+            else:
+                assert {"step", "gan", "optim", "rng"} <= set(ckpt)
