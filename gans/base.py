@@ -136,7 +136,7 @@ def plain(obj: Any) -> Any:
 def _unpickler_reason(message: str) -> str:
     """The specific reason in torch's weights-only refusal ("Unsupported global: GLOBAL x.Y was not an
     allowed global by default", "Unsupported operand 229", "Trying to load unsupported GLOBAL …"), without
-    the rest, which advises ``weights_only=False`` or allow-listing the global: advice ganbench never gives
+    the rest, which advises loading the file unsafely or allow-listing the global: advice ganbench never gives
     for a file from someone else."""
     import re
 
