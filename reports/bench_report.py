@@ -187,6 +187,23 @@ def _cell(v: Any) -> Any:
     return str(v)
 
 
+def _batch(v: Any) -> Any:
+    """A batch size as a cell: whole numbers as ints (pandas holds the column as floats)."""
+    return _cell(int(v) if finite(v) and v == int(v) else v)
+
+
+class _Told(list):
+    """The (file, why) list the loaders append skipped input to, telling ``log`` about each at once."""
+
+    def __init__(self, log: Callable[[str], Any] | None):
+        super().__init__()
+        self.log = log or (lambda m: None)
+
+    def append(self, item: tuple[Path, str]) -> None:
+        super().append(item)
+        self.log(f"bench-report: {item[0]}: {item[1]}")
+
+
 def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
     df = pd.DataFrame([{**r.row, "images_per_s": r.images_per_s, "source": str(r.source)} for r in rows])
     cols = ("gan", "variant", "batch_size", "device", "precision", "compile", "status", "ms_median", "ms_iqr")
@@ -203,11 +220,7 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
         [
             _cell(r["gan"]),
             _cell(r["variant"]),
-            _cell(
-                int(r["batch_size"])
-                if finite(r["batch_size"]) and r["batch_size"] == int(r["batch_size"])
-                else r["batch_size"]
-            ),
+            _batch(r["batch_size"]),
             _cell(r["device"]),
             _cell(r["precision"]),
             _cell(r["compile"]),
@@ -296,11 +309,9 @@ def build_bench_report(
     ``log``, told to the caller (the CLI prints them on stderr)."""
     parts = []
     sources: list[str] = []
-    skipped: list[tuple[Path, str]] = []
+    skipped = _Told(log)
     if bench_dir is not None:
         runs = load_benchmarks(bench_dir, skipped=skipped)
-        for path, why in skipped:
-            (log or (lambda m: None))(f"bench-report: {path}: {why}")
         sources += [str(r.path) for r in runs]
         rows = bench_rows(runs)
         changes = find_changes(rows, k=k, rel=rel)
@@ -332,11 +343,7 @@ def build_bench_report(
             (
                 _cell(r["gan"]) or "–",
                 _cell(r["variant"]),
-                _cell(
-                    int(r["batch_size"])
-                    if finite(r["batch_size"]) and r["batch_size"] == int(r["batch_size"])
-                    else r["batch_size"]
-                ),
+                _batch(r["batch_size"]),
                 _cell(r["device"]) or "–",
                 _cell(r["precision"]) or "–",
                 _ms(r["median_s"]),
@@ -481,10 +488,7 @@ def build_bench_report(
             sources.append(str(Path(sw) / SCALING_JSONL if Path(sw).is_dir() else sw))
             if not (Path(sw).is_dir() and (Path(sw) / "results.jsonl").is_file()):
                 continue  # scaling rows only
-        n_skipped = len(skipped)
         rows_sw = load_sweep(sw, skipped=skipped)
-        for path, why in skipped[n_skipped:]:
-            (log or (lambda m: None))(f"bench-report: {path}: {why}")
         body, srcs = _sweep_section(rows_sw)
         sources += srcs
         parts.append(section("sweep", f"Sweep results: {Path(sw).name}", body))
