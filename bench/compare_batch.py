@@ -18,6 +18,7 @@ run ends within one log interval of the budget; evaluations fall at equal fracti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -32,7 +33,7 @@ from diagnostics.live import training_callbacks
 from gans.base import UserError, check_batch_sizes
 from gans.models import get_gan_entry
 from gans.training import TrainConfig, read_metrics, train
-from gans.training.loop import saved_config_problem
+from gans.training.loop import first_conflict, saved_train_config
 from gans.training.rundir import CHECKPOINT, CONFIG, load_checkpoint, read_run_config
 
 __all__ = ["ComparisonRuns", "compare_batch", "plan_runs", "DEFAULT_EPOCHS", "DEFAULT_EVALS", "DEFAULT_EVAL_SAMPLES"]
@@ -102,25 +103,32 @@ def check_existing_run(cfg: TrainConfig, rd: Path) -> None:
     if not (rd / CONFIG).is_file() or status is None:
         raise UserError(f"{rd} holds no readable run (no {CONFIG} or no status in metrics.jsonl); {fix}")
     config = read_run_config(rd)
-    saved = config["train"]
-    problem = saved_config_problem(saved)
-    if problem:
-        raise UserError(f"{rd / CONFIG}: not a ganbench run configuration ({problem}); {fix}")
-    wanted: dict[str, tuple[Any, Any]] = {
-        "GAN": (config.get("gan"), cfg.gan),
-        "batch size": (saved.get("batch_size"), cfg.batch_size),
-        "seed": (saved.get("seed", 0), cfg.seed),
-        "precision": (saved.get("precision", "fp32"), cfg.precision),
-        "--set": (saved.get("overrides") or {}, json.loads(json.dumps(cfg.overrides))),
-        "time budget (s)": (saved.get("time_budget"), cfg.time_budget),
-        "evaluations": (saved.get("evals", 0), cfg.evals),
-    }
-    for name, what in (("epochs", "epochs"), ("steps", "steps"), ("dataset", "data set"), ("data_root", "data root")):
-        if getattr(cfg, name) is not None:  # given by this comparison (None: the GAN's default, as the run resolved it)
-            wanted[what] = (saved.get(name), getattr(cfg, name))
-    for what, (old, new) in wanted.items():
-        if old != new:
-            raise UserError(f"{rd} holds a run with {what} {old!r}, but this comparison asks for {new!r}; {fix}")
+    try:
+        saved = saved_train_config(config["train"], rd / CONFIG)
+    except UserError as e:
+        raise UserError(f"{e}; {fix}") from None
+    if config.get("gan") != cfg.gan:
+        raise UserError(
+            f"{rd} holds a run with GAN {config.get('gan')!r}, but this comparison asks for {cfg.gan!r}; {fix}"
+        )
+    # what the comparison sets is asked for even at its default; the data and the length only when given
+    given = [f for f in ("epochs", "steps", "dataset", "data_root") if getattr(cfg, f) is not None]
+    fields = ("batch_size", "seed", "precision", "overrides", "time_budget", "evals", *given)
+    asked = dataclasses.replace(cfg, overrides=json.loads(json.dumps(cfg.overrides)))  # tuples as JSON keeps them
+    conflict = first_conflict(asked, saved, frozenset(fields), fields)
+    if conflict:
+        name, new, old = conflict
+        what = _LABELS.get(name, name.replace("_", " "))
+        raise UserError(f"{rd} holds a run with {what} {old!r}, but this comparison asks for {new!r}; {fix}")
+
+
+_LABELS = {
+    "batch_size": "batch size",
+    "overrides": "--set",
+    "time_budget": "time budget (s)",
+    "evals": "evaluations",
+    "dataset": "data set",
+}
 
 
 def plan_runs(gan: str, batch_sizes: Sequence[int], seeds: Sequence[int], out: Path) -> list[tuple[int, int, Path]]:

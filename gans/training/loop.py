@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 from ..base import PRECISIONS, UserError, atomic_write_bytes, atomic_write_json
 from ..data import DataOptions, load_data
@@ -622,26 +622,43 @@ def saved_config_problem(saved: Any) -> str | None:
     return None
 
 
+def saved_train_config(saved: Any, path: Path) -> TrainConfig:
+    """A run's saved ``train`` section as a :class:`TrainConfig`; anything unsound is a :class:`UserError`."""
+    problem = saved_config_problem(saved)
+    if problem:
+        raise UserError(f"{path}: not a ganbench run configuration ({problem})")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    try:
+        return TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    except TypeError as e:
+        raise UserError(f"{path}: not a ganbench run configuration ({e})") from None
+
+
+def first_conflict(
+    given: TrainConfig, run: TrainConfig, explicit: frozenset[str], fields: Sequence[str] = _RUN_DEFINING
+) -> tuple[str, Any, Any] | None:
+    """The first of ``fields`` where ``given`` asks for something else than the saved ``run``, as
+    (field, asked, saved); a value equal to the default counts as asked only when it is in ``explicit``."""
+    defaults = TrainConfig(gan=run.gan)
+    for name in fields:
+        new, old, default = getattr(given, name), getattr(run, name), getattr(defaults, name)
+        if name == "gan" or new == old or (new == default and name not in explicit):
+            continue
+        if (name == "device" and str(new) == "auto") or (name == "log_every" and new == 0):
+            continue  # "auto" and log_every 0 ask for the default the saved run already resolved
+        return name, new, old
+    return None
+
+
 def _resumed_config(
     given: TrainConfig, saved: dict[str, Any], out: Path, explicit: frozenset[str] = frozenset()
 ) -> TrainConfig:
     """The saved run's config, extended by ``given``'s steps/epochs; any other differing option is an error
     (a value equal to the default counts as given only when it is in ``explicit``)."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    problem = saved_config_problem(saved)
-    if problem:
-        raise UserError(f"{out / 'config.json'}: not a ganbench run configuration ({problem})")
-    try:
-        cfg = TrainConfig(**{k: v for k, v in saved.items() if k in known})
-    except TypeError as e:
-        raise UserError(f"{out / 'config.json'}: not a ganbench run configuration ({e})") from None
-    defaults = TrainConfig(gan=cfg.gan)
-    for name in _RUN_DEFINING:
-        new, old, default = getattr(given, name), getattr(cfg, name), getattr(defaults, name)
-        if name == "gan" or new == old or (new == default and name not in explicit):
-            continue
-        if (name == "device" and str(new) == "auto") or (name == "log_every" and new == 0):
-            continue  # "auto" and log_every 0 ask for the default the saved run already resolved
+    cfg = saved_train_config(saved, out / "config.json")
+    conflict = first_conflict(given, cfg, explicit)
+    if conflict:
+        name, new, old = conflict
         flag = {"overrides": "--set", "data_root": "--data-root", "epoch_size": "--epoch-size"}.get(
             name, "--" + name.replace("_", "-")
         )
