@@ -78,6 +78,60 @@ def test_one_training_step_changes_both_nets(name):
         assert key in scalars or any(k.startswith(key) for k in scalars), key
 
 
+def _plain_step(gan, real, labels, step):
+    """The update with nothing skipped: every phase backpropagates into both nets' weights."""
+    from gans.models.core import StepContext
+
+    ctx = StepContext(real=real, labels=labels, step=step)
+    for phase in gan.cached_phases():
+        if phase.every > 1 and step % phase.every != phase.every - 1:
+            continue
+        opt = gan.opt_d if phase.net == "D" else gan.opt_g
+        opt.zero_grad(set_to_none=True)
+        phase.loss(ctx).backward()
+        opt.step()
+        if phase.after is not None:
+            phase.after()
+
+
+@pytest.mark.parametrize("name", list_gans())
+def test_skipping_the_idle_nets_gradients_changes_no_update(name):
+    """train_step freezes D's weights in G phases (and seed_bce_phases draws G(z1) without a graph);
+    every weight must still end bit for bit where the plain update puts it."""
+    overrides = {"segan": {"window": 1024}}.get(name)
+    gans = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        gans.append(build_gan(name, overrides))
+    fast, plain = gans
+    x, _ = next(load_data("fake", fast.data_shape).epoch(4, 0, device=torch.device("cpu")))
+    torch.manual_seed(1)
+    labels = fast.sample_labels(4) if fast.conditional else None
+    steps = 2 * max(ph.every for ph in fast.phases())
+    torch.manual_seed(2)
+    for step in range(steps):
+        train_step(fast, fast.prepare(x), labels, step=step)
+    torch.manual_seed(2)
+    for step in range(steps):
+        _plain_step(plain, plain.prepare(x), labels, step)
+    for (n, a), b in zip(fast.named_parameters(), plain.parameters()):
+        assert torch.equal(a, b), n
+    assert all(p.requires_grad for p in fast.parameters())  # the freeze is undone
+
+
+def test_g_phase_computes_no_gradient_for_d():
+    torch.manual_seed(0)
+    gan = build_gan("mnist_mlp")
+    x, _ = next(load_data("fake", gan.data_shape).epoch(4, 0, device=torch.device("cpu")))
+    computed = {"D": 0, "G": 0}
+    for net, module in (("D", gan.D), ("G", gan.G)):
+        for p in module.parameters():
+            p.register_hook(lambda g, net=net: computed.__setitem__(net, computed[net] + 1))
+    train_step(gan, gan.prepare(x))
+    n_d, n_g = len(list(gan.D.parameters())), len(list(gan.G.parameters()))
+    assert computed == {"D": 2 * n_d, "G": n_g}  # D: its two phases only; G: its own phase only
+
+
 # ---- parameter counts against the seed's own layer definitions, written out as in the notes ----
 
 

@@ -134,7 +134,9 @@ def seed_bce_phases(
 
     def d_fake(ctx: StepContext) -> torch.Tensor:
         # (2) D step on G(z1).detach(), target 0 — G gets no gradient
-        logits = d_logits(generate(latent(ctx.batch_size, ctx.real.device)).detach())
+        with torch.no_grad():  # the same G(z1).detach(), without recording G's graph
+            fake = generate(latent(ctx.batch_size, ctx.real.device))
+        logits = d_logits(fake)
         ctx.report("d/fake", torch.sigmoid(logits))
         loss = bce_logits(logits, 0.0)
         ctx.report("loss/d_fake", loss)
@@ -326,12 +328,23 @@ def train_step(
             continue
         opt = gan.opt_d if phase.net == "D" else gan.opt_g
         opt.zero_grad(set_to_none=True)
-        if amp is None:
-            loss = phase.loss(ctx)
-        else:
-            with amp:
+        # D's weights need no gradient in a G phase: opt_d does not step, and D's .grad is cleared
+        # before D's next phase. Freezing them skips D's weight-gradient products and leaves every
+        # update bit for bit the same. (G is not frozen in D phases: a D phase may keep G's graph
+        # for the G phase, as dcgan's does.)
+        frozen = [p for p in gan.D.parameters() if p.requires_grad] if phase.net == "G" else []
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            if amp is None:
                 loss = phase.loss(ctx)
-        loss.backward()
+            else:
+                with amp:
+                    loss = phase.loss(ctx)
+            loss.backward()
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
         if log:
             ctx.scalars["grad/d" if phase.net == "D" else "grad/g"] = grad_norm(gan.D if phase.net == "D" else gan.G)
         opt.step()
