@@ -29,7 +29,7 @@ def test_grey_grid_png_holds_the_pixels():
     x[1] = 1.0
     im = Image.open(io.BytesIO(grid_png(x, nrow=2)))
     assert im.mode == "L" and im.size == (2 + 2 * 5, 2 + 3 + 2)
-    px = torch.from_numpy(np.asarray(im)).long()
+    px = torch.from_numpy(np.array(im)).long()
     assert (px[2:5, 2:5] == 0).all() and (px[2:5, 7:10] == 255).all()  # the two images
     assert (px[0:2] == 255).all() and (px[5:7] == 255).all() and (px[:, 5:7] == 255).all()  # white padding
 
