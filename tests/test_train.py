@@ -171,7 +171,8 @@ def test_evaluation_does_not_change_the_training_stream(tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.slow  # 50,000 optimiser steps per seed (the seed's D pre-training, then 10,000 epochs)
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_pattern1010_reaches_the_seeds_end_state(tmp_path, seed):
     """The seed's defaults (10,000 epochs, batch 1, SGD 0.01, MSE) end with G ≈ 1010 and D ≈ 0.5."""
     out = tmp_path / "run"
