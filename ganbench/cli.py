@@ -163,10 +163,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         out = args.resume
         args.gan = args.gan or ""  # the saved config wins; a different name is a conflict
     else:
-        get_gan_entry(args.gan)  # unknown names fail before anything is written
+        entry = get_gan_entry(args.gan)  # unknown names fail before anything is written
         if args.dry_run:
             args.dataset, args.steps, args.log_every = "fake", args.steps or 2, 1
             args.batch_size = args.batch_size or 2
+            given = parse_overrides(args.set)
+            short = [f"{k}={v}" for k, v in entry.cls.dry_run_overrides.items() if k not in given]
+            args.set = short + list(args.set or [])
         out = args.out or (
             tempfile.mkdtemp(prefix="ganbench-dry-")
             if args.dry_run
@@ -414,7 +417,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", metavar="RUN_DIR", help="continue this run from its checkpoint (with --steps/--epochs to extend it)"
     )
     p.add_argument(
-        "--dry-run", action="store_true", help="two steps on fake data into a temporary folder: checks the install"
+        "--dry-run",
+        action="store_true",
+        help=(
+            "two steps on fake data into a temporary folder (warm-up schedules such as pattern1010's D "
+            "pre-training shortened too): checks the install"
+        ),
     )
     p.add_argument(
         "--log-every", type=int, default=50, help="steps between logged scalars (the only GPU sync; default 50)"

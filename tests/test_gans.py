@@ -322,3 +322,17 @@ def test_cli_dry_run(name, tmp_path, capsys):
     assert (tmp_path / "run" / "config.json").is_file()
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
     assert "finished" in out
+
+
+@pytest.mark.parametrize("given,expected", [([], 2), (["--set", "pretrain_d_steps=5"], 5)])
+def test_dry_run_shortens_warm_up_schedules_unless_set(tmp_path, capsys, given, expected):
+    import json
+
+    from ganbench.cli import main
+
+    out = tmp_path / "run"
+    rc = main(["train", "pattern1010", "--dry-run", "--quiet", "--no-diagnostics", "--out", str(out), *given])
+    assert rc == 0, capsys.readouterr().err[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["gan_config"]["pretrain_d_steps"] == expected
+    assert get_gan_entry("pattern1010").default_config().pretrain_d_steps == 10000  # only the dry run is short

@@ -184,6 +184,9 @@ class GAN(nn.Module):
     default_epochs: ClassVar[int] = 1
     conditional: ClassVar[bool] = False
     num_classes: ClassVar[int | None] = None
+    #: config fields that ``ganbench train --dry-run`` shortens unless ``--set`` names them: a dry
+    #: run checks the install in seconds, so long warm-up schedules run two steps too
+    dry_run_overrides: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: Any):
         super().__init__()

@@ -71,6 +71,7 @@ class Pattern1010GAN(GAN):
     default_dataset = "pattern1010"
     default_batch_size = 1
     default_epochs = 10000  # one step per epoch: the seed's 10,000 epochs of one sample
+    dry_run_overrides = {"pretrain_d_steps": 2}  # a dry run skips most of the 20,000 pre-training updates
 
     def __init__(self, config: Pattern1010Config):
         super().__init__(config)
