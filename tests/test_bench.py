@@ -257,6 +257,7 @@ def _sweep(out, *args, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, env=ENV, cwd=out.parent, timeout=300, **kw)
 
 
+@pytest.mark.slow  # a memory-capped sweep in subprocesses, about 18 s
 def test_sweep_records_oom_under_the_memory_cap_and_goes_on(tmp_path):
     out = tmp_path / "sweep"
     # batch 10^8 of pattern1010 needs 1.6 GB for the batch alone: over a 300 MB cap

@@ -187,6 +187,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two torchrun launches, about 16 s
 def test_two_node_rendezvous_on_localhost(tmp_path):
     endpoint = f"127.0.0.1:{_free_port()}"
     args = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint]
