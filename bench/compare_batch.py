@@ -88,7 +88,8 @@ def _cpu_threads(device: str):
 
 
 def check_existing_run(cfg: TrainConfig, rd: Path) -> None:
-    """A folder already at a run's place in ``OUT/runs`` must hold that very run (finished, or to resume).
+    """A folder already at a run's place in ``OUT/runs`` must hold that very run (finished, or to resume,
+    with a checkpoint that loads safely).
 
     A finished run is reused as it is, so one trained with another GAN, batch size, seed, length,
     data set or ``--set`` would put a different experiment into the comparison under this one's
@@ -120,6 +121,8 @@ def check_existing_run(cfg: TrainConfig, rd: Path) -> None:
         name, new, old = conflict
         what = _LABELS.get(name, name.replace("_", " "))
         raise UserError(f"{rd} holds a run with {what} {old!r}, but this comparison asks for {new!r}; {fix}")
+    if status not in ("finished", "diverged"):
+        load_checkpoint(rd / CHECKPOINT)  # the run to resume must load safely before anything trains
 
 
 _LABELS = {
@@ -216,8 +219,6 @@ def compare_batch(
     for bs, seed, rd in plan_runs(gan, bss, seeds, out):
         if rd.exists() or rd.is_symlink():
             check_existing_run(config_for(bs, seed), rd)
-        if _run_status(rd) not in (None, "finished", "diverged") and (rd / CHECKPOINT).is_file():
-            load_checkpoint(rd / CHECKPOINT)
     run_dirs: list[Path] = []
     t_all = time.perf_counter()
     for bs, seed, rd in plan_runs(gan, bss, seeds, out):
