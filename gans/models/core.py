@@ -35,6 +35,7 @@ __all__ = [
     "bce_logits",
     "grad_norm",
     "adam",
+    "FusedAdam",
     "sgd",
     "seed_bce_phases",
 ]
@@ -95,11 +96,87 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
 
 
+class FusedAdam(torch.optim.Adam):
+    """``torch.optim.Adam(fused=True)`` whose ``step`` calls the fused kernel directly in the usual case.
+
+    ``Adam.step`` spends more time in Python than in its kernel on a small network (on a 2-core
+    CPU, about 250 µs per call against 100 µs for the kernel, for mnist_mlp's D): it rebuilds the
+    per-parameter lists and regroups them by device on every call. When one parameter group
+    holds parameters of one device and dtype that all have a gradient and an initialised state,
+    and no closure, AMP grad scaler, amsgrad, maximize, capturable, differentiable or tensor lr is
+    in play, this ``step`` makes the same two calls ``Adam.step`` ends in (``_foreach_add_`` on the
+    step counts, then ``_fused_adam_``) with the same arguments, so every update is bit for bit
+    that of ``Adam(fused=True)``; any other case goes through ``Adam.step`` itself. State dicts,
+    hooks and the profiler label are Adam's own.
+    """
+
+    def __init__(self, params: Any, *, lr: float, betas: tuple[float, float]) -> None:
+        super().__init__(params, lr=lr, betas=betas, fused=True)
+
+    def _direct_args(self) -> tuple[list[torch.Tensor], ...] | None:
+        if len(self.param_groups) != 1 or getattr(self, "grad_scale", None) is not None:
+            return None
+        if getattr(self, "found_inf", None) is not None:
+            return None
+        group = self.param_groups[0]
+        if (
+            group["amsgrad"]
+            or group["maximize"]
+            or group["capturable"]
+            or group["differentiable"]
+            or group["decoupled_weight_decay"]
+            or not group["fused"]
+            or isinstance(group["lr"], torch.Tensor)
+        ):
+            return None
+        params: list[torch.Tensor] = group["params"]
+        grads, avgs, sqs, steps = [], [], [], []
+        first = params[0] if params else None
+        for p in params:
+            g = p.grad
+            state = self.state.get(p)
+            if g is None or not state or g.is_sparse or p.device != first.device or p.dtype != first.dtype:
+                return None
+            grads.append(g)
+            avgs.append(state["exp_avg"])
+            sqs.append(state["exp_avg_sq"])
+            steps.append(state["step"])
+        return (params, grads, avgs, sqs, steps) if params else None
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        args = None if closure is not None else self._direct_args()
+        if args is None:
+            return super().step(closure)
+        params, grads, avgs, sqs, steps = args
+        group = self.param_groups[0]
+        beta1, beta2 = group["betas"]
+        with torch.no_grad():
+            torch._foreach_add_(steps, 1)
+            torch._fused_adam_(
+                params,
+                grads,
+                avgs,
+                sqs,
+                [],
+                steps,
+                amsgrad=False,
+                lr=group["lr"],
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=group["weight_decay"],
+                eps=group["eps"],
+                maximize=False,
+                grad_scale=None,
+                found_inf=None,
+            )
+        return None
+
+
 def adam(params: Any, *, lr: float, betas: tuple[float, float]) -> torch.optim.Adam:
-    """Adam with its fused kernel: the same update rule as the default for-loop Adam in one kernel
-    per parameter group (equal up to float rounding order; about half the optimiser time of an MLP
-    GAN step on a CPU)."""
-    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    """Adam with its fused kernel (:class:`FusedAdam`): the same update rule as the default
+    for-loop Adam in one kernel per parameter group (equal up to float rounding order; about half
+    the optimiser time of an MLP GAN step on a CPU)."""
+    return FusedAdam(params, lr=lr, betas=betas)
 
 
 def sgd(params: Any, *, lr: float) -> torch.optim.SGD:
