@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -90,11 +91,12 @@ def compare_epochs(batch_sizes: Sequence[int], *, rounds: int = 2, workers: int 
     source, scalar stream, sample grids, final checkpoint) — its training time as the loop
     reports it (``train_s`` of the ``finished`` event: evaluations excluded, none run here).
     ``minimal``: :func:`bench.references.mnist_mlp_minimal.train` on the preloaded set.
-    ``seed``: the notes' loop (:func:`bench.references.mnist_mlp_seed.train`) over a DataLoader
-    with ``shuffle=True, num_workers=4`` of a Dataset returning ``ToTensor()``-converted images,
-    as the notes' ``load_dataset`` builds it (torchvision's MNIST class replaced by the same
-    per-item conversion; ``drop_last=True`` because the notes' ``view(BATCH_SIZE, 784)`` fails
-    on a partial last batch). Wall time of the epoch loop, as the notes time it.
+    ``seed``: the notes' loop (:func:`bench.references.mnist_mlp_seed.train`) over the notes'
+    loader (:func:`bench.references.mnist_mlp_seed.load_dataset`: torchvision's dataset class
+    with ``transforms.ToTensor()``, ``shuffle=True, num_workers=4``), reading the same images
+    written out in torchvision's layout; ``drop_last=True`` where the batch size does not divide
+    the set, because the notes' ``view(BATCH_SIZE, 784)`` fails on a partial last batch. Wall time
+    of the epoch loop, as the notes time it.
     """
     import tempfile
 
@@ -106,51 +108,49 @@ def compare_epochs(batch_sizes: Sequence[int], *, rounds: int = 2, workers: int 
     cpu = torch.device("cpu")
     data = load_data("fashion-mnist", (1, 28, 28), options=DataOptions(), device=cpu)
     x01, y = data.real(int(data.info["n_train"]), "train")
-    u8 = (x01 * 255).round().to(torch.uint8)
-
-    class ToTensorSet(torch.utils.data.Dataset):
-        def __len__(self) -> int:
-            return u8.shape[0]
-
-        def __getitem__(self, i: int):
-            return u8[i].float().div(255.0), int(y[i]) if y is not None else 0
-
+    xte, yte = data.real(int(data.info["n_test"]), "test")
+    to_u8 = lambda x: (x * 255).round().to(torch.uint8)  # noqa: E731
+    tv_root = tempfile.mkdtemp(prefix="ganbench-refs-tv-")
+    mnist_mlp_seed.write_torchvision_layout(tv_root, to_u8(x01), y, to_u8(xte), yte)
     results = []
-    for bs in batch_sizes:
-        n_img = (x01.shape[0] // bs) * bs
-        s: dict[str, list[float]] = {"ganbench": [], "minimal": [], "seed": []}
-        for r in range(rounds):
-            with tempfile.TemporaryDirectory(prefix="ganbench-refs-") as tmp:
-                cfg = TrainConfig(gan="mnist_mlp", dataset="fashion-mnist", batch_size=bs, epochs=1, seed=r)
-                train(cfg, os.path.join(tmp, "run"), progress=False)
-                with open(os.path.join(tmp, "run", "metrics.jsonl"), encoding="utf-8") as f:
-                    ev = [json.loads(line) for line in f if '"finished"' in line]
-                s["ganbench"].append(float(ev[-1]["train_s"]))
-            t0 = time.perf_counter()
-            mnist_mlp_minimal.train(x01, bs, cpu)
-            s["minimal"].append(time.perf_counter() - t0)
-            loader = torch.utils.data.DataLoader(
-                ToTensorSet(), batch_size=bs, shuffle=True, num_workers=workers, drop_last=True
-            )
-            t0 = time.perf_counter()
-            mnist_mlp_seed.train(loader, cpu)
-            s["seed"].append(time.perf_counter() - t0)
-            print(f"  bs {bs} round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in s.items()), file=sys.stderr)
-        out: dict[str, Any] = {"gan": "mnist_mlp (epoch of fashion-mnist)", "batch_size": bs, "rounds": rounds}
-        out["variants"] = {
-            k: {
-                "ms_median": statistics.median(v) * 1000 / (n_img // bs),
-                "ms_min": min(v) * 1000 / (n_img // bs),
-                "ms_max": max(v) * 1000 / (n_img // bs),
-                "images_per_s": n_img / statistics.median(v),
-                "epoch_s": v,
+    try:
+        for bs in batch_sizes:
+            n_img = (x01.shape[0] // bs) * bs
+            s: dict[str, list[float]] = {"ganbench": [], "minimal": [], "seed": []}
+            for r in range(rounds):
+                with tempfile.TemporaryDirectory(prefix="ganbench-refs-") as tmp:
+                    cfg = TrainConfig(gan="mnist_mlp", dataset="fashion-mnist", batch_size=bs, epochs=1, seed=r)
+                    train(cfg, os.path.join(tmp, "run"), progress=False)
+                    with open(os.path.join(tmp, "run", "metrics.jsonl"), encoding="utf-8") as f:
+                        ev = [json.loads(line) for line in f if '"finished"' in line]
+                    s["ganbench"].append(float(ev[-1]["train_s"]))
+                t0 = time.perf_counter()
+                mnist_mlp_minimal.train(x01, bs, cpu)
+                s["minimal"].append(time.perf_counter() - t0)
+                partial = x01.shape[0] % bs != 0
+                loader = mnist_mlp_seed.load_dataset(bs, tv_root, num_workers=workers, drop_last=partial)
+                t0 = time.perf_counter()
+                mnist_mlp_seed.train(loader, cpu)
+                s["seed"].append(time.perf_counter() - t0)
+                took = ", ".join(f"{k} {v[-1]:.1f} s" for k, v in s.items())
+                print(f"  bs {bs} round {r + 1}: {took}", file=sys.stderr)
+            out: dict[str, Any] = {"gan": "mnist_mlp (epoch of fashion-mnist)", "batch_size": bs, "rounds": rounds}
+            out["variants"] = {
+                k: {
+                    "ms_median": statistics.median(v) * 1000 / (n_img // bs),
+                    "ms_min": min(v) * 1000 / (n_img // bs),
+                    "ms_max": max(v) * 1000 / (n_img // bs),
+                    "images_per_s": n_img / statistics.median(v),
+                    "epoch_s": v,
+                }
+                for k, v in s.items()
             }
-            for k, v in s.items()
-        }
-        for ref in ("minimal", "seed"):
-            q = [b / a for a, b in zip(s["ganbench"], s[ref])]
-            out[f"vs_{ref}"] = {"median": statistics.median(q), "min": min(q), "max": max(q)}
-        results.append(out)
+            for ref in ("minimal", "seed"):
+                q = [b / a for a, b in zip(s["ganbench"], s[ref])]
+                out[f"vs_{ref}"] = {"median": statistics.median(q), "min": min(q), "max": max(q)}
+            results.append(out)
+    finally:
+        shutil.rmtree(tv_root, ignore_errors=True)
     return results
 
 

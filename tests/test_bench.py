@@ -436,3 +436,30 @@ def test_loop_logs_grad_norms_on_every_flushed_interval(tmp_path):
     scalars = [r for r in recs if r.get("type") == "scalars"]
     assert [r["step"] for r in scalars] == [5, 10, 12]
     assert all(r.get("grad/d", -1) >= 0 and r.get("grad/g", -1) >= 0 for r in scalars)
+
+
+def test_seed_loader_reads_the_images_through_torchvision_as_the_notes_do(tmp_path):
+    """The epoch comparison's seed row loads data as the notes' load_dataset does: torchvision's
+    dataset class with ToTensor over files in its layout. Known answer: the written pixels / 255."""
+    from bench.references import mnist_mlp_seed
+
+    g = torch.Generator().manual_seed(0)
+    train_u8 = torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8, generator=g)
+    train_y = torch.arange(10) % 10
+    test_u8, test_y = train_u8[:3].clone(), train_y[:3].clone()
+    mnist_mlp_seed.write_torchvision_layout(str(tmp_path), train_u8, train_y, test_u8, test_y)
+    loader = mnist_mlp_seed.load_dataset(4, str(tmp_path), num_workers=0, drop_last=True)
+    from torchvision import datasets
+
+    assert isinstance(loader.dataset, datasets.FashionMNIST)
+    assert loader.num_workers == 0 and len(loader) == 2  # 10 images, batches of 4, partial one dropped
+    seen = torch.cat([img for img, _ in loader])
+    assert seen.shape == (8, 1, 28, 28) and seen.dtype == torch.float32
+    assert torch.equal(loader.dataset.data, train_u8[:, 0]) and torch.equal(loader.dataset.targets, train_y)
+    x, label = loader.dataset[7]
+    assert torch.equal(x, train_u8[7].float() / 255.0) and label == 7
+    import warnings
+
+    with warnings.catch_warnings():  # on a machine with fewer than 4 cores torch warns about them
+        warnings.simplefilter("ignore", UserWarning)
+        assert mnist_mlp_seed.load_dataset(96, str(tmp_path)).num_workers == 4  # the notes' 4 workers

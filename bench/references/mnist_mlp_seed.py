@@ -7,10 +7,17 @@ codes from ``generate_random_seed``. Two changes only: ``.cuda()`` becomes ``.to
 (so the script runs on the CPU too), and the plotting calls are left out.
 
 ``make_step(real, device)`` is one iteration of the notes' training loop on a batch that is
-already on the device; ``train(loader, device)`` is the notes' epoch loop.
+already on the device; ``train(loader, device)`` is the notes' epoch loop, and
+``load_dataset(batch_size, root)`` the notes' loader: torchvision's dataset class with
+``transforms.ToTensor()`` (a PIL image and its conversion per item), shuffled, 4 workers. The
+notes read MNIST; here it is Fashion-MNIST, whose torchvision class is MNIST's with other files.
+``write_torchvision_layout`` lays images out as torchvision's class reads them.
 """
 
 from __future__ import annotations
+
+import os
+import struct
 
 import torch
 import torch.nn as nn
@@ -107,3 +114,30 @@ def train(loader, device, epochs: int = 1):
         for img, _target in loader:
             iteration(generator, discriminator, img, device)
     return generator, discriminator
+
+
+def write_torchvision_layout(
+    root: str, train_u8: torch.Tensor, train_y: torch.Tensor, test_u8: torch.Tensor, test_y: torch.Tensor
+) -> None:
+    """Write (N, 28, 28) uint8 images and their labels as ``root/FashionMNIST/raw/*-idx?-ubyte``."""
+    raw = os.path.join(root, "FashionMNIST", "raw")
+    os.makedirs(raw, exist_ok=True)
+    for split, x, y in (("train", train_u8, train_y), ("t10k", test_u8, test_y)):
+        x = x.reshape(-1, 28, 28).to(torch.uint8).contiguous()
+        with open(os.path.join(raw, f"{split}-images-idx3-ubyte"), "wb") as f:
+            f.write(struct.pack(">HBB3I", 0, 0x08, 3, *x.shape) + x.numpy().tobytes())
+        with open(os.path.join(raw, f"{split}-labels-idx1-ubyte"), "wb") as f:
+            f.write(struct.pack(">HBBI", 0, 0x08, 1, y.shape[0]) + y.to(torch.uint8).numpy().tobytes())
+
+
+def load_dataset(batch_size: int, root: str, *, num_workers: int = 4, drop_last: bool = False):
+    """The notes' ``load_dataset``: ``datasets.<class>(root, train=True, transform=ToTensor())`` in a
+    shuffled DataLoader with 4 workers. ``drop_last=True`` is the one change a batch size that does
+    not divide 60,000 needs: the notes' ``view(BATCH_SIZE, 784)`` fails on a partial last batch."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    train_data = datasets.FashionMNIST(root=root, train=True, transform=transforms.ToTensor(), download=False)
+    return DataLoader(
+        dataset=train_data, batch_size=batch_size, shuffle=True, num_workers=num_workers, drop_last=drop_last
+    )
