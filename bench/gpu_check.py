@@ -9,7 +9,9 @@ its own try/except (a failure is recorded as an error and the next part runs):
    channels_last, training works, and its speed against contiguous;
 4. torch.compile of G and D for one GAN (mnist_mlp): trains, compile time, speed vs eager;
 5. memory peaks: ``max_memory_allocated`` grows with the batch and exceeds the parameters;
-6. the sweep for dcgan and mnist_mlp at batch 96 and 512 in fp32 and bf16 (in-process cells).
+6. ganbench's ``FusedAdam`` against ``torch.optim.Adam(fused=True)`` on the GPU: bit for bit the
+   same weights and states after 20 steps, and the time of one ``step()`` each way;
+7. the sweep for dcgan and mnist_mlp at batch 96 and 512 in fp32 and bf16 (in-process cells).
 
 Prints a table and writes ``DIR/gpu_check.json`` (and the sweep's rows to ``DIR/sweep.jsonl``).
 Budget: well under 6 minutes on an H100 including compile. Without CUDA it writes a JSON saying
@@ -169,6 +171,39 @@ def memory_peaks() -> dict[str, Any]:
     return {"ok": ok, "peak_mb_bs96": peaks[96], "peak_mb_bs512": peaks[512], "param_mb": param_mb}
 
 
+def fused_adam_check(device: str = "cuda", steps: int = 20) -> dict[str, Any]:
+    """FusedAdam vs Adam(fused=True) on ``device``: equal updates bit for bit, and µs per ``step()``."""
+    import torch.nn as nn
+
+    from gans.models.core import FusedAdam
+
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    nets = [nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(), nn.LayerNorm(200), nn.Linear(200, 1)).to(dev)]
+    nets.append(nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(), nn.LayerNorm(200), nn.Linear(200, 1)).to(dev))
+    nets[1].load_state_dict(nets[0].state_dict())
+    opts = [
+        torch.optim.Adam(nets[0].parameters(), lr=1e-4, betas=(0.5, 0.999), fused=True),
+        FusedAdam(nets[1].parameters(), lr=1e-4, betas=(0.5, 0.999)),
+    ]
+    g = torch.Generator(device=dev).manual_seed(1)
+    for _ in range(steps):
+        x = torch.randn(96, 784, device=dev, generator=g)
+        for net, opt in zip(nets, opts):
+            opt.zero_grad(set_to_none=True)
+            net(x).square().mean().backward()
+            opt.step()
+    same = all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        sa, sb = opts[0].state[a], opts[1].state[b]
+        same = same and all(torch.equal(sa[k], sb[k]) for k in ("step", "exp_avg", "exp_avg_sq"))
+    us = {}
+    for name, opt in zip(("torch_adam_fused", "ganbench_fused_adam"), opts):
+        t = time_steps(opt.step, 200, device)  # gradients stay from the last backward
+        us[name] = statistics.median(t) * 1000.0
+    return {"ok": same, "bit_identical": same, "us_per_step": us, "steps_compared": steps}
+
+
 def sweep(out_dir: Path) -> dict[str, Any]:
     from .sweep import append_result
 
@@ -213,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     _part(results, "channels_last", channels_last)
     _part(results, "torch_compile", compile_check)
     _part(results, "memory_peaks", memory_peaks)
+    _part(results, "fused_adam", fused_adam_check)
     _part(results, "sweep", lambda: sweep(out))
     results["total_seconds"] = round(time.perf_counter() - t0, 1)
     atomic_write_json(out / "gpu_check.json", results)
