@@ -178,10 +178,10 @@ def fused_adam_check(device: str = "cuda", steps: int = 20) -> dict[str, Any]:
     from gans.models.core import FusedAdam
 
     dev = torch.device(device)
-    torch.manual_seed(0)
-    nets = [nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(), nn.LayerNorm(200), nn.Linear(200, 1)).to(dev)]
-    nets.append(nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(), nn.LayerNorm(200), nn.Linear(200, 1)).to(dev))
-    nets[1].load_state_dict(nets[0].state_dict())
+    nets = []
+    for _ in range(2):  # the same weights twice: mnist_mlp's D
+        torch.manual_seed(0)
+        nets.append(nn.Sequential(nn.Linear(784, 200), nn.LeakyReLU(), nn.LayerNorm(200), nn.Linear(200, 1)).to(dev))
     opts = [
         torch.optim.Adam(nets[0].parameters(), lr=1e-4, betas=(0.5, 0.999), fused=True),
         FusedAdam(nets[1].parameters(), lr=1e-4, betas=(0.5, 0.999)),

@@ -441,6 +441,10 @@ def test_loop_logs_grad_norms_on_every_flushed_interval(tmp_path):
 def test_seed_loader_reads_the_images_through_torchvision_as_the_notes_do(tmp_path):
     """The epoch comparison's seed row loads data as the notes' load_dataset does: torchvision's
     dataset class with ToTensor over files in its layout. Known answer: the written pixels / 255."""
+    import warnings
+
+    from torchvision import datasets  # imported here: a 2.5 s import the other tests do without
+
     from bench.references import mnist_mlp_seed
 
     g = torch.Generator().manual_seed(0)
@@ -449,8 +453,6 @@ def test_seed_loader_reads_the_images_through_torchvision_as_the_notes_do(tmp_pa
     test_u8, test_y = train_u8[:3].clone(), train_y[:3].clone()
     mnist_mlp_seed.write_torchvision_layout(str(tmp_path), train_u8, train_y, test_u8, test_y)
     loader = mnist_mlp_seed.load_dataset(4, str(tmp_path), num_workers=0, drop_last=True)
-    from torchvision import datasets
-
     assert isinstance(loader.dataset, datasets.FashionMNIST)
     assert loader.num_workers == 0 and len(loader) == 2  # 10 images, batches of 4, partial one dropped
     seen = torch.cat([img for img, _ in loader])
@@ -458,8 +460,6 @@ def test_seed_loader_reads_the_images_through_torchvision_as_the_notes_do(tmp_pa
     assert torch.equal(loader.dataset.data, train_u8[:, 0]) and torch.equal(loader.dataset.targets, train_y)
     x, label = loader.dataset[7]
     assert torch.equal(x, train_u8[7].float() / 255.0) and label == 7
-    import warnings
-
     with warnings.catch_warnings():  # on a machine with fewer than 4 cores torch warns about them
         warnings.simplefilter("ignore", UserWarning)
         assert mnist_mlp_seed.load_dataset(96, str(tmp_path)).num_workers == 4  # the notes' 4 workers

@@ -97,7 +97,8 @@ def test_fake_matches_any_shape():
 
 def _write_idx(folder: Path, n: int = 64, gz: bool = True):
     import gzip
-    import struct
+
+    from gans.data.mnist import idx_bytes
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -105,7 +106,7 @@ def _write_idx(folder: Path, n: int = 64, gz: bool = True):
         imgs = rng.integers(0, 255, size=(m, 28, 28), dtype=np.uint8)
         labels = rng.integers(0, 10, size=(m,), dtype=np.uint8)
         for kind, arr, dims in (("images", imgs, 3), ("labels", labels, 1)):
-            payload = struct.pack(">HBB", 0, 8, dims) + struct.pack(f">{dims}I", *arr.shape) + arr.tobytes()
+            payload = idx_bytes(arr)
             name = f"{split}-{kind}-idx{dims}-ubyte"
             if gz:
                 with gzip.open(folder / (name + ".gz"), "wb") as f:

@@ -17,7 +17,6 @@ notes read MNIST; here it is Fashion-MNIST, whose torchvision class is MNIST's w
 from __future__ import annotations
 
 import os
-import struct
 
 import torch
 import torch.nn as nn
@@ -120,14 +119,15 @@ def write_torchvision_layout(
     root: str, train_u8: torch.Tensor, train_y: torch.Tensor, test_u8: torch.Tensor, test_y: torch.Tensor
 ) -> None:
     """Write (N, 28, 28) uint8 images and their labels as ``root/FashionMNIST/raw/*-idx?-ubyte``."""
+    from gans.data.mnist import idx_bytes
+
     raw = os.path.join(root, "FashionMNIST", "raw")
     os.makedirs(raw, exist_ok=True)
     for split, x, y in (("train", train_u8, train_y), ("t10k", test_u8, test_y)):
-        x = x.reshape(-1, 28, 28).to(torch.uint8).contiguous()
         with open(os.path.join(raw, f"{split}-images-idx3-ubyte"), "wb") as f:
-            f.write(struct.pack(">HBB3I", 0, 0x08, 3, *x.shape) + x.numpy().tobytes())
+            f.write(idx_bytes(x.reshape(-1, 28, 28).to(torch.uint8).numpy()))
         with open(os.path.join(raw, f"{split}-labels-idx1-ubyte"), "wb") as f:
-            f.write(struct.pack(">HBBI", 0, 0x08, 1, y.shape[0]) + y.to(torch.uint8).numpy().tobytes())
+            f.write(idx_bytes(y.to(torch.uint8).numpy()))
 
 
 def load_dataset(batch_size: int, root: str, *, num_workers: int = 4, drop_last: bool = False):

@@ -62,6 +62,12 @@ def _read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not a valid IDX file ({e}); expected MNIST's *-idx?-ubyte[.gz] format") from None
 
 
+def idx_bytes(arr: np.ndarray) -> bytes:
+    """A uint8 array as an IDX file's bytes (MNIST's format; what :func:`_read_idx` reads back)."""
+    arr = np.ascontiguousarray(arr, dtype=np.uint8)
+    return struct.pack(f">HBB{arr.ndim}I", 0, 0x08, arr.ndim, *arr.shape) + arr.tobytes()
+
+
 def _find_idx(folder: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz"):
         if (folder / name).is_file():

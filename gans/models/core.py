@@ -113,42 +113,33 @@ class FusedAdam(torch.optim.Adam):
     def __init__(self, params: Any, *, lr: float, betas: tuple[float, float]) -> None:
         super().__init__(params, lr=lr, betas=betas, fused=True)
 
-    def _direct_args(self) -> tuple[list[torch.Tensor], ...] | None:
-        if len(self.param_groups) != 1 or getattr(self, "grad_scale", None) is not None:
-            return None
-        if getattr(self, "found_inf", None) is not None:
+    def _direct_args(self) -> tuple[dict[str, Any], list[list[torch.Tensor]]] | None:
+        """The group and the kernel's tensor lists when the direct call applies, else None."""
+        scaler = getattr(self, "grad_scale", None), getattr(self, "found_inf", None)  # set by an AMP GradScaler
+        if len(self.param_groups) != 1 or any(x is not None for x in scaler):
             return None
         group = self.param_groups[0]
-        if (
-            group["amsgrad"]
-            or group["maximize"]
-            or group["capturable"]
-            or group["differentiable"]
-            or group["decoupled_weight_decay"]
-            or not group["fused"]
-            or isinstance(group["lr"], torch.Tensor)
-        ):
-            return None
         params: list[torch.Tensor] = group["params"]
+        flags = ("amsgrad", "maximize", "capturable", "differentiable", "decoupled_weight_decay")
+        if not params or not group["fused"] or any(group[f] for f in flags) or isinstance(group["lr"], torch.Tensor):
+            return None
+        device, dtype = params[0].device, params[0].dtype
         grads, avgs, sqs, steps = [], [], [], []
-        first = params[0] if params else None
         for p in params:
-            g = p.grad
             state = self.state.get(p)
-            if g is None or not state or g.is_sparse or p.device != first.device or p.dtype != first.dtype:
+            if p.grad is None or not state or p.grad.is_sparse or p.device != device or p.dtype != dtype:
                 return None
-            grads.append(g)
+            grads.append(p.grad)
             avgs.append(state["exp_avg"])
             sqs.append(state["exp_avg_sq"])
             steps.append(state["step"])
-        return (params, grads, avgs, sqs, steps) if params else None
+        return group, [params, grads, avgs, sqs, steps]
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
-        args = None if closure is not None else self._direct_args()
-        if args is None:
+        direct = None if closure is not None else self._direct_args()
+        if direct is None:
             return super().step(closure)
-        params, grads, avgs, sqs, steps = args
-        group = self.param_groups[0]
+        group, (params, grads, avgs, sqs, steps) = direct
         beta1, beta2 = group["betas"]
         with torch.no_grad():
             torch._foreach_add_(steps, 1)
