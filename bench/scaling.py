@@ -86,6 +86,8 @@ def scaling_cell(
             sys.executable,
             "-m",
             "torch.distributed.run",
+            "--log-dir",  # inside tmp, so torchrun leaves no torchelastic_* folder behind
+            str(Path(tmp) / "logs"),
             "--standalone",
             "--nproc-per-node",
             str(world),

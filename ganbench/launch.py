@@ -3,11 +3,14 @@
 It runs ``torch.distributed.run --standalone --nproc-per-node N -m ganbench train ...`` in this
 process (torch's own launcher; ganbench has none of its own) with the same arguments less
 ``--nproc``. The exit code is the workers' (0 finished, 2 bad input, 3 diverged, 130 interrupted).
+The launcher's log folder (its per-rank error files) is a temporary folder removed afterwards;
+left to itself, torchrun leaves a ``torchelastic_*`` folder in the temp folder on every launch.
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 
 from gans.base import UserError
 
@@ -37,12 +40,14 @@ def launch_train(nproc: int, argv: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
-    cmd = ["--standalone", "--nproc-per-node", str(nproc), "-m", "ganbench", *strip_nproc(argv)]
-    try:
-        run(get_args_parser().parse_args(cmd))
-    except ChildFailedError as e:
-        codes = [f.exitcode for _, f in sorted(e.failures.items())]
-        code = next((c for c in codes if c in (2, 3, 130)), codes[0] if codes else 1)
-        print(f"ganbench: {len(codes)} of {nproc} processes failed (exit {code})", file=sys.stderr)
-        return code if code > 0 else 1
-    return 0
+    with tempfile.TemporaryDirectory(prefix="ganbench-torchrun-") as logs:
+        cmd = ["--standalone", "--nproc-per-node", str(nproc), "--log-dir", logs, "-m", "ganbench", *strip_nproc(argv)]
+        try:
+            run(get_args_parser().parse_args(cmd))
+        except ChildFailedError as e:
+            codes = [f.exitcode for _, f in sorted(e.failures.items())]
+        else:
+            return 0
+    code = next((c for c in codes if c in (2, 3, 130)), codes[0] if codes else 1)
+    print(f"ganbench: {len(codes)} of {nproc} processes failed (exit {code})", file=sys.stderr)
+    return code if code > 0 else 1

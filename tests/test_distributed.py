@@ -36,8 +36,8 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _torchrun(*args: str, timeout: float = 600) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "torch.distributed.run", *args]
+def _torchrun(*args: str, logs: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--log-dir", str(logs), *args]
     return subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -55,7 +55,9 @@ def _wait(proc: subprocess.Popen, timeout: float = 600) -> str:
 def world2(tmp_path_factory) -> Path:
     """Every world-2 job of the worker, run once."""
     work = tmp_path_factory.mktemp("ddp")
-    proc = _torchrun("--standalone", "--nproc-per-node", str(WORLD), "tests/helpers/ddp_worker.py", str(work), "all")
+    proc = _torchrun(
+        "--standalone", "--nproc-per-node", str(WORLD), "tests/helpers/ddp_worker.py", str(work), "all", logs=work / "logs"
+    )
     out = _wait(proc)
     if proc.returncode != 0:
         pytest.fail(f"torchrun exited {proc.returncode}:\n{out[-6000:]}")
@@ -192,7 +194,7 @@ def test_two_node_rendezvous_on_localhost(tmp_path):
     endpoint = f"127.0.0.1:{_free_port()}"
     args = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint]
     args += ["--rdzv-id", "ganbench-test", "tests/helpers/ddp_worker.py", str(tmp_path), "nodes"]
-    procs = [_torchrun(*args) for _ in range(2)]
+    procs = [_torchrun(*args, logs=tmp_path / f"logs{i}") for i in range(2)]
     outs = [_wait(p) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-3000:] for o in outs)
     assert [_rank(tmp_path, "nodes", r)["code"] for r in range(WORLD)] == [0, 0]
@@ -265,6 +267,21 @@ def test_nproc_shortcut_passes_the_rest_to_torchrun():
     ]
     with pytest.raises(UserError):
         launch_train(0, ["train", "dcgan"])
+
+
+def test_nproc_trains_and_leaves_nothing_in_the_temp_folder(tmp_path):
+    """``ganbench train --nproc 2`` end to end; torchrun's log folder goes too (it would stay by default)."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = dict(_env(), TMPDIR=str(temp))
+    cmd = [sys.executable, "-m", "ganbench", "train", "mnist_mlp", "--dataset", "digits", "--steps", "4",
+           "--batch-size", "8", "--nproc", "2", "--out", str(tmp_path / "r")]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert read_metrics(tmp_path / "r", "event")[-1]["event"] == "finished"
+    # torch's compile cache (torchinductor_<user>) may be there: one shared cache, not a folder per launch
+    left = [p.name for p in temp.iterdir() if p.name.startswith(("torchelastic_", "ganbench-torchrun-"))]
+    assert left == []
 
 
 def test_nproc_with_a_batch_it_does_not_divide_is_exit_2_before_launching(tmp_path, capsys):
