@@ -55,9 +55,8 @@ def _wait(proc: subprocess.Popen, timeout: float = 600) -> str:
 def world2(tmp_path_factory) -> Path:
     """Every world-2 job of the worker, run once."""
     work = tmp_path_factory.mktemp("ddp")
-    proc = _torchrun(
-        "--standalone", "--nproc-per-node", str(WORLD), "tests/helpers/ddp_worker.py", str(work), "all", logs=work / "logs"
-    )
+    args = ["--standalone", "--nproc-per-node", str(WORLD), "tests/helpers/ddp_worker.py", str(work), "all"]
+    proc = _torchrun(*args, logs=work / "logs")
     out = _wait(proc)
     if proc.returncode != 0:
         pytest.fail(f"torchrun exited {proc.returncode}:\n{out[-6000:]}")
@@ -274,8 +273,8 @@ def test_nproc_trains_and_leaves_nothing_in_the_temp_folder(tmp_path):
     temp = tmp_path / "temp"
     temp.mkdir()
     env = dict(_env(), TMPDIR=str(temp))
-    cmd = [sys.executable, "-m", "ganbench", "train", "mnist_mlp", "--dataset", "digits", "--steps", "4",
-           "--batch-size", "8", "--nproc", "2", "--out", str(tmp_path / "r")]
+    args = "-m ganbench train mnist_mlp --dataset digits --steps 4 --batch-size 8 --nproc 2 --out".split()
+    cmd = [sys.executable, *args, str(tmp_path / "r")]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert read_metrics(tmp_path / "r", "event")[-1]["event"] == "finished"
