@@ -219,6 +219,7 @@ def _scores(
         out["class_coverage"], out["class_kl"] = cov.coverage, cov.kl
         out["class_max_share"] = cov.max_share
         details[f"{tag}_class_counts"] = list(cov.fake_counts)
+        details[f"{tag}_classes_missing"] = list(cov.missing)
         details["real_class_counts"] = list(cov.real_counts)
     pr = M.prdc(ref["features"], feats, k=PRDC_K)
     out.update(precision=pr.precision, recall=pr.recall, density=pr.density, coverage=pr.coverage)
@@ -550,6 +551,8 @@ def evaluate_samples(
         intervals=intervals,
         num_classes=ex.num_classes,
         num_modes=details.get("num_modes"),
+        missing_classes=details.get("fake_classes_missing"),
+        class_names=(getattr(data, "info", None) or {}).get("class_names"),
         notes=tuple(notes),
     )
     quality = quality_verdict(metrics, ceiling, th, notes=tuple(notes))

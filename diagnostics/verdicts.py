@@ -70,7 +70,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from gans.base import atomic_write_json
 
@@ -196,9 +196,15 @@ def collapse_verdict(
     intervals: Mapping[str, Any] | None = None,
     num_classes: int | None = None,
     num_modes: int | None = None,
+    missing_classes: Sequence[int] | None = None,
+    class_names: Sequence[str] | None = None,
     notes: tuple[str, ...] = (),
 ) -> CollapseVerdict:
-    """Judge the fake scores ``metrics`` against the real ``ceiling`` (same keys) for mode collapse."""
+    """Judge the fake scores ``metrics`` against the real ``ceiling`` (same keys) for mode collapse.
+
+    ``missing_classes`` (indices of the classes the fakes do not cover) are named in the class
+    sentence, by ``class_names`` where given.
+    """
     th = thresholds or CollapseThresholds()
     intervals = intervals or {}
     scores: dict[str, float] = {}
@@ -225,10 +231,15 @@ def collapse_verdict(
         scores["class_coverage_rel"] = classes
         k = num_classes or 0
         fc, cc = metrics["class_coverage"], ceiling["class_coverage"]
+        names = [
+            class_names[c] if class_names is not None and 0 <= c < len(class_names) else str(c)
+            for c in (missing_classes or ())
+        ]
+        gone = f"; not drawn: {', '.join(names)}" if names and classes < th.classes_partial else ""
         txt = (
-            f"confident classes {fc * k:.0f} of {k} vs real {cc * k:.0f} ({classes:.0%})"
+            f"confident classes {fc * k:.0f} of {k} vs real {cc * k:.0f} ({classes:.0%}{gone})"
             if k
-            else f"class coverage {fc:.2f} vs real {cc:.2f} ({classes:.0%})"
+            else f"class coverage {fc:.2f} vs real {cc:.2f} ({classes:.0%}{gone})"
         )
         grade(txt, classes, th.classes_collapsed, th.classes_partial)
     prec = _rel(metrics, ceiling, "precision")

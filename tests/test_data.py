@@ -119,6 +119,7 @@ def test_mnist_reads_torchvision_layout(tmp_path):
     _write_idx(tmp_path / "MNIST" / "raw", gz=False)
     d = load_data("mnist", (1, 28, 28), options=DataOptions(root=str(tmp_path)))
     assert d.n_train == 64 and d.info["n_test"] == 16
+    assert "class_names" not in d.info  # digits: the label is the name
     x, y = _first(d, 8)
     assert x.shape == (8, 1, 28, 28) and y.dtype == torch.int64
 
@@ -127,6 +128,10 @@ def test_fashion_mnist_reads_gz_layout(tmp_path):
     _write_idx(tmp_path / "FashionMNIST" / "raw", gz=True)
     d = load_data("fashion-mnist", (1, 28, 28), options=DataOptions(root=str(tmp_path)))
     assert d.n_train == 64
+    # label meanings, as torchvision publishes them (verdicts name missing classes by them)
+    from torchvision.datasets import FashionMNIST
+
+    assert d.info["class_names"] == list(FashionMNIST.classes)
 
 
 @pytest.mark.skipif(

@@ -85,6 +85,8 @@ def test_digits_two_classes_and_one_sample_are_collapsed(digits):
     two = test[(test_y == 0) | (test_y == 1)]
     res = _eval_digits(digits, two)
     assert res.verdict.verdict == "collapsed" and "confident classes 2 of 10" in res.verdict.sentence
+    assert "(20%; not drawn: 2, 3, 4, 5, 6, 7, 8, 9)" in res.verdict.sentence
+    assert res.details["fake_classes_missing"] == [2, 3, 4, 5, 6, 7, 8, 9]
     one = test[:1].repeat(300, 1, 1, 1)
     res = _eval_digits(digits, one)
     assert res.verdict.verdict == "collapsed"

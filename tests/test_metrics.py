@@ -356,6 +356,7 @@ def test_class_coverage_uniform_and_two_classes() -> None:
     two = np.arange(1000) % 2
     res2 = class_coverage(uniform, torch.from_numpy(two), 10)
     assert res2.coverage == pytest.approx(0.2)
+    assert res.missing == () and res2.missing == (2, 3, 4, 5, 6, 7, 8, 9)
     assert res2.kl == pytest.approx(math.log(5), rel=1e-3)  # KL(half/half || uniform over 10)
 
 
@@ -367,7 +368,9 @@ def test_class_coverage_probs_and_min_share() -> None:
     # one stray sample of class 3 among 1000: below 10% of the uniform share
     fake = np.array([0] * 333 + [1] * 333 + [2] * 333 + [3])
     res = class_coverage(np.arange(1000) % 4, fake, 4)
-    assert res.coverage == 0.75 and res.fake_counts[3] == 1
+    assert res.coverage == 0.75 and res.fake_counts[3] == 1 and res.missing == (3,)
+    # a class the real labels lack is not "missing"
+    assert class_coverage(np.arange(1000) % 3, fake[:999], 4).missing == ()
     assert class_coverage(np.arange(1000) % 4, fake, 4, min_share=0.0).coverage == 1.0
 
 

@@ -36,6 +36,18 @@ def test_missing_modes_far_from_data_are_not_collapse():
     assert collapse_verdict({**fake, "precision": 0.8, "high_quality": 1.0}, ceil).verdict == "collapsed"
 
 
+def test_missing_classes_are_named_when_they_decide():
+    fake, ceil = {**CEIL, "class_coverage": 0.6}, {**CEIL, "class_coverage": 1.0}
+    v = collapse_verdict(fake, ceil, num_classes=10, missing_classes=[1, 2, 4, 7])
+    assert v.verdict == "partial" and "confident classes 6 of 10 vs real 10 (60%; not drawn: 1, 2, 4, 7)" in v.sentence
+    names = [f"c{i}" for i in range(10)]
+    v = collapse_verdict(fake, ceil, num_classes=10, missing_classes=[1, 2, 4, 7], class_names=names)
+    assert "(60%; not drawn: c1, c2, c4, c7)" in v.sentence
+    # 9 of 10 is close enough to healthy: the one missing class is not the verdict's reason, so not named
+    v = collapse_verdict({**CEIL, "class_coverage": 0.9}, ceil, num_classes=10, missing_classes=[7])
+    assert v.verdict == "healthy" and "not drawn" not in v.sentence
+
+
 def test_sharpness_cues():
     assert quality_verdict({**CEIL, "sharpness": 0.05}, {**CEIL, "sharpness": 0.2}).verdict == "poor"  # blur
     assert quality_verdict({**CEIL, "sharpness": 0.5}, {**CEIL, "sharpness": 0.2}).verdict == "poor"  # noise

@@ -25,6 +25,7 @@ class CoverageResult:
     min_confidence: float = 0.0
     confident_fraction: float = 1.0  # share of fake samples predicted with at least min_confidence
     max_share: float = 0.0  # the largest class's share of the (confident) fake samples
+    missing: tuple[int, ...] = ()  # classes of the real histogram the fakes do not cover, in order
 
 
 def _confidence(x: object) -> np.ndarray | None:
@@ -82,6 +83,7 @@ def class_coverage(
       histograms are smoothed as :math:`\tilde p = (p + \varepsilon)/(1 + K\varepsilon)`
       with ``eps=1e-6`` so that a class absent from the real labels gives a
       large but finite value.
+    * ``missing`` = the classes present in the real labels that the fakes do not cover.
 
     * ``min_confidence`` (probabilities only): a fake sample counts toward its class only when
       the classifier gives that class at least this probability; shares stay fractions of all
@@ -124,4 +126,5 @@ def class_coverage(
         min_confidence=float(min_confidence),
         confident_fraction=float(sure.mean()),
         max_share=float(p_conf.max()) if fake_counts.sum() else 0.0,
+        missing=tuple(int(c) for c in np.flatnonzero(~covered & (real_counts > 0))),
     )

@@ -18,6 +18,10 @@ from ..base import DataError
 from .core import DataOptions, get_dataset_entry, register_dataset, tensor_data
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+#: Fashion-MNIST's label meanings, in label order (its published labels; verdicts name missing classes by them)
+FASHION_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
 
 
 @register_dataset("digits", "image", "scikit-learn's 1,797 8×8 handwritten digits, resized to 28×28 (embedded)")
@@ -111,7 +115,7 @@ def _load_mnist_family(name: str, tv_name: str, opts: DataOptions, allow_debian:
     )
 
 
-def _mnist_like(name: str, tv_name: str, allow_debian: bool):
+def _mnist_like(name: str, tv_name: str, allow_debian: bool, class_names: tuple[str, ...] | None = None):
     def build(opts, shape, device):
         folder, (xtr, ytr, xte, yte) = _load_mnist_family(name, tv_name, opts, allow_debian)
         for arr, what in ((xtr, "train images"), (xte, "test images")):
@@ -128,7 +132,7 @@ def _mnist_like(name: str, tv_name: str, allow_debian: bool):
             to_t(xte).unsqueeze(1),
             to_t(yte).long(),
             10,
-            {"source": str(folder)},
+            {"source": str(folder), **({"class_names": list(class_names)} if class_names else {})},
         )
 
     return build
@@ -139,7 +143,7 @@ register_dataset("mnist", "image", "MNIST in torchvision's layout under --data-r
 )
 register_dataset(
     "fashion-mnist", "image", "Fashion-MNIST: torchvision layout under --data-root, or Debian's dataset-fashion-mnist"
-)(_mnist_like("fashion-mnist", "FashionMNIST", True))
+)(_mnist_like("fashion-mnist", "FashionMNIST", True, FASHION_CLASSES))
 
 
 @register_dataset("auto", "image", "mnist → fashion-mnist → glyphs → digits: the first one present")
