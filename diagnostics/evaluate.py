@@ -552,7 +552,7 @@ def evaluate_samples(
         num_classes=ex.num_classes,
         num_modes=details.get("num_modes"),
         missing_classes=details.get("fake_classes_missing"),
-        class_names=(getattr(data, "info", None) or {}).get("class_names"),
+        class_names=None if data is None else data.info.get("class_names"),
         notes=tuple(notes),
     )
     quality = quality_verdict(metrics, ceiling, th, notes=tuple(notes))

@@ -122,6 +122,9 @@ def _mnist_like(name: str, tv_name: str, allow_debian: bool, class_names: tuple[
             if arr.ndim != 3 or arr.shape[1:] != (28, 28):
                 raise DataError(f"{folder}: {what} have shape {arr.shape}; expected (N, 28, 28)")
         to_t = lambda a: torch.from_numpy(a.copy())  # noqa: E731
+        info: dict = {"source": str(folder)}
+        if class_names is not None:
+            info["class_names"] = list(class_names)
         return tensor_data(
             name,
             shape,
@@ -132,7 +135,7 @@ def _mnist_like(name: str, tv_name: str, allow_debian: bool, class_names: tuple[
             to_t(xte).unsqueeze(1),
             to_t(yte).long(),
             10,
-            {"source": str(folder), **({"class_names": list(class_names)} if class_names else {})},
+            info,
         )
 
     return build
