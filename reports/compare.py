@@ -51,8 +51,16 @@ FAR_ABOVE_CEILING = 25.0  # an FID this many times the real data's own (held-out
 PRDC = ("precision", "recall", "density", "coverage")
 ZERO = 0.005  # a precision/recall/density/coverage at or below this: no generated sample near the real data
 NEAR_ZERO = 0.05  # recall and coverage below this with a far-off FID: the samples miss the real data
-LOAD_CHANGE = (0.5, 1.5)  # load averages differing by ≥ 0.5 and by a factor ≥ 1.5 …
-CPU_CHANGE = 1.3  # … or CPU time per wall second differing by a factor ≥ 1.3: the machine's load changed
+LOAD_CHANGE = (0.5, 1.5)  # CPU count unknown: load averages differing by ≥ 0.5 and by a factor ≥ 1.5 …
+# CPU count known: the CPU share the load leaves each runnable thread, min(1, cpus ÷ load), differing by a
+# factor ≥ SHARE_CHANGE; load below the CPU count slows no one, so 1.0 against 1.9 on 2 CPUs is no change …
+SHARE_CHANGE = 1.1
+# … or CPU time per wall second differing by a factor ≥ CPU_CHANGE. Single-threaded runs on a quiet machine
+# differ by under 1 % (0.998 against 1.000 in the main job), and a run's images/s moves with its CPU share, so
+# 10 % is already enough to move an equal-time verdict. A multi-threaded run's CPU use also depends on how well
+# its batch size parallelises, so runs with more threads (or unknown threads) need CPU_CHANGE_THREADED.
+CPU_CHANGE = 1.1
+CPU_CHANGE_THREADED = 1.3
 STARVED = 0.5  # a run that got under half a CPU second per wall second shared its machine with other work
 
 LOSS_KEYS = ("loss/d", "loss/g", "d/real", "d/fake", "critic/gap")
@@ -127,6 +135,8 @@ def _run_summary(run: RunData) -> dict[str, Any]:
         "ms_per_step": tm["ms_per_step"],
         "load_1m": tm.get("load_1m"),
         "cpu_per_wall": tm.get("cpu_per_wall"),
+        "cpus": tm.get("cpus"),
+        "threads": tm.get("threads"),
         "final_scalars": {k: last[k] for k in LOSS_KEYS if finite(last.get(k))},
         "evals": evals,
         "verdicts": {
@@ -272,8 +282,15 @@ def _judge(meas: dict[str, Any]) -> dict[str, Any] | None:
     if key(w) == key(r):
         if not (_meaningful(meas["metric"], wm) and _meaningful(meas["metric"], rm)):
             # equal values that carry no signal (e.g. both coverages 0: no sample near the real data) are no tie
-            return {"winner": None, "runner_up": None, "tie": False, "no_signal": True, "clear": False,
-                    "winner_mean": wm, "runner_mean": rm}
+            return {
+                "winner": None,
+                "runner_up": None,
+                "tie": False,
+                "no_signal": True,
+                "clear": False,
+                "winner_mean": wm,
+                "runner_mean": rm,
+            }
         return {"winner": None, "runner_up": None, "tie": True, "winner_mean": wm, "runner_mean": rm}
     rel = abs(wm - rm) / abs(rm) if rm else None
     sds = [vals[b]["sd"] for b in (w, r) if vals[b]["sd"] is not None]
@@ -346,7 +363,8 @@ def load_change(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     """Whether the machine's load changed between the runs: ``{"changed": True/False/None, "why": str}``.
 
     From each run's median 1-minute load average and CPU time per wall second while training
-    (logged by the loop). None when the runs did not log them.
+    (logged by the loop), read against the machine's CPU count and the run's threads when the runs
+    logged them. None when the runs did not log their load.
     """
     loads = [(s["batch_size"], s.get("load_1m")) for s in summaries if finite(s.get("load_1m"))]
     cpus = [(s["batch_size"], s.get("cpu_per_wall")) for s in summaries if finite(s.get("cpu_per_wall"))]
@@ -354,13 +372,24 @@ def load_change(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         return {"changed": None, "why": "the runs did not record the machine's load", "starved": []}
     bits, changed = [], False
     if len(loads) >= 2:
+        counts = {s.get("cpus") for s in summaries if finite(s.get("load_1m"))}
+        n = counts.pop() if len(counts) == 1 else None
         lo, hi = min(v for _, v in loads), max(v for _, v in loads)
-        if hi - lo >= LOAD_CHANGE[0] and hi >= LOAD_CHANGE[1] * max(lo, 1e-9):
+        if finite(n) and n >= 1:
+            # each runnable thread gets min(1, cpus / load) of a CPU
+            if min(1.0, n / max(lo, 1e-9)) >= SHARE_CHANGE * min(1.0, n / max(hi, 1e-9)):
+                changed = True
+        elif hi - lo >= LOAD_CHANGE[0] and hi >= LOAD_CHANGE[1] * max(lo, 1e-9):
             changed = True
-        bits.append("load average " + ", ".join(f"{v:.1f} (batch {b})" for b, v in loads))
+        bits.append(
+            "load average "
+            + ", ".join(f"{v:.1f} (batch {b})" for b, v in loads)
+            + (f" on {n} CPU{'s' if n != 1 else ''}" if finite(n) else "")
+        )
     if len(cpus) >= 2:
+        single = all(s.get("threads") == 1 for s in summaries if finite(s.get("cpu_per_wall")))
         lo, hi = min(v for _, v in cpus), max(v for _, v in cpus)
-        if lo <= 0 or hi / lo >= CPU_CHANGE:
+        if lo <= 0 or hi / lo >= (CPU_CHANGE if single else CPU_CHANGE_THREADED):
             changed = True
         bits.append("CPU s per wall s " + ", ".join(f"{v:.2f} (batch {b})" for b, v in cpus))
     starved = [b for b, v in cpus if v < STARVED]

@@ -144,7 +144,8 @@ class RunData:
         Training wall time excludes evaluations: the loop's ``train_s``, or for older runs ``wall_s``
         less the logged ``eval_time`` pauses. Runs without image counts fall back to the median of
         the logged intervals. Also the machine's load: the median 1-minute load average and the
-        median CPU time per wall second of the process while it trained (None when not logged).
+        median CPU time per wall second of the process while it trained, and the machine's CPU count and
+        the run's torch threads from the last start or resume event (None when not logged).
         """
         ips = ms = None
         last = next((r for r in reversed(self.scalars) if finite(r.get("step")) and r.get("step", 0) > 0), None)
@@ -176,7 +177,16 @@ class RunData:
             "steps": self.last_step,
             "load_1m": median([r.get("load_1m") for r in self.scalars]),
             "cpu_per_wall": median([r.get("time/cpu_per_wall") for r in self.scalars]),
+            "cpus": self._host("cpus"),
+            "threads": self._host("threads"),
         }
+
+    def _host(self, key: str) -> int | None:
+        """``cpus`` or ``threads`` from the last start or resume event that logged it (None for older runs)."""
+        for e in reversed(self.events):
+            if e.get("event") in ("start", "resume") and finite(e.get(key)) and e[key] >= 1:
+                return int(e[key])
+        return None
 
     # ---- verdicts -------------------------------------------------------------------------
     def equilibrium_timeline(self) -> tuple[list[dict[str, Any]], str]:

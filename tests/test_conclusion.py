@@ -62,8 +62,10 @@ def test_one_failed_run_is_named(tmp_path):
     good = {"fid": 30.0, "precision": 0.6, "recall": 0.5, "density": 0.8, "coverage": 0.7}
     c = build_comparison([_run(tmp_path / "a", 96, good), _run(tmp_path / "b", 512, FAILED)])["conclusion"]
     assert c["all_poor"] is False
-    assert any(s.startswith("Poor samples from batch 512 (FID 1,100") and "usable samples from batch 96" in s
-               for s in c["summary"])
+    assert any(
+        s.startswith("Poor samples from batch 512 (FID 1,100") and "usable samples from batch 96" in s
+        for s in c["summary"]
+    )
 
 
 def test_quality_verdict_decides_when_present(tmp_path):
@@ -71,6 +73,7 @@ def test_quality_verdict_decides_when_present(tmp_path):
         def patch(rec):
             if rec.get("type") == "eval":
                 rec["quality"] = {"verdict": v, "sentence": "…"}
+
         return patch
 
     # FID far above the ceiling, but the quality verdict says good: not a failure
@@ -94,18 +97,23 @@ def test_equal_time_claims_warn_when_the_load_changed(tmp_path):
         def patch(rec):
             if rec.get("type") == "scalars":
                 rec["load_1m"], rec["time/cpu_per_wall"] = l1, cpu
+
         return patch
 
     ok = {"fid": 30.0, "coverage": 0.7}
     quiet = build_comparison(
-        [_run(tmp_path / "a", 96, ok, patch=load(0.4, 0.98)),
-         _run(tmp_path / "b", 512, {**ok, "fid": 50.0}, ips=2500.0, patch=load(0.5, 0.97))]
+        [
+            _run(tmp_path / "a", 96, ok, patch=load(0.4, 0.98)),
+            _run(tmp_path / "b", 512, {**ok, "fid": 50.0}, ips=2500.0, patch=load(0.5, 0.97)),
+        ]
     )["conclusion"]
     assert quiet["load"]["changed"] is False
     assert "Warning" not in " ".join(quiet["summary"]) and "not a fair timing" not in quiet["text"]
     busy = build_comparison(
-        [_run(tmp_path / "c", 96, ok, patch=load(0.4, 0.98)),
-         _run(tmp_path / "d", 512, {**ok, "fid": 50.0}, ips=2500.0, patch=load(6.0, 0.35))]
+        [
+            _run(tmp_path / "c", 96, ok, patch=load(0.4, 0.98)),
+            _run(tmp_path / "d", 512, {**ok, "fid": 50.0}, ips=2500.0, patch=load(6.0, 0.35)),
+        ]
     )["conclusion"]
     assert busy["load"]["changed"] is True
     wall = next(s for s in busy["summary"] if s.startswith("At equal training time"))
@@ -115,9 +123,10 @@ def test_equal_time_claims_warn_when_the_load_changed(tmp_path):
     # the equal-epoch sentences carry no timing warning
     assert not any(s.startswith("fid at equal epochs") and "not a fair timing" in s for s in busy["sentences"])
     # CPU time per wall second alone can show it
-    assert load_change(
-        [{"batch_size": 96, "cpu_per_wall": 1.0}, {"batch_size": 512, "cpu_per_wall": 0.5}]
-    )["changed"] is True
+    assert (
+        load_change([{"batch_size": 96, "cpu_per_wall": 1.0}, {"batch_size": 512, "cpu_per_wall": 0.5}])["changed"]
+        is True
+    )
     assert load_change([{"batch_size": 96}, {"batch_size": 512}])["changed"] is None
     # equally busy runs: no change, but the summary says the machine was busy
     starved = load_change([{"batch_size": 96, "cpu_per_wall": 0.37}, {"batch_size": 512, "cpu_per_wall": 0.40}])
@@ -134,3 +143,42 @@ def test_far_fid_alone_is_not_failure_when_samples_cover_the_data():
     assert q["poor"] is True and q["why"][0].startswith("FID 1,123, 154× the real data's 7.30")
     # FID alone (no PRDC measured) far above the ceiling is enough
     assert run_quality({"name": "x", "evals": [{"metrics": {"fid": 900.0}, "ceiling": {"fid": 7.3}}]}, {})["poor"]
+
+
+def _host(bs, load, cpu, *, cpus=2, threads=1):
+    return {"batch_size": bs, "load_1m": load, "cpu_per_wall": cpu, "cpus": cpus, "threads": threads}
+
+
+def test_load_change_on_measured_main_jobs():
+    # the main job beside a CI job on this 2-CPU machine: batch 96 got 17 % less CPU and trained 24 % slower
+    beside_ci = load_change([_host(96, 2.43, 0.834), _host(512, 1.65, 0.999)])
+    assert beside_ci["changed"] is True
+    assert beside_ci["why"].startswith("load average 2.4 (batch 96), 1.6 (batch 512) on 2 CPUs")
+    # the same numbers from runs that did not log their CPU count and threads: the older, looser rules
+    old = [_host(96, 2.43, 0.834, cpus=None, threads=None), _host(512, 1.65, 0.999, cpus=None, threads=None)]
+    assert load_change(old)["changed"] is False
+    # two quiet main jobs (measured): nothing changed
+    assert load_change([_host(96, 0.999, 0.9996), _host(512, 1.0, 0.9984)])["changed"] is False
+    assert load_change([_host(96, 1.0, 0.9984), _host(512, 1.0, 0.9978)])["changed"] is False
+
+
+def test_load_below_the_cpu_count_slows_no_one():
+    # 1.0 against 1.9 on 2 CPUs: each thread still has a CPU; the looser rule without the count calls it a change
+    assert load_change([_host(96, 1.0, 1.0), _host(512, 1.9, 0.99)])["changed"] is False
+    assert load_change([_host(96, 1.0, 1.0, cpus=None), _host(512, 1.9, 0.99, cpus=None)])["changed"] is True
+    # the same load on one CPU halves the share
+    assert load_change([_host(96, 1.0, 1.0, cpus=1), _host(512, 1.9, 0.99, cpus=1)])["changed"] is True
+    # just under and just over the share threshold: 2 / 2.15 = 0.93 (1.075×) and 2 / 2.3 = 0.87 (1.15×)
+    assert load_change([_host(96, 2.15, 1.0, cpus=2), _host(512, 1.0, 1.0, cpus=2)])["changed"] is False
+    assert load_change([_host(96, 2.3, 1.0, cpus=2), _host(512, 1.0, 1.0, cpus=2)])["changed"] is True
+    # runs from two different machines: no one CPU count to read the loads against, so the looser rule
+    assert load_change([_host(96, 1.0, 1.0, cpus=2), _host(512, 1.9, 0.99, cpus=16)])["changed"] is True
+
+
+def test_cpu_per_wall_threshold_depends_on_threads():
+    # one thread: 15 % less CPU time is a change; with 4 threads the batch size's own parallelism moves it as much
+    assert load_change([_host(96, None, 0.85), _host(512, None, 1.0)])["changed"] is True
+    assert load_change([_host(96, None, 0.95), _host(512, None, 1.0)])["changed"] is False
+    assert load_change([_host(96, None, 3.1, threads=4), _host(512, None, 3.6, threads=4)])["changed"] is False
+    assert load_change([_host(96, None, 2.5, threads=4), _host(512, None, 3.6, threads=4)])["changed"] is True
+    assert load_change([_host(96, None, 0.85, threads=None), _host(512, None, 1.0, threads=None)])["changed"] is False

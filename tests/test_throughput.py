@@ -36,6 +36,17 @@ def test_summary_metrics_and_report_agree_and_resume_names_the_gan(tmp_path, cap
     assert second["images_per_s"] == pytest.approx(40 * 8 / second["train_s"], rel=1e-6)
     assert last["images_per_s"] == pytest.approx(last["images"] / last["train_s"])
     assert load_run(run).timing()["images_per_s"] == pytest.approx(last["images_per_s"])
+    # the start and resume events record what a load average is read against
+    import os
+
+    import torch
+
+    host = [(e["event"], e.get("cpus"), e.get("threads")) for e in read_jsonl(run / "metrics.jsonl", "event")]
+    host = [h for h in host if h[0] in ("start", "resume")]
+    this = (os.cpu_count(), torch.get_num_threads())
+    assert host == [("start", *this), ("resume", *this)]
+    timing = load_run(run).timing()
+    assert (timing["cpus"], timing["threads"]) == this
     assert main(["train", "--resume", str(run), "--steps", "45", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("finished: mnist_mlp 45/45 steps") and "images/s=" in out

@@ -36,7 +36,7 @@ from .rundir import (
     save_checkpoint,
     write_samples,
 )
-from .runtime import autocast_dtype, resolve_device, rng_state, seed_everything, set_rng_state, versions
+from .runtime import autocast_dtype, host, resolve_device, rng_state, seed_everything, set_rng_state, versions
 from .stream import ScalarStream
 
 __all__ = ["TrainConfig", "RunResult", "Callback", "train", "EXIT_DIVERGED", "EXIT_INTERRUPTED"]
@@ -274,6 +274,7 @@ def train(
             "resume",
             f"resumed at step {run.step} of {total if bounded else f'a {cfg.time_budget:g} s budget'}{note}",
             dropped_records=dropped,
+            **host(),
         )
     else:
         run.event(
@@ -281,6 +282,7 @@ def train(
             f"{cfg.gan} on {data.name}, batch {cfg.batch_size}, "
             f"{total if bounded else f'{cfg.time_budget:g} s of'} steps on {device}",
             dataset=data.name,
+            **host(),
         )
     autocast = autocast_dtype(cfg.precision)
     gan.train()

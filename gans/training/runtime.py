@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import random
 from typing import Any
@@ -91,6 +92,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
         raise UserError(f"the checkpoint's RNG state is malformed ({type(e).__name__}: {e})") from None
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def host() -> dict[str, int | None]:
+    """The machine's CPU count and this process's torch threads: what a load average is read against."""
+    return {"cpus": os.cpu_count(), "threads": torch.get_num_threads()}
 
 
 def versions() -> dict[str, str]:
