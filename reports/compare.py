@@ -216,8 +216,11 @@ def build_comparison(
 
     measures: dict[str, dict[str, Any]] = {}
     for m in metric_names:
-        better = plots.METRIC_LABELS.get(m, (m, "higher"))[1]
-        target = ceiling.get(m, 1.0) if better == "target" else None
+        # a measure is ranked only in a known direction: an unknown metric, or a target with no real value, is not
+        better = plots.METRIC_LABELS.get(m, (m, None))[1]
+        target = ceiling.get(m, plots.DEFAULT_TARGET.get(m)) if better == "target" else None
+        if better == "target" and not finite(target):
+            better, target = None, None
         for point in ("at_equal_epochs", "at_equal_wall"):
             vals = per_batch(lambda s, m=m, p=point: (s[p] or {}).get("metrics", {}).get(m))
             measures[f"{m} {point}"] = {
@@ -268,13 +271,13 @@ def _batch_intervals(summaries: list[dict[str, Any]], bss: list[int], m: str, po
 def _judge(meas: dict[str, Any]) -> dict[str, Any] | None:
     """Winner and runner-up of one measure, with the size of the gap and whether it beats the spread."""
     vals = {b: v for b, v in meas["by_batch"].items() if v["mean"] is not None}
-    if len(vals) < 2:
-        return None
     better, target = meas["better"], meas.get("target")
+    if len(vals) < 2 or better is None:
+        return None
     key = {
         "lower": lambda b: vals[b]["mean"],
         "higher": lambda b: -vals[b]["mean"],
-        "target": lambda b: abs(vals[b]["mean"] - (target if target is not None else 1.0)),
+        "target": lambda b: abs(vals[b]["mean"] - target),
     }[better]
     order = sorted(vals, key=key)
     w, r = order[0], order[1]
@@ -648,7 +651,9 @@ def _quality_table(comp: dict[str, Any], point: str) -> str:
         j = comp["conclusion"]["judged"].get(f"{m} {point}")
         cells: list[Any] = [
             m,
-            {"lower": "lower", "higher": "higher", "target": f"closer to {_num(meas.get('target'))}"}[meas["better"]],
+            {"lower": "lower", "higher": "higher", "target": f"closer to {_num(meas.get('target'))}"}.get(
+                meas["better"], "not ranked"
+            ),
         ]
         for b in comp["batch_sizes"]:
             v = meas["by_batch"][str(b)]
@@ -665,11 +670,13 @@ def _quality_table(comp: dict[str, Any], point: str) -> str:
             )
         cells.append(_num(comp["ceiling"].get(m)) if m in comp["ceiling"] else "–")
         cells.append(
-            "no signal"
-            if j and j.get("no_signal")
-            else ("batch " + str(j["winner"]) + ("" if j["clear"] else " (not clear)"))
-            if j and not j["tie"]
+            "–"
+            if j is None
+            else "no signal"
+            if j.get("no_signal")
             else "tie"
+            if j["tie"]
+            else "batch " + str(j["winner"]) + ("" if j["clear"] else " (not clear)")
         )
         rows.append([c if isinstance(c, Markup) else str(c) for c in cells])
     if not rows:

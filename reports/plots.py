@@ -28,6 +28,7 @@ __all__ = [
     "VERDICT_COLORS",
     "EQUILIBRIUM_REFERENCE",
     "METRIC_LABELS",
+    "DEFAULT_TARGET",
 ]
 
 plt.rcParams.update(
@@ -55,20 +56,32 @@ LN2 = math.log(2.0)
 # Per-term loss at the equilibrium D = 1/2 everywhere: BCE −ln ½ = ln 2; least squares (½)² = 0.25.
 EQUILIBRIUM_REFERENCE = {"bce": (LN2, "ln 2 ≈ 0.693 (D = ½)"), "mse": (0.25, "0.25 (D = ½)")}
 
-METRIC_LABELS = {  # name → (axis label with unit, better)
+METRIC_LABELS = {  # name → (axis label with unit, better: "lower" / "higher" / "target" (the real data's) / None)
     "fid": ("FID (feature units², lower is better)", "lower"),
+    "kid": ("KID (feature units², lower is better)", "lower"),
     "diversity": ("diversity (ratio to real, 1 = real)", "target"),
+    "duplicates": ("near-duplicates (fraction, lower is better)", "lower"),
     "class_coverage": ("class coverage (fraction of classes)", "higher"),
     "class_kl": ("class KL (nats, lower is better)", "lower"),
+    "class_max_share": ("largest class share (fraction, real ≈ 1/classes)", "target"),
     "precision": ("precision (fraction)", "higher"),
     "recall": ("recall (fraction)", "higher"),
-    "density": ("density (ratio, ≈1 = real)", "higher"),
+    "density": ("density (ratio, ≈1 = real)", "target"),
     "coverage": ("coverage (fraction)", "higher"),
     "ndb": ("NDB (fraction of bins differing)", "lower"),
     "ndb_js": ("NDB JS divergence (nats)", "lower"),
     "modes": ("modes covered (count)", "higher"),
     "high_quality": ("high-quality samples (fraction)", "higher"),
+    "mode_kl": ("mode KL (nats, lower is better)", "lower"),
+    "clusters": ("real clusters captured (fraction)", "higher"),
+    "cluster_kl": ("cluster KL (nats, lower is better)", "lower"),
+    "cluster_tv": ("cluster total variation (fraction, lower is better)", "lower"),
+    "cluster_p": ("cluster two-sample p-value (not a quality ranking)", None),
+    "sharpness": ("sharpness (mean |Laplacian|, real = target)", "target"),
 }
+# where a "target" measure has no real-data ceiling in the runs: ratios to the real data aim at 1; others
+# (a largest class share, a sharpness) have no target without the real data, so they are not ranked
+DEFAULT_TARGET = {"diversity": 1.0, "density": 1.0}
 
 X_LABELS = {"step": "training step (steps)", "epoch": "epoch (passes over the data)", "wall_s": "wall-clock time (s)"}
 

@@ -182,3 +182,47 @@ def test_cpu_per_wall_threshold_depends_on_threads():
     assert load_change([_host(96, None, 3.1, threads=4), _host(512, None, 3.6, threads=4)])["changed"] is False
     assert load_change([_host(96, None, 2.5, threads=4), _host(512, None, 3.6, threads=4)])["changed"] is True
     assert load_change([_host(96, None, 0.85, threads=None), _host(512, None, 1.0, threads=None)])["changed"] is False
+
+
+# The main job's evaluations at 10 epochs (measured: mnist_mlp on glyphs, seed 0) and the real data's own values.
+MAIN_96 = {
+    "fid": 250.17, "kid": 540.29, "diversity": 0.6824, "duplicates": 0.0, "class_coverage": 0.6, "class_kl": 0.3996,
+    "class_max_share": 0.2235, "precision": 0.818, "recall": 0.387, "density": 0.5408, "coverage": 0.377,
+    "ndb": 0.69, "ndb_js": 0.2759, "sharpness": 0.2244,
+}  # fmt: skip
+MAIN_512 = {
+    "fid": 1140.48, "kid": 1841.55, "diversity": 0.2154, "duplicates": 0.0, "class_coverage": 0.2, "class_kl": 1.5372,
+    "class_max_share": 0.6859, "precision": 0.842, "recall": 0.0, "density": 0.3402, "coverage": 0.017,
+    "ndb": 0.96, "ndb_js": 0.614, "sharpness": 0.4504,
+}  # fmt: skip
+MAIN_REAL = {
+    "fid": 7.26, "kid": -5.47, "diversity": 1.014, "duplicates": 0.0, "class_coverage": 1.0, "class_kl": 0.0116,
+    "class_max_share": 0.1192, "precision": 0.949, "recall": 0.968, "density": 0.9784, "coverage": 0.966,
+    "ndb": 0.05, "ndb_js": 0.0246, "sharpness": 0.2077,
+}  # fmt: skip
+
+
+def test_every_measure_is_ranked_in_its_own_direction(tmp_path):
+    c = build_comparison(
+        [_run(tmp_path / "a", 96, MAIN_96, ceiling=MAIN_REAL), _run(tmp_path / "b", 512, MAIN_512, ceiling=MAIN_REAL)]
+    )
+    judged = {k.split()[0]: j for k, j in c["conclusion"]["judged"].items() if k.endswith("at_equal_epochs")}
+    # KID lower; the largest class share, density and sharpness closest to the real data's: batch 96 on each
+    # (a default of "higher is better" gave KID, the class share and sharpness to batch 512's collapsed, noisy samples)
+    for m in ("kid", "class_max_share", "density", "sharpness", "fid", "recall", "coverage", "class_coverage"):
+        assert judged[m]["winner"] == 96 and judged[m]["clear"], m
+    assert judged["duplicates"]["tie"] and judged["precision"]["winner"] == 512 and not judged["precision"]["clear"]
+    assert "At equal epochs (4): batch 96 won 12 of 14 quality measures." in c["conclusion"]["summary"]
+    assert c["measures"]["density at_equal_epochs"]["target"] == MAIN_REAL["density"]
+
+
+def test_measures_without_a_known_direction_are_not_ranked(tmp_path):
+    odd = {"fid": 30.0, "cluster_p": 0.9, "made_up": 5.0, "class_max_share": 0.3, "diversity": 0.5}
+    other = {"fid": 50.0, "cluster_p": 0.1, "made_up": 1.0, "class_max_share": 0.9, "diversity": 2.0}
+    # no real-data ceiling: a largest class share has no target, diversity (a ratio to the real data) aims at 1
+    c = build_comparison([_run(tmp_path / "a", 96, odd, ceiling={}), _run(tmp_path / "b", 512, other, ceiling={})])
+    judged = c["conclusion"]["judged"]
+    for m in ("cluster_p", "made_up", "class_max_share"):
+        assert c["measures"][f"{m} at_equal_epochs"]["better"] is None and f"{m} at_equal_epochs" not in judged
+    assert judged["diversity at_equal_epochs"]["winner"] == 96  # |0.5 − 1| < |2 − 1|
+    assert "At equal epochs (4): batch 96 won 2 of 2 quality measures." in c["conclusion"]["summary"]
