@@ -107,6 +107,46 @@ def test_classifier_on_digits_is_accurate_and_cached(monkeypatch):
     assert again.weights_hash == ex.weights_hash
 
 
+def _confident(ex, x) -> float:
+    return float((ex.predict(x).max(1).values >= 0.9).float().mean())
+
+
+def test_classifier_names_no_class_for_what_is_not_data():
+    data = load_data("digits", (1, 28, 28))
+    ex = get_extractor("classifier", data)
+    x, _ = data.real(int(data.info["n_test"]), "test")
+    g = torch.Generator().manual_seed(7)  # draws the classifier never saw (its outliers use other seeds)
+    noise = torch.rand(500, 1, 28, 28, generator=g)
+    smooth = torch.nn.functional.interpolate(torch.rand(500, 1, 5, 5, generator=g), size=(28, 28), mode="bilinear")
+    shuffled = x.reshape(len(x), -1)[:, torch.randperm(784, generator=g)].reshape(x.shape)
+    assert _confident(ex, x) >= 0.9  # held-out digits keep their confident class
+    for what, xs in (("uniform noise", noise), ("smooth noise", smooth), ("shuffled digits", shuffled)):
+        assert _confident(ex, xs) <= 0.02, what
+    assert ex.info["noise_confident_share"] <= 0.02  # measured at training and kept in the cache metadata
+
+
+@pytest.mark.slow
+def test_without_outlier_exposure_noise_gets_a_confident_class():
+    # the same classifier trained without the outliers: the failure outlier exposure is there to prevent
+    data = load_data("digits", (1, 28, 28))
+    spec = feats.classifier_spec_for(data.n_train)
+    plain = feats.ClassifierSpec(**{**spec.__dict__, "outlier_weight": 0.0})
+    model, meta = feats.train_classifier(data, plain, torch.device("cpu"))
+    assert meta["test_accuracy"] >= 0.97 and meta["noise_confident_share"] >= 0.2, meta
+
+
+def test_outliers_are_shaped_like_the_data_and_shuffled_keeps_ink():
+    x = torch.rand(6, 1, 28, 28) ** 4
+    out = feats.make_outliers(x, ("uniform", "smooth", "shuffled"), 9, torch.Generator().manual_seed(0))
+    assert out.shape == (9, 1, 28, 28) and out.min() >= 0 and out.max() <= 1
+    shuffled = out[6:]
+    # each shuffled image holds one real image's pixels, rearranged: the same sorted values
+    for img in shuffled:
+        assert any(torch.equal(img.flatten().sort().values, r.flatten().sort().values) for r in x)
+    with pytest.raises(ValueError, match="unknown outlier kind"):
+        feats.make_outliers(x, ("stripes",), 3, torch.Generator())
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     not (DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists(), reason="fashion-mnist not installed"

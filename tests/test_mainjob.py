@@ -37,6 +37,8 @@ def test_main_job_has_a_winner_judged_partial_not_poor(main_job):
     assert seen["classifier_test_accuracy"] > 0.95
     # a floor under what the seed's GAN draws today (6 classes): fewer is a regression
     assert len(seen["classes"]) >= 5, seen
+    # recognised as digits far more often than noise is (the classifier names no class for noise)
+    assert seen["recognised_share"] >= seen["noise_share"] + 0.3, seen
 
 
 @pytest.mark.xfail(
@@ -45,11 +47,10 @@ def test_main_job_has_a_winner_judged_partial_not_poor(main_job):
     "20 and 30 epochs, for seeds 0 and 1, and on every glyph recipe tried (thinner strokes, no elastic, sans fonts, "
     "one font: 5; tamer geometry, or every template drawn at one ink level: 7–8 classes at 5 epochs, 5–6 at 10). "
     "Its samples' ink (pixel sum) varies half as much as the data's (std 25 vs 47): 1s and 7s (mean 114) lie below "
-    "the samples' 10th percentile (133) and are not drawn; "
-    "the classifier is as sure about uniform noise (53 %) as about the samples (59 %)",
+    "the samples' 10th percentile (133) and are not drawn. With the classifier trained to name no class for noise "
+    "(0 % of uniform noise at confidence ≥ 0.9), 61 % of the samples are recognised, as the same six classes",
 )
 def test_main_job_winning_batch_draws_digits_of_seven_classes(main_job):
     _, winner, seen = main_job
     assert winner is not None
     assert len(seen["classes"]) >= 7, seen
-    assert seen["recognised_share"] >= seen["noise_share"] + 0.3, seen
