@@ -426,6 +426,25 @@ def make_outliers(x: torch.Tensor, kinds: tuple[str, ...], n: int, generator: to
     return torch.cat(parts)
 
 
+def _one_cycle(
+    params: Any, n: int, spec: ClassifierSpec, g: torch.Generator, loss_of: Callable[[torch.Tensor], torch.Tensor]
+) -> None:
+    """``spec.epochs`` shuffled passes over ``n`` items: AdamW with a one-cycle schedule on ``loss_of(indices)``."""
+    opt = torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    steps_per_epoch = max(1, n // spec.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=spec.lr, total_steps=spec.epochs * steps_per_epoch, pct_start=0.25
+    )
+    for _ in range(spec.epochs):
+        perm = torch.randperm(n, generator=g)
+        for b in range(steps_per_epoch):
+            loss = loss_of(perm[b * spec.batch_size : (b + 1) * spec.batch_size])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+
+
 def _fit_confidence(
     model: SmallCNN, x: torch.Tensor, y: torch.Tensor, spec: ClassifierSpec, device: torch.device
 ) -> None:
@@ -433,29 +452,19 @@ def _fit_confidence(
     head = model.confidence
     with torch.no_grad():
         feats = torch.cat([model(x[i : i + 2000].to(device)) for i in range(0, x.shape[0], 2000)])
-    opt = torch.optim.AdamW(head.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
-    n = x.shape[0]
-    steps_per_epoch = max(1, n // spec.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=spec.lr, total_steps=spec.epochs * steps_per_epoch, pct_start=0.25
-    )
     g = torch.Generator().manual_seed(spec.seed + 1)
     n_out = int(spec.batch_size * spec.outlier_share) if spec.outliers and spec.outlier_weight > 0 else 0
-    for _ in range(spec.epochs):
-        perm = torch.randperm(n, generator=g)
-        for b in range(steps_per_epoch):
-            idx = perm[b * spec.batch_size : (b + 1) * spec.batch_size]
-            logits = head(feats[idx])
-            loss = F.cross_entropy(logits, y[idx].to(device))
-            if n_out:
-                with torch.no_grad():
-                    f_out = model(make_outliers(x[idx], spec.outliers, n_out, g).to(device))
-                # cross-entropy to the uniform distribution on the outliers: "none of these classes"
-                loss = loss - spec.outlier_weight * F.log_softmax(head(f_out), dim=1).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+
+    def loss_of(idx: torch.Tensor) -> torch.Tensor:
+        loss = F.cross_entropy(head(feats[idx]), y[idx].to(device))
+        if n_out:
+            with torch.no_grad():
+                f_out = model(make_outliers(x[idx], spec.outliers, n_out, g).to(device))
+            # cross-entropy to the uniform distribution on the outliers: "none of these classes"
+            loss = loss - spec.outlier_weight * F.log_softmax(head(f_out), dim=1).mean()
+        return loss
+
+    _one_cycle(head.parameters(), x.shape[0], spec, g, loss_of)
 
 
 def _fit(
@@ -464,27 +473,17 @@ def _fit(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         model = SmallCNN(x.shape[1], num_classes, spec.width, spec.feature_dim).to(device)
-        opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
-        n = x.shape[0]
-        steps_per_epoch = max(1, n // spec.batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=spec.lr, total_steps=spec.epochs * steps_per_epoch, pct_start=0.25
-        )
-        g = torch.Generator().manual_seed(spec.seed)
         model.train()
-        for _ in range(spec.epochs):
-            perm = torch.randperm(n, generator=g)
-            for b in range(steps_per_epoch):
-                idx = perm[b * spec.batch_size : (b + 1) * spec.batch_size]
-                xb, yb = x[idx].to(device), y[idx].to(device)
-                loss = F.cross_entropy(model.head(model(xb)), yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
+        _one_cycle(
+            model.parameters(),
+            x.shape[0],
+            spec,
+            torch.Generator().manual_seed(spec.seed),
+            lambda idx: F.cross_entropy(model.head(model(x[idx].to(device))), y[idx].to(device)),
+        )
         model.eval()
         _fit_confidence(model, x, y, spec, device)
-    return model, n
+    return model, x.shape[0]
 
 
 @register_extractor("classifier", "small CNN trained on the data set's train split (cached)")
