@@ -11,20 +11,29 @@ images apart, and it needs nothing but the real images themselves. 400 steps rat
 the zoo's "7 of 10 classes" still read healthy for case seed 1 (of seeds 1–4), at 400 for none of 0–4.
 Zoo results per path are in :mod:`diagnostics.verdicts`' notes.
 
+Quadrant averages and the rotation/zoom views, rather than one global average and shifts alone: with a
+global average the features kept a digit's strokes but not where they lie, and on ``glyphs`` (digits
+drawn from fonts in many styles) they grouped images by style. A held-out image's five nearest
+training images (by feature) named its digit for 60 % of glyphs, 94 % of ``digits`` and 72 % of
+Fashion-MNIST; with both changes 91 %, 97 % and 77 %, for about 4 s more training on 5,000 images. Before,
+on 1,000 glyphs (case seed 0) 7 of 10 classes read healthy, 5 of 10 collapsed, and the seed MNIST GAN's six classes
+collapsed where the classifier path said partial.
+
 Recipe (all part of the cache key): images are area-resized to at most 32 px, grey/RGB kept;
-encoder conv3/2(16)-ReLU → conv3/2(32)-ReLU → conv3/2(64)-ReLU → global average (64-d
-features), a 2-layer projection head (32-d) used only for the loss; augmentations: random
-shifts of up to 1/8 of the side, contrast × U(0.7, 1.3), brightness ± 0.1, Gaussian noise
-σ 0.03; Adam lr 2e-3, batch 128, ``steps`` (400) steps, temperature 0.2, seed 0, on at most
-``max_images`` real images. Trained once per real set and cached under
-``cache_dir()/extractors`` keyed by a hash of the images' bytes and the recipe, with a
-progress bar while it trains.
+encoder conv3/2(16)-ReLU → conv3/2(32)-ReLU → conv3/2(64)-ReLU → the average of each quadrant
+(2 × 2 × 64 = 256-d features), a 2-layer projection head (32-d) used only for the loss;
+augmentations: rotation ± 15° and zoom ± 10 % (borders repeated), random shifts of up to 1/8 of
+the side, contrast × U(0.7, 1.3), brightness ± 0.1, Gaussian noise σ 0.03; Adam lr 2e-3, batch
+128, ``steps`` (400) steps, temperature 0.2, seed 0, on at most ``max_images`` real images. Trained
+once per real set and cached under ``cache_dir()/extractors`` keyed by a hash of the images' bytes
+and the recipe, with a progress bar while it trains.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -47,7 +56,7 @@ class ContrastiveSpec:
     max_side: int = 32
     max_images: int = 5000
     seed: int = 0
-    arch: str = "contrastive-v2"
+    arch: str = "contrastive-v3"
 
 
 class ContrastiveEncoder(nn.Module):
@@ -64,8 +73,8 @@ class ContrastiveEncoder(nn.Module):
             nn.Conv2d(32, 64, 3, stride=2, padding=1),
             nn.ReLU(),
         )
-        self.head = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 32))
-        self.num_features = 64
+        self.head = nn.Sequential(nn.Linear(64 * 4, 64), nn.ReLU(), nn.Linear(64, 32))
+        self.num_features = 64 * 4
 
     def prep(self, x: torch.Tensor) -> torch.Tensor:
         side = max(x.shape[-2:])
@@ -76,7 +85,8 @@ class ContrastiveEncoder(nn.Module):
         return x.float() * 2 - 1
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x).mean(dim=(2, 3))
+        # the mean of each quadrant, not of the whole map: where strokes lie is what tells many kinds apart
+        return F.adaptive_avg_pool2d(self.body(x), 2).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(self.prep(x))
@@ -84,6 +94,13 @@ class ContrastiveEncoder(nn.Module):
 
 def _augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     n, _, h, w = x.shape
+    # a small rotation and zoom (edges repeat the border), then a shift, contrast, brightness and noise
+    ang = (torch.rand(n, generator=g) * 2 - 1) * math.radians(15)
+    zoom = 1 + (torch.rand(n, generator=g) * 2 - 1) * 0.1
+    cos, sin, zero = torch.cos(ang) / zoom, torch.sin(ang) / zoom, torch.zeros(n)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    x = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), padding_mode="border",
+                      align_corners=False)
     p = max(1, min(h, w) // 8)
     padded = F.pad(x, (p, p, p, p), mode="replicate")
     dx = torch.randint(0, 2 * p + 1, (n,), generator=g)

@@ -28,13 +28,16 @@ classes_partial          0.90     confident classes < 90 % of the ceiling's → 
 class_confidence         0.80     a fake counts toward a class only at this predicted probability
 class_min_share          0.25     … and a class is covered at ≥ 25 % of its uniform share
 imbalance_partial        0.15     class/mode/feature-cluster histogram KL(fake‖real) − the ceiling's ≥ 0.15 nats
-                                  → partial
+                                  → partial (feature clusters: only where the χ² test below also gives p < 0.001;
+                                  30 held-out digits read KL 0.19 vs 0.03 at p = 0.007)
 cluster_p_partial        0.001    unlabelled data (k-means clusters of the real features, ~10 fakes per cluster, at
                                   most 20, standing in for modes: captured clusters graded like modes): χ² test of
                                   the fakes' cluster histogram against the real one p < 0.001 while the ceiling's is
                                   not → partial
-cluster_tv_collapsed     0.45     … total variation between the two cluster histograms (the share of fakes that
-cluster_tv_excess        0.30     would have to move) ≥ 45 % and ≥ 30 points above the ceiling's → collapsed
+cluster_tv_collapsed     0.65     … total variation between the two cluster histograms (the share of fakes that
+cluster_tv_excess        0.30     would have to move) ≥ 65 % and ≥ 30 points above the ceiling's → collapsed
+                                  (1 − classes_collapsed: drawing only 35 % of the kinds moves 65 % of the mass;
+                                  6 of 10 kinds in uneven shares is about 40 %, partial)
 duplicates_collapsed     0.50     share of fakes with a near-identical twin, above the ceiling's → collapsed
 duplicates_partial       0.10     … → partial
 diversity_collapsed      0.25     mean pairwise distance ratio ≤ 25 % of the ceiling's → collapsed
@@ -46,7 +49,8 @@ coverage_partial         0.75     PRDC coverage < 75 % → partial
 ndb_partial              0.25     NDB/K exceeds the ceiling's by ≥ 0.25 → partial
 fid_partial              2.5      no mode/class signal (unlabelled images): FID ≥ 2.5× the ceiling's,
                                   intervals separate, samples near the data → partial
-fid_collapsed            10       … FID ≥ 10× the ceiling's → collapsed
+fid_collapsed            10       … FID ≥ 10× the ceiling's → collapsed, unless feature clusters were read
+                                  (then partial: a GAN's 6 of 10 classes on 1,000 glyphs had FID 21× a ceiling of 0.016)
 precision_poor           0.70     precision < 70 % → poor
 density_poor             0.50     density < 50 % → poor
 high_quality_poor        0.70     share within 3σ of a (found) mode < 70 % → poor
@@ -54,13 +58,18 @@ sharpness_low / _high    0.6/1.7  image Laplacian energy ratio below / above →
 =======================  =======  ======================================================================
 
 Agreement these thresholds achieve on the collapse zoo (:mod:`diagnostics.zoo`, both verdicts
-right; measured with ``ganbench zoo``): labelled digits (classifier, n = 120) 12/12 = 100 %;
+right; measured with ``ganbench zoo``): labelled digits (classifier, n = 120) 13/13 = 100 %;
 2-D ring8 + grid25 with ``--mixture`` 20/20 = 100 % and without (found modes) 20/20 = 100 %
-(n = 200, 600 reference); unlabelled digits (contrastive, n = 120, 700 reference) 12/12 = 100 % for each of
+(n = 200, 600 reference); unlabelled digits (contrastive, n = 120, 700 reference) 13/13 = 100 % for each of
 the case seeds 0–4. The feature-cluster rules set apart what FID cannot at n = 120 (measured over seeds
-0–4, the total variation of the cluster histograms: held-out real 0.09–0.21; 7 of 10 classes 0.21–0.31,
-caught by the χ² rule; 5 of 10 0.27–0.36; imbalanced 0.31–0.40; blur 0.24–0.31; 2 of 10 0.50–0.70;
-10 repeated images 0.34–0.52, collapsed by their duplicates).
+0–4, the total variation of the cluster histograms: held-out real 0.12–0.17, a quarter of it 0.02–0.29;
+7 of 10 classes 0.19–0.26; 6 of 10 in uneven shares 0.29–0.34; 5 of 10 0.35–0.43; imbalanced 0.39–0.45;
+2 of 10 0.67–0.80; 1 of 10 0.78–0.90; 10 repeated images 0.39–0.57, collapsed by their duplicates).
+
+Limit of the unlabelled path: on larger sets of images that vary in style (1,000 ``glyphs`` against 5,000
+reference, case seeds 0–1) it finds every class case (4–7 of 10 classes and the uneven 6 read partial), but
+it grades 1–3 of 10 classes "partial" in 5 of 6 cases (the total variation is only 0.21–0.54: clusters follow
+the fonts' styles as well as the digits). The classifier path, where labels exist, grades them right.
 
 Each verdict carries the sentence and the numbers that decided it.
 """
@@ -101,7 +110,7 @@ class CollapseThresholds:
     class_min_share: float = 0.25
     imbalance_partial: float = 0.15
     cluster_p_partial: float = 1e-3
-    cluster_tv_collapsed: float = 0.45
+    cluster_tv_collapsed: float = 0.65
     cluster_tv_excess: float = 0.3
     duplicates_collapsed: float = 0.5
     duplicates_partial: float = 0.1
@@ -274,7 +283,9 @@ def collapse_verdict(
         kf, kc = _num(metrics, key), _num(ceiling, key)
         if kf is not None and kc is not None:
             scores[f"{what}_imbalance"] = kf - kc
-            if kf - kc >= th.imbalance_partial and not collapsed:
+            # a few dozen fakes over ~a dozen clusters give a KL of sampling noise: it counts only with the χ² test
+            noise = key == "cluster_kl" and cp is not None and cp >= th.cluster_p_partial
+            if kf - kc >= th.imbalance_partial and not collapsed and not noise:
                 partial.append(
                     f"{what} histogram KL {kf:.2f} nats vs real {kc:.2f} (excess ≥ {th.imbalance_partial})"
                 )
@@ -324,7 +335,9 @@ def collapse_verdict(
         ratio = ff / fc
         scores["fid_ratio"] = ratio
         if modes is None and classes is None and near and sep:
-            if ratio >= th.fid_collapsed:
+            # with feature clusters to read, FID only says the sets differ: at large n the ceiling's FID is tiny,
+            # so the ratio grows with any difference (blur, style), and collapse is left to the cluster rules
+            if ratio >= th.fid_collapsed and clusters is None:
                 collapsed.append(f"FID {ratio:.1f}× the ceiling's with samples near the data (≥ {th.fid_collapsed:g}×)")
             elif ratio >= th.fid_partial:
                 partial.append(f"FID {ratio:.1f}× the ceiling's with samples near the data (≥ {th.fid_partial:g}×)")

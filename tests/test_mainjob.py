@@ -48,7 +48,9 @@ def test_main_job_has_a_winner_judged_partial_not_poor(main_job):
     "one font: 5; tamer geometry, or every template drawn at one ink level: 7–8 classes at 5 epochs, 5–6 at 10). "
     "Its samples' ink (pixel sum) varies half as much as the data's (std 25 vs 47): 1s and 7s (mean 114) lie below "
     "the samples' 10th percentile (133) and are not drawn. With the classifier trained to name no class for noise "
-    "(0 % of uniform noise at confidence ≥ 0.9), 61 % of the samples are recognised, as the same six classes",
+    "(0 % of uniform noise at confidence ≥ 0.9), 52 % of the samples are recognised, as the same six classes. "
+    "1, 4 and 7 never reach 2 % at any point from 0.5 to 14 epochs, and trained on 1, 2, 4 and 7 alone the same "
+    "recipe draws only 1 and 2: it covers about half of whatever modes it is given in this budget",
 )
 def test_main_job_winning_batch_draws_digits_of_seven_classes(main_job):
     _, winner, seen = main_job

@@ -28,6 +28,47 @@ def test_fid_ratio_decides_without_mode_or_class_signal():
     assert quality_verdict(far, CEIL).verdict == "poor"
 
 
+# The seed MNIST GAN at batch 96 (10 epochs on glyphs; the classifier path: 6 of 10 classes, partial), scored
+# without labels by the contrastive features: 1,000 fakes, 1,000 held-out real, 5,000 reference images.
+GAN_UNLABELLED = {"fid": 0.342, "kid": 0.00111, "diversity": 0.751, "duplicates": 0.0, "precision": 0.896,
+                  "recall": 0.269, "density": 0.824, "coverage": 0.262, "ndb": 0.75, "clusters": 12.0,
+                  "cluster_kl": 0.685, "cluster_p": 0.0, "cluster_tv": 0.496}
+REAL_UNLABELLED = {"fid": 0.0163, "kid": 2.3e-06, "diversity": 1.002, "duplicates": 0.0, "precision": 0.957,
+                   "recall": 0.957, "density": 0.995, "coverage": 0.602, "ndb": 0.05, "clusters": 20.0,
+                   "cluster_kl": 0.014, "cluster_p": 0.233, "cluster_tv": 0.068}
+GAN_INTERVALS = {"fake": {"fid": [0.334, 0.357]}, "ceiling": {"fid": [0.0134, 0.0194]}}
+
+
+def test_six_of_ten_kinds_without_labels_is_partial_not_collapsed():
+    v = collapse_verdict(GAN_UNLABELLED, REAL_UNLABELLED, intervals=GAN_INTERVALS)
+    assert v.verdict == "partial", v.sentence
+    assert "feature clusters 12 vs real 20" in v.sentence and "50% of the fakes" not in v.sentence
+    # FID 21× a tiny ceiling says the sets differ (partial), not that the kinds are gone
+    assert "FID 21.0× the ceiling's" in v.sentence
+    # the same set with 70 % of its mass in the wrong clusters (about 3 of 10 kinds drawn) is collapsed
+    v = collapse_verdict({**GAN_UNLABELLED, "cluster_tv": 0.70}, REAL_UNLABELLED, intervals=GAN_INTERVALS)
+    assert v.verdict == "collapsed" and "70% of the fakes would have to move" in v.sentence
+    # … and so is one where only a third of the clusters are drawn
+    v = collapse_verdict({**GAN_UNLABELLED, "clusters": 6.0}, REAL_UNLABELLED, intervals=GAN_INTERVALS)
+    assert v.verdict == "collapsed" and "feature clusters 6 vs real 20 (30%)" in v.sentence
+    # without any cluster signal, the FID ratio alone still calls it collapsed
+    bare = {k: v for k, v in GAN_UNLABELLED.items() if not k.startswith("cluster")}
+    bare_c = {k: v for k, v in REAL_UNLABELLED.items() if not k.startswith("cluster")}
+    assert collapse_verdict(bare, bare_c, intervals=GAN_INTERVALS).verdict == "collapsed"
+
+
+def test_a_cluster_imbalance_counts_only_where_the_chi2_test_agrees():
+    # 30 held-out digits (zoo case seed 2): a KL of sampling noise, with χ² p = 0.007
+    fake = {**CEIL, "clusters": 3.0, "cluster_kl": 0.19, "cluster_p": 7.3e-3, "cluster_tv": 0.288}
+    ceil = {**CEIL, "clusters": 3.0, "cluster_kl": 0.03, "cluster_p": 0.5, "cluster_tv": 0.2}
+    assert collapse_verdict(fake, ceil).verdict == "healthy"
+    v = collapse_verdict({**fake, "cluster_p": 1e-5}, ceil)
+    assert v.verdict == "partial" and "feature-cluster histogram KL 0.19" in v.sentence
+    # class histograms have no such test: their KL rule stands alone
+    v = collapse_verdict({**CEIL, "class_kl": 0.19}, {**CEIL, "class_kl": 0.03})
+    assert v.verdict == "partial" and "class histogram KL 0.19" in v.sentence
+
+
 def test_missing_modes_far_from_data_are_not_collapse():
     fake = {**CEIL, "modes": 0.0, "high_quality": 0.01, "precision": 0.01}
     ceil = {**CEIL, "modes": 8.0, "high_quality": 1.0}

@@ -62,6 +62,11 @@ def test_zoo_cases_are_what_they_say():
     two = build_image_case("classes_2", pool, labels, 60, 0)
     idx = [int(((pool.reshape(400, -1) - s.reshape(1, -1)).abs().sum(1) == 0).nonzero()[0]) for s in two]
     assert len({int(labels[i]) for i in idx}) == 2
+    # a GAN's partial collapse: 6 classes in the measured uneven shares
+    uneven = build_image_case("classes_6_uneven", pool, labels, 100, 0)
+    idx = [int(((pool.reshape(400, -1) - s.reshape(1, -1)).abs().sum(1) == 0).nonzero()[0]) for s in uneven]
+    shares = sorted(torch.bincount(labels[idx], minlength=10).tolist(), reverse=True)
+    assert shares == [22, 19, 18, 15, 14, 12, 0, 0, 0, 0]
     half = build_mixture_case("modes_half", "ring8", 400, 0)
     from gans.data import mixture_centers
 
