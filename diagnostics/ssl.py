@@ -149,8 +149,8 @@ def train_contrastive(real: torch.Tensor, spec: ContrastiveSpec, *, progress: bo
             for _ in range(spec.steps):
                 idx = torch.randint(x.shape[0], (bs,), generator=g)
                 b = x[idx]
-                a1, a2 = _augment(b, g), _augment(b, g)
-                loss = _nt_xent(model.head(model.encode(a1)), model.head(model.encode(a2)), spec.temperature)
+                z = model.head(model.encode(torch.cat([_augment(b, g), _augment(b, g)])))  # both views, one pass
+                loss = _nt_xent(z[:bs], z[bs:], spec.temperature)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
