@@ -60,11 +60,13 @@ sharpness_low / _high    0.6/1.7  image Laplacian energy ratio below / above →
 Agreement these thresholds achieve on the collapse zoo (:mod:`diagnostics.zoo`, both verdicts
 right; measured with ``ganbench zoo``): labelled digits (classifier, n = 120) 13/13 = 100 %;
 2-D ring8 + grid25 with ``--mixture`` 20/20 = 100 % and without (found modes) 20/20 = 100 %
-(n = 200, 600 reference); unlabelled digits (contrastive, n = 120, 700 reference) 13/13 = 100 % for each of
-the case seeds 0–4. The feature-cluster rules set apart what FID cannot at n = 120 (measured over seeds
-0–4, the total variation of the cluster histograms: held-out real 0.12–0.17, a quarter of it 0.02–0.29;
-7 of 10 classes 0.19–0.26; 6 of 10 in uneven shares 0.29–0.34; 5 of 10 0.35–0.43; imbalanced 0.39–0.45;
-2 of 10 0.67–0.80; 1 of 10 0.78–0.90; 10 repeated images 0.39–0.57, collapsed by their duplicates).
+(n = 200, 600 reference); unlabelled digits (contrastive, n = 120, 700 reference) 13/13 = 100 % at case
+seed 0, and over seeds 0–4 64 of 65 collapse verdicts right (seed 2's "7 of 10 classes" read healthy: 11 of
+12 clusters drawn, χ² p = 0.002). The feature-cluster rules set apart what FID cannot at n = 120 (over
+seeds 0–4, the total variation of the cluster histograms: held-out real 0.12–0.19, a quarter of it
+0.04–0.30; 7 of 10 classes 0.21–0.30; 6 of 10 in uneven shares 0.32–0.36; 5 of 10 0.34–0.45; imbalanced
+0.40–0.46; 2 of 10 0.68–0.78; 1 of 10 0.77–0.91; 10 repeated images 0.39–0.54, collapsed by their
+duplicates).
 
 Limit of the unlabelled path: on larger sets of images that vary in style (1,000 ``glyphs`` against 5,000
 reference, case seeds 0–1) it finds every class case (4–7 of 10 classes and the uneven 6 read partial), but
