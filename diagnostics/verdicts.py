@@ -281,13 +281,14 @@ def collapse_verdict(
                 f"fakes fall into the real data's feature clusters in other proportions (χ² p = {cp:.1e} vs real "
                 f"{cp_c:.2f}; < {th.cluster_p_partial:g})"
             )
-    for key, what in (("class_kl", "class"), ("mode_kl", "mode"), ("cluster_kl", "feature-cluster")):
+    # each histogram with its significance test where it has one: a few dozen fakes over ~a dozen feature clusters
+    # give a KL of sampling noise, so the cluster KL counts only where the χ² test of the same histogram agrees
+    for key, what, p in (("class_kl", "class", None), ("mode_kl", "mode", None), ("cluster_kl", "feature-cluster", cp)):
         kf, kc = _num(metrics, key), _num(ceiling, key)
         if kf is not None and kc is not None:
             scores[f"{what}_imbalance"] = kf - kc
-            # a few dozen fakes over ~a dozen clusters give a KL of sampling noise: it counts only with the χ² test
-            noise = key == "cluster_kl" and cp is not None and cp >= th.cluster_p_partial
-            if kf - kc >= th.imbalance_partial and not collapsed and not noise:
+            significant = p is None or p < th.cluster_p_partial
+            if kf - kc >= th.imbalance_partial and not collapsed and significant:
                 partial.append(
                     f"{what} histogram KL {kf:.2f} nats vs real {kc:.2f} (excess ≥ {th.imbalance_partial})"
                 )

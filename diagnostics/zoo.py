@@ -134,21 +134,16 @@ def build_image_case(name: str, pool: torch.Tensor, labels: torch.Tensor | None,
             raise ValueError(f"zoo case {name} needs labelled data")
         classes = torch.unique(labels)
         order = classes[torch.randperm(classes.shape[0], generator=g)]
-        if name == "imbalanced":
-            big = int(round(0.55 * n))
-            parts = [_take(pool[labels == order[0]], big, g)]
-            rest = order[1:]
-            for i, c in enumerate(rest):
-                k = (n - big) // len(rest) + (1 if i < (n - big) % len(rest) else 0)
-                parts.append(_take(pool[labels == c], k, g))
-            return torch.cat(parts)
-        if name == "classes_6_uneven":
+        if name == "imbalanced":  # 55 % from the first class, the rest spread evenly over the other nine
+            big, rest = int(round(0.55 * n)), len(order) - 1
+            counts = [big] + [(n - big) // rest + (1 if i < (n - big) % rest else 0) for i in range(rest)]
+        elif name == "classes_6_uneven":
             counts = [int(round(w * n)) for w in UNEVEN_6]
             counts[0] += n - sum(counts)
-            return torch.cat([_take(pool[labels == c], k, g) for c, k in zip(order[:6], counts)])
-        k = int(name.split("_")[1])
-        keep = torch.isin(labels, order[:k])
-        return _take(pool[keep], n, g)
+        else:
+            keep = torch.isin(labels, order[: int(name.split("_")[1])])
+            return _take(pool[keep], n, g)
+        return torch.cat([_take(pool[labels == c], k, g) for c, k in zip(order, counts)])
     if name == "repeat_10":
         base = _take(pool, 10, g)
         return base.repeat_interleave(int(math.ceil(n / 10)), dim=0)[:n]

@@ -47,6 +47,12 @@ def test_zoo_image_paths_on_digits(path):
     _check(rows)
 
 
+def _pool_rows(pool, samples):
+    """The pool row each sample is an exact copy of."""
+    flat = pool.reshape(pool.shape[0], -1)
+    return [int(((flat - s.reshape(1, -1)).abs().sum(1) == 0).nonzero()[0]) for s in samples]
+
+
 def test_zoo_cases_are_what_they_say():
     import torch
 
@@ -60,12 +66,10 @@ def test_zoo_cases_are_what_they_say():
     assert torch.unique(rep.reshape(50, -1), dim=0).shape[0] == 10
     # 2 of 10 classes: every sample comes from the pool rows of exactly two labels
     two = build_image_case("classes_2", pool, labels, 60, 0)
-    idx = [int(((pool.reshape(400, -1) - s.reshape(1, -1)).abs().sum(1) == 0).nonzero()[0]) for s in two]
-    assert len({int(labels[i]) for i in idx}) == 2
+    assert len({int(labels[i]) for i in _pool_rows(pool, two)}) == 2
     # a GAN's partial collapse: 6 classes in the measured uneven shares
     uneven = build_image_case("classes_6_uneven", pool, labels, 100, 0)
-    idx = [int(((pool.reshape(400, -1) - s.reshape(1, -1)).abs().sum(1) == 0).nonzero()[0]) for s in uneven]
-    shares = sorted(torch.bincount(labels[idx], minlength=10).tolist(), reverse=True)
+    shares = sorted(torch.bincount(labels[_pool_rows(pool, uneven)], minlength=10).tolist(), reverse=True)
     assert shares == [22, 19, 18, 15, 14, 12, 0, 0, 0, 0]
     half = build_mixture_case("modes_half", "ring8", 400, 0)
     from gans.data import mixture_centers
