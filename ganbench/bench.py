@@ -113,19 +113,21 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if not args.out:
         raise UserError("sweep needs --out DIR (results.jsonl and results.csv go there; an existing DIR resumes)")
     from bench.shard import run_sweep_by_device
+    from gans.lock import FolderLock
 
-    rows = run_sweep_by_device(
-        cells,
-        args.out,
-        steps=args.steps,
-        warmup=args.warmup,
-        memory_cap_mb=args.memory_cap_mb,
-        max_seconds=args.max_seconds,
-        timeout_s=args.cell_timeout,
-        threads=args.threads,
-        flops=not args.no_flops,
-        log=(lambda s: print(s, file=sys.stderr)) if not args.quiet else (lambda s: None),
-    )
+    with FolderLock(args.out, "sweep"):  # one sweep per --out: two would measure and append the same cells
+        rows = run_sweep_by_device(
+            cells,
+            args.out,
+            steps=args.steps,
+            warmup=args.warmup,
+            memory_cap_mb=args.memory_cap_mb,
+            max_seconds=args.max_seconds,
+            timeout_s=args.cell_timeout,
+            threads=args.threads,
+            flops=not args.no_flops,
+            log=(lambda s: print(s, file=sys.stderr)) if not args.quiet else (lambda s: None),
+        )
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
     else:
@@ -143,23 +145,37 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 
 def _cmd_regress(args: argparse.Namespace) -> int:
-    from bench.regress import DEFAULT_BASELINE, gan_settings, run_gate
+    from bench.regress import DEFAULT_BASELINE, gan_settings, load_baseline, run_gate
     from bench.timing import parse_slowdown
 
     gans = _check_gans(args.gans)
-    if args.threshold is not None and not (0 < args.threshold < 10):
-        raise UserError("--threshold is a fraction, e.g. 0.15 for 15 %")
+    if args.threshold is not None and not (0 < args.threshold < 1):
+        raise UserError("--threshold is a fraction, e.g. 0.05 for 5 %")
+    # --json: stdout holds only the JSON (so `regress --json | jq` works); the tables go to stderr
+    out = sys.stderr if args.json else sys.stdout
+
+    def log(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    if args.against is not None:
+        return _cmd_regress_against(args, gans, log)
+    if args.allow_dirty:
+        raise UserError("--allow-dirty goes with --against REV")
     parse_slowdown()
     baseline = args.baseline or str(DEFAULT_BASELINE)
     if args.baseline is not None and not args.update_baseline and not os.path.isfile(baseline):
         raise UserError(f"--baseline {baseline}: no such file (create one with --update-baseline)")
     if args.dry_run:
         mode = "quick" if args.quick else "full"
-        print(f"regress ({mode}) on {args.device}, baseline {baseline}; GANs and their settings:")
+        section = load_baseline(baseline)["modes"].get(mode, {})  # a broken baseline is refused here too
+        stored = section.get("gans", {}) if section.get("device", args.device) == args.device else {}
+        log(f"regress ({mode}) on {args.device}, baseline {baseline}; GANs and their settings:")
         for g in gans:
-            s = gan_settings(g, args.quick)
-            print(f"  {g:<13} batch {s['batch_size']}" + (f", overrides {s['overrides']}" if s["overrides"] else ""))
-        print("dry run: nothing was measured")
+            s = stored.get(g) or gan_settings(g, args.quick)
+            ov = s.get("overrides") or {}
+            log(f"  {g:<13} batch {s['batch_size']}" + (f", overrides {ov}" if ov else "")
+                + ("" if g in stored else " (no baseline)"))
+        log("dry run: nothing was measured")
         return 0
     code, rows = run_gate(
         gans=gans,
@@ -170,6 +186,51 @@ def _cmd_regress(args: argparse.Namespace) -> int:
         rounds=args.rounds,
         device=args.device,
         threads=args.threads or None,
+        log=log,
+    )
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    if args.trend and code == 1:
+        log("--trend: the stored baseline is a trend record here, not a pass/fail signal (exit 0)")
+        code = 0
+    return code
+
+
+def _cmd_regress_against(args: argparse.Namespace, gans: list[str], log: Any) -> int:
+    from bench.ab_gate import DEFAULT_AB_ROUNDS, DEFAULT_AB_THRESHOLD, dirty_files, repo_root, resolve_rev, run_ab
+    from bench.regress import gan_settings
+
+    stored_only = (("--update-baseline", args.update_baseline), ("--baseline", args.baseline), ("--trend", args.trend))
+    for flag, on in stored_only:
+        if on:
+            raise UserError(f"{flag} reads the stored baseline; --against compares with a revision instead")
+    settings = {g: gan_settings(g, args.quick) for g in gans}
+    rounds = args.rounds or DEFAULT_AB_ROUNDS
+    threshold = args.threshold if args.threshold is not None else DEFAULT_AB_THRESHOLD
+    if args.dry_run:
+        repo = repo_root()
+        sha = resolve_rev(repo, args.against)
+        dirty = dirty_files(repo)
+        if dirty and not args.allow_dirty:
+            raise UserError(f"--against: {repo} has uncommitted changes ({', '.join(dirty[:3])}); commit them, or "
+                            "pass --allow-dirty to time the tree as it is")
+        log(f"regress --against {args.against} ({sha[:12]}) in {repo} on {args.device}, {rounds} rounds, "
+            f"threshold {threshold:.0%}; GANs and their settings (the same on both sides):")
+        for g in gans:
+            s = settings[g]
+            log(f"  {g:<13} batch {s['batch_size']}" + (f", overrides {s['overrides']}" if s["overrides"] else ""))
+        log("dry run: nothing was measured")
+        return 0
+    code, rows = run_ab(
+        args.against,
+        gans=gans,
+        settings=settings,
+        rounds=rounds,
+        threshold=threshold,
+        device=args.device,
+        threads=args.threads or None,
+        allow_dirty=args.allow_dirty,
+        log=log,
     )
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
@@ -284,22 +345,57 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "regress",
-        help="CI gate: fail when a GAN's normalised step time regressed",
-        description="Measure every GAN's step time divided by a calibration workload's time, and (for GANs with a "
-        "minimal reference loop) divided by that loop's step time, interleaved in this run; compare both with the "
-        "stored baseline. Exit 1 with a table when any GAN is more than the threshold slower on either signal (a GAN "
-        "over it is re-measured and fails only if it is over again). A GAN or mode without a baseline is an error "
-        "(exit 2). Test hook: GANBENCH_INJECT_SLOWDOWN=GAN:FACTOR slows that GAN's timed step.",
-        epilog="CI: ganbench regress --quick (the committed baseline holds the quick mode; regenerate it with "
-        "ganbench regress --quick --update-baseline). The full mode needs its own baseline recorded first on the CI "
-        "machine class: ganbench regress --update-baseline.",
+        help="CI gate: fail when a GAN's step got slower than at a git revision (or than the stored baseline)",
+        description="Two modes. `--against REV` (CI's): check REV out into a temporary git worktree and time the "
+        "base and the head (this working tree) in one sitting, each in its own process importing its own tree's "
+        "code, in interleaved rounds (A B B A …) with the same settings and threads; per GAN the head ÷ base "
+        "step-time ratio with a bootstrap interval over rounds; exit 1 only when an interval's lower end is above "
+        "1 + threshold (default 5 %). Without --against: each GAN's step time divided by a calibration workload's "
+        "(and by its minimal reference loop's) compared with the stored baseline, a trend record from another day "
+        "(unchanged code measured up to ±23 % away from it); exit 1 when either is more than the threshold "
+        "(baseline's, 15 %) above it, confirmed by a re-measurement, unless --trend. A GAN or mode without a "
+        "baseline is an error (exit 2). Test hook (stored-baseline mode only): GANBENCH_INJECT_SLOWDOWN=GAN:FACTOR "
+        "slows that GAN's timed step by sleeping.",
+        epilog="CI (.ci/run): ganbench regress --quick --against HEAD~1 --gans … ; with no parent commit (a "
+        "shallow clone) it falls back to ganbench regress --quick --trend. JSON rows with --against: gan, "
+        "batch_size, base_ms, head_ms (medians over rounds, ms per step), ratio (head ÷ base), change, ci_low, "
+        "ci_high, confidence, rounds, samples_per_block, base_ms_rounds, head_ms_rounds, verdict (ok, slower, "
+        "faster, inconclusive, new, error), note, against and head (commit ids). Stored-baseline bounds (checked "
+        "on load, --dry-run included; outside them is exit 2): threshold in (0, 0.5], ratio and vs_minimal in "
+        "[1e-6, 1e6], batch_size 1..4096, steps 1..1000, overrides only the GAN's config fields with plain values "
+        "(numbers within ±65,536), file at most 1 MB.",
     )
     p.add_argument("--gans", nargs="+", metavar="GAN", help="default: every registered GAN")
     p.add_argument("--quick", action="store_true", help="small batches and blocks (CI form, < 2 min on a 2-core CPU)")
+    p.add_argument(
+        "--against",
+        metavar="REV",
+        help="compare with git revision REV (a branch, tag, HEAD~1, a commit id) timed side by side in this run, "
+        "instead of the stored baseline; the current folder must be inside the git working tree of the head",
+    )
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="with --against: time the working tree with its uncommitted changes (refused otherwise, exit 2)",
+    )
     p.add_argument("--baseline", metavar="FILE", help="baseline JSON (default: bench/baseline.json in the package)")
-    p.add_argument("--threshold", type=float, help="allowed slowdown as a fraction (default: the baseline's, 0.15)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="allowed slowdown as a fraction (default: 0.05 with --against; else the baseline's, 0.15)",
+    )
     p.add_argument("--update-baseline", action="store_true", help="measure and rewrite the baseline for this mode")
-    p.add_argument("--rounds", type=int, help="interleaved rounds (default 5 quick, 9 full)")
+    p.add_argument(
+        "--trend",
+        action="store_true",
+        help="stored-baseline mode as a trend record: report the changes but exit 0 when a GAN is over the "
+        "threshold (user mistakes are still exit 2)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        help="interleaved rounds (default 12 with --against, at least 4; else 5 quick, 9 full)",
+    )
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument(
         "--threads",
@@ -308,5 +404,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="torch CPU threads (default 1: steadier ratios on shared machines; 0 = torch's default)",
     )
     p.add_argument("--dry-run", action="store_true", help="show the GANs and settings without measuring")
-    p.add_argument("--json", action="store_true", help="also print the rows as JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the rows as JSON on stdout, and nothing else there (the tables and progress go to stderr)",
+    )
     p.set_defaults(func=_cmd_regress)
