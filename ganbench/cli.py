@@ -244,7 +244,10 @@ def _check_train_out(out: str) -> None:
         return
     if not p.is_dir():
         raise UserError(f"--out {p}: exists and is not a folder")
-    if any(p.iterdir()) and not ((p / "config.json").is_file() and (p / "metrics.jsonl").is_file()):
+    from gans.lock import LOCK_NAME
+
+    others = any(q.name != LOCK_NAME for q in p.iterdir())  # a live writer's lock file: train names its PID
+    if others and not ((p / "config.json").is_file() and (p / "metrics.jsonl").is_file()):
         raise UserError(f"--out {p}: holds files that are not a ganbench run; choose an empty or new folder")
 
 

@@ -25,6 +25,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from reports.run_report import write_run_report
 
     runs = args.run_dirs
+    from gans.lock import still_written_note
+
+    for r in runs:  # a report never waits for the writer's lock; it says that the run is unfinished
+        note = still_written_note(r)
+        if note:
+            _warn(f"ganbench: note: {note}")
     if args.dry_run:
         from reports.load import load_run
 
@@ -79,6 +85,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from bench.compare_batch import compare_batch
     from ganbench.cli import parse_overrides
+    from gans.lock import FolderLock
     from gans.models.core import get_gan_entry
     from reports.compare import write_comparison_report
 
@@ -119,8 +126,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     _check_compare_out(Path(out))
     temporary = args.dry_run and args.out is None
     try:
-        runs = compare_batch(args.gan, args.batch_sizes, out=out, **kw)
-        comp = write_comparison_report(runs.run_dirs, out, plan=runs.plan)
+        with FolderLock(out, "compare-batch"):  # one compare-batch per --out; each run also locks its own folder
+            runs = compare_batch(args.gan, args.batch_sizes, out=out, **kw)
+            comp = write_comparison_report(runs.run_dirs, out, plan=runs.plan)
     finally:
         if temporary:  # a dry run checks the install; it leaves nothing behind
             shutil.rmtree(out, ignore_errors=True)
@@ -141,13 +149,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _check_compare_out(out: Path) -> None:
     """compare-batch writes into an absent or empty folder, or one an earlier compare-batch wrote."""
+    from gans.lock import LOCK_NAME
     from reports.html import check_page_target
 
     if not out.exists():
         return
     if not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
-    if any(out.iterdir()) and not ((out / "runs").is_dir() or (out / "comparison.json").is_file()):
+    others = any(p.name != LOCK_NAME for p in out.iterdir())  # a live compare-batch's lock: it names its PID
+    if others and not ((out / "runs").is_dir() or (out / "comparison.json").is_file()):
         raise UserError(f"--out {out}: holds files that compare-batch did not write; choose an empty or new folder")
     for name in ("comparison.html", "index.html"):
         check_page_target(out / name)

@@ -23,6 +23,7 @@ from typing import Any, Protocol, Sequence
 
 from ..base import PRECISIONS, UserError, atomic_write_bytes, atomic_write_json
 from ..data import DataOptions, load_data
+from ..lock import LOCK_NAME, FolderLock
 from ..models import build_gan, get_gan_entry, train_step
 from .distributed import context as dist_context
 from .distributed import shard_batch, split_sync_bn
@@ -164,9 +165,49 @@ def train(
     """Train ``cfg.gan`` into run directory ``out`` (or continue it with ``resume=True``).
 
     ``explicit``: the config fields the user set on purpose (the CLI's given flags). On resume an explicit
-    field that differs from the run is an error even when it equals the default."""
+    field that differs from the run is an error even when it equals the default.
+
+    The writer (rank 0) holds ``out``'s :class:`~gans.lock.FolderLock` throughout: a second ``train`` or
+    ``--resume`` of the same folder is a :class:`UserError` naming this process, before it reads or writes
+    anything there. A folder this call created is removed again when it fails before writing a run."""
     out = Path(out)
     dctx = dist_context(cfg.device)  # world 1 unless launched by torchrun
+    if not dctx.is_writer:
+        return _train(cfg, out, dctx, resume, callbacks, progress, explicit)
+    if resume and not out.is_dir():
+        raise UserError(f"--resume {out}: no such run directory")
+    created = not out.exists()
+    lock = FolderLock(out, "train")
+    try:
+        lock.acquire()
+        return _train(cfg, out, dctx, resume, callbacks, progress, explicit)
+    except BaseException:
+        if created and lock.held and not (out / "metrics.jsonl").exists():
+            _remove_unused_folder(out)
+        raise
+    finally:
+        lock.release()
+
+
+def _remove_unused_folder(out: Path) -> None:
+    """Remove ``out`` when it holds nothing but the lock file (a run that failed before writing anything)."""
+    try:
+        if {p.name for p in out.iterdir()} <= {LOCK_NAME}:
+            (out / LOCK_NAME).unlink(missing_ok=True)
+            out.rmdir()
+    except OSError:
+        pass
+
+
+def _train(
+    cfg: TrainConfig,
+    out: Path,
+    dctx: Any,
+    resume: bool,
+    callbacks: list[Any] | None,
+    progress: bool,
+    explicit: frozenset[str],
+) -> RunResult:
     callbacks = list(callbacks or []) if dctx.is_writer else []  # rank 0 evaluates and writes
     progress = progress and dctx.is_writer
     ckpt = None
@@ -666,10 +707,22 @@ def _resumed_config(
         )
         raise UserError(f"--resume {out}: {flag} {_show(new)} conflicts with the run's {_show(old)}; drop {flag}")
     if given.gan and given.gan != cfg.gan:
-        raise UserError(f"--resume {out}: the GAN {given.gan!r} conflicts with the run's {cfg.gan!r}; drop it")
+        if _same_external_class(given.gan, cfg.gan):  # the user's family file moved: train on from where it is now
+            cfg = dataclasses.replace(cfg, gan=given.gan)
+        else:
+            raise UserError(f"--resume {out}: the GAN {given.gan!r} conflicts with the run's {cfg.gan!r}; drop it")
     if given.steps is not None or given.epochs is not None:  # resume may extend the run
         cfg = dataclasses.replace(cfg, steps=given.steps, epochs=given.epochs if given.steps is None else cfg.epochs)
     return cfg
+
+
+def _same_external_class(given: str, saved: str) -> bool:
+    """Two specs of one external family: the same class name in a file of the same name, or the same module
+    path (a run records its family's spec; a moved checkout names the file again from its new place)."""
+    if ":" not in given or ":" not in saved:
+        return False
+    (g_where, g_cls), (s_where, s_cls) = given.rsplit(":", 1), saved.rsplit(":", 1)
+    return g_cls == s_cls and os.path.basename(g_where) == os.path.basename(s_where)
 
 
 def _show(v: Any) -> str:

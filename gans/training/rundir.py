@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import torch
 
 from ..base import UserError, atomic_torch_save, atomic_write_bytes, read_jsonl, safe_torch_load
 from ..data import Data
+from ..lock import still_written_note
 from ..models import GAN, build_gan
 from .render import render_samples
 from .runtime import resolve_device, rng_state
@@ -146,6 +148,9 @@ def load_run_gan(run_dir: str | os.PathLike, device: str | torch.device = "cpu")
     """The generator of a run directory's last checkpoint, ready to sample, and its config."""
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
+    note = still_written_note(run_dir)  # readers never take the writer's lock; they say what they read
+    if note:
+        print(f"ganbench: note: {note}", file=sys.stderr)
     ckpt = load_checkpoint(run_dir / CHECKPOINT)
     try:
         gan = build_gan(config["gan"], config.get("gan_config") or {}, device=resolve_device(device))
