@@ -2,7 +2,10 @@
 
 Inputs (``--real`` and ``--fake``):
 
-* a folder of images (.png/.jpg/.jpeg/.gif), read in sorted order, all of one size;
+* a folder of images (.png/.jpg/.jpeg/.gif), all of one size and one mode (grey or colour): when it holds
+  more files than needed, a random subset (seeded by ``--seed``; the output records it under ``sampling``) is
+  read, never the first files in name order (exported data sets often name files by class), and only those
+  files are opened, with a progress bar from ``PROGRESS_MIN_FILES`` files on;
 * ``.npy`` / ``.npz`` (the array under ``x``, ``samples``, ``images`` or the only/first array) /
   ``.pt`` (a tensor, or a dict holding one under those keys): images ``(N, C, H, W)``,
   ``(N, H, W)`` or ``(N, H, W, C)`` (C ∈ {1, 3}); vectors ``(N, D)`` for toys. Image values are
@@ -16,6 +19,12 @@ Inputs (``--real`` and ``--fake``):
 
 When ``--real`` is a file or folder, it is split in half at random (seeded): one half is the
 reference, the other the held-out ceiling.
+
+Bad input stops before anything more is read (one line, exit 2): non-finite values, values outside the
+image range, too few samples (fewer than ``MIN_SAMPLES``), an explicit ``--n`` above what a set holds, a
+fake set whose per-sample shape differs from the real one's (checked on the first real file or the
+array's header before the real samples are read). ``.npy`` files are memory-mapped, so only the drawn
+rows are read.
 """
 
 from __future__ import annotations
@@ -33,6 +42,10 @@ if TYPE_CHECKING:  # torch and numpy are imported when a command runs, so that -
 __all__ = ["add_commands", "load_samples", "cmd_diagnose"]
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".gif")
+PROGRESS_MIN_FILES = 2000  # folders read with a progress bar (on a terminal) from this many files on
+MIN_SAMPLES = 6  # PRDC's k = 5 needs k + 1 samples per set (diagnostics.evaluate checks the same)
+DEFAULT_N = 2000
+GREY_MODES = ("L", "1", "I;16", "I", "LA")
 ARRAY_KEYS = ("x", "samples", "images", "fake", "real", "arr_0")
 
 
@@ -63,7 +76,13 @@ def add_commands(sub: Any) -> None:
         "disk; else contrastive for images, raw for vectors), classifier, contrastive, inception, random-conv, raw "
         "(default auto)",
     )
-    p.add_argument("--n", type=int, default=2000, help="samples per set (default 2000; fewer when a set is smaller)")
+    p.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help=f"samples per set, drawn at random (seeded) from larger files and folders (default {DEFAULT_N}, fewer "
+        "when a set is smaller; a --n you give above what the fake set holds is an error)",
+    )
     p.add_argument(
         "--mixture", choices=["ring8", "grid25"], help="score 2-D points as this Gaussian mixture (modes, high quality)"
     )
@@ -140,6 +159,12 @@ def _to_float_samples(arr: Any, where: str, value_range: str = "auto") -> torch.
         raise UserError(f"{where}: expected samples of shape (N, D) or images (N, C, H, W), got shape {tuple(t.shape)}")
     if t.ndim > 4:
         raise UserError(f"{where}: expected at most 4 dimensions (N, C, H, W), got shape {tuple(t.shape)}")
+    if t.is_floating_point():
+        bad = ~torch.isfinite(t.reshape(t.shape[0], -1)).all(dim=1)
+        if bool(bad.any()):
+            raise UserError(
+                f"{where}: {int(bad.sum())} of {t.shape[0]} samples contain NaN or Inf (a diverged generator?)"
+            )
     is_uint8 = t.dtype == torch.uint8
     is_int = not t.is_floating_point()
     t = t.float()
@@ -158,14 +183,37 @@ def _to_float_samples(arr: Any, where: str, value_range: str = "auto") -> torch.
     return t
 
 
-def _load_array_file(path: Path, value_range: str = "auto") -> torch.Tensor:
+def _sample_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The per-sample shape :func:`_to_float_samples` makes of an array of ``shape`` (grey (N, H, W) gets a channel;
+    channels-last is moved first)."""
+    if len(shape) == 3:
+        return (1, *shape[1:])
+    if len(shape) == 4 and shape[1] not in (1, 3) and shape[3] in (1, 3):
+        return (shape[3], shape[1], shape[2])
+    return tuple(shape[1:])
+
+
+def _subset(total: int, n: int | None, seed: int) -> Any:
+    """The rows drawn from a set of ``total``: all in order when it holds at most ``n``, else ``n`` at random."""
+    import torch
+
+    if n is None or total <= n:
+        return None
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed + 17))[:n]
+
+
+def _load_array_file(
+    path: Path, value_range: str = "auto", *, n: int | None = None, seed: int = 0, require: int | None = None
+) -> tuple[torch.Tensor, int]:
+    """The samples of an array file (a random ``n`` of them when it holds more) and how many it holds."""
     import numpy as np
     import torch
 
     suffix = path.suffix.lower()
+    idx = None
     try:
         if suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
+            arr = np.load(path, allow_pickle=False, mmap_mode="r")  # only the drawn rows are read
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
                 keys = list(z.keys())
@@ -185,45 +233,113 @@ def _load_array_file(path: Path, value_range: str = "auto") -> torch.Tensor:
             arr = obj
         else:
             raise UserError(f"{path}: unsupported file type {suffix!r}; use an image folder, .npy, .npz or .pt")
+        total = int(arr.shape[0]) if getattr(arr, "ndim", 0) >= 1 else 0
+        _check_count(path, total, require)
+        idx = _subset(total, n, seed)
+        if idx is not None:
+            arr = arr[idx] if isinstance(arr, torch.Tensor) else np.asarray(arr[idx.numpy()])
+        elif isinstance(arr, np.memmap):
+            arr = np.array(arr)  # read (and own) the rows
     except UserError:
         raise
     except Exception as e:
         raise UserError(
             f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
         ) from None
-    return _to_float_samples(arr, str(path), value_range)
+    return _to_float_samples(arr, str(path), value_range), total
 
 
-def _load_image_folder(path: Path, n: int) -> torch.Tensor:
-    import numpy as np
-    import torch
-    from PIL import Image
+def _check_count(path: Path, total: int, require: int | None) -> None:
+    if total < MIN_SAMPLES:
+        what = "a single sample" if total == 1 else f"{total} samples"
+        raise UserError(f"{path}: holds {what}; diagnose needs at least {MIN_SAMPLES} per set (PRDC's k = 5 + 1)")
+    if require is not None and total < require:
+        raise UserError(f"{path}: --n {require} but it holds {total} samples; pass --n {total} or fewer")
 
+
+def _image_files(path: Path) -> list[Path]:
     files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTS and f.is_file())
     if not files:
         raise UserError(f"{path}: no images (.png, .jpg, .jpeg, .gif) in this folder")
-    files = files[:n]
-    out, mode, size = [], None, None
-    for f in files:
+    return files
+
+
+def _mode_of(im: Any) -> str:
+    return "L" if im.mode in GREY_MODES else "RGB"
+
+
+def _peek_shape(path: Path) -> tuple[int, ...] | None:
+    """The per-sample shape of a folder's first image or a .npy file's header, without reading the samples."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        if path.is_dir() and not _is_run_dir(path):
+            with Image.open(_image_files(path)[0]) as im:
+                return (1 if _mode_of(im) == "L" else 3, im.size[1], im.size[0])
+        if path.suffix.lower() == ".npy":
+            return _sample_shape(tuple(np.load(path, allow_pickle=False, mmap_mode="r").shape))
+    except UserError:
+        raise
+    except Exception:
+        return None  # unreadable: the full read says why
+    return None
+
+
+def _load_image_folder(
+    path: Path, n: int, *, seed: int = 0, require: int | None = None
+) -> tuple[torch.Tensor, int]:
+    """``n`` images of a folder drawn at random (seeded; all of them, in name order, when it holds at most ``n``),
+    and how many it holds. Only the drawn files are opened; one size and one mode (grey or colour) throughout."""
+    import sys
+
+    import numpy as np
+    import torch
+    from PIL import Image
+    from tqdm import tqdm
+
+    files = _image_files(path)
+    _check_count(path, len(files), require)
+    idx = _subset(len(files), n, seed)
+    chosen = files if idx is None else [files[i] for i in idx.tolist()]
+    out, mode, size, first = [], None, None, None
+    bar = tqdm(
+        chosen, desc=f"reading {path.name}", unit="img", file=sys.stderr, leave=False,
+        disable=True if len(chosen) < PROGRESS_MIN_FILES else None,
+    )
+    for f in bar:
         try:
             with Image.open(f) as im:
+                m = _mode_of(im)
                 if mode is None:
-                    mode = "L" if im.mode in ("L", "1", "I;16", "I") else "RGB"
-                im = im.convert(mode)
-                arr = np.asarray(im, dtype=np.uint8)
+                    mode, first = m, f
+                elif m != mode:
+                    raise UserError(
+                        f"{f}: a {'grey' if m == 'L' else 'colour'} image ({im.mode}) in a folder of "
+                        f"{'grey' if mode == 'L' else 'colour'} images (first: {first.name}); convert them to one mode"
+                    )
+                arr = np.asarray(im.convert(mode), dtype=np.uint8)
+        except UserError:
+            raise
         except Exception as e:
             raise UserError(f"{f}: unreadable image ({type(e).__name__}: {e})") from None
         if size is None:
             size = arr.shape
         elif arr.shape != size:
             raise UserError(
-                f"{f}: image size {arr.shape[:2]} differs from the folder's first image {size[:2]}; all "
-                "images must share one size"
+                f"{f}: image size {arr.shape[:2]} differs from {first.name}'s {size[:2]}; all images must share "
+                "one size"
             )
         out.append(arr)
     x = torch.from_numpy(np.stack(out))
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
-    return x.float() / 255.0
+    return x.float() / 255.0, len(files)
+
+
+def _sampling(total: int, drawn: int, seed: int) -> dict[str, Any]:
+    """How a set was drawn from a file or folder (recorded in the output)."""
+    how = "random" if drawn < total else "all"
+    return {"total": total, "drawn": drawn, "how": how, "seed": seed + 17 if how == "random" else None}
 
 
 def _is_run_dir(path: Path) -> bool:
@@ -231,11 +347,13 @@ def _is_run_dir(path: Path) -> bool:
 
 
 def load_samples(
-    spec: str, *, n: int, role: str, seed: int = 0, device: str = "cpu", value_range: str = "auto"
+    spec: str, *, n: int, role: str, seed: int = 0, device: str = "cpu", value_range: str = "auto",
+    require: int | None = None,
 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Samples from a path (file, folder, run directory); returns (samples, info).
 
-    A file holding more than ``n`` samples gives a random (``seed``) subset of ``n``.
+    A file or folder holding more than ``n`` samples gives a random subset of ``n`` (seeded by ``seed``; ``info``
+    records it under ``sampling``); one holding fewer than ``require`` (or than ``MIN_SAMPLES``) is an error.
     """
     import torch
 
@@ -262,11 +380,10 @@ def load_samples(
             "data_root": (config.get("train") or {}).get("data_root"),
         }
     if path.is_dir():
-        return _load_image_folder(path, n), {"source": "folder", "path": str(path)}
-    x = _load_array_file(path, value_range)
-    if x.shape[0] > n:
-        x = x[torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed + 17))[:n]]
-    return x, {"source": "file", "path": str(path)}
+        x, total = _load_image_folder(path, n, seed=seed, require=require)
+        return x, {"source": "folder", "path": str(path), "sampling": _sampling(total, x.shape[0], seed)}
+    x, total = _load_array_file(path, value_range, n=n, seed=seed, require=require)
+    return x, {"source": "file", "path": str(path), "sampling": _sampling(total, x.shape[0], seed)}
 
 
 def _dataset_names() -> list[str]:
@@ -294,6 +411,9 @@ def _print_table(out: dict[str, Any]) -> None:
         f"{str(out['weights_hash'])[:12] if out['weights_hash'] else '–'})   n_real={out['n_real']}  "
         f"n_test={out['n_test']}  n_fake={out['n_fake']}"
     )
+    for role, sm in (out.get("sampling") or {}).items():
+        if sm and sm.get("how") == "random":
+            print(f"{role}: {sm['drawn']} of {sm['total']} drawn at random (seed {sm['seed']})")
     print()
     iv = out.get("intervals") or {}
 
@@ -339,6 +459,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     if args.n is not None and args.n <= 0:
         raise UserError(f"--n must be a positive integer, got {args.n}")
+    n_given = args.n is not None
+    args.n = args.n if n_given else DEFAULT_N
     if args.dry_run and args.real is None and args.fake is None:
         tr, te, fk = _dry_arrays(args.seed)
         res = evaluate_samples(
@@ -357,10 +479,15 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     vr = getattr(args, "value_range", "auto")
     fake, fake_info = load_samples(
-        args.fake, n=args.n, role="fake", seed=args.seed, device=args.device, value_range=vr
+        args.fake, n=args.n, role="fake", seed=args.seed, device=args.device, value_range=vr,
+        require=args.n if n_given else None,
     )
     data = None
+    sampling: dict[str, Any] = {"fake": fake_info.get("sampling"), "real": None}
     real_is_dataset = not Path(args.real).exists() and args.real in _dataset_names()
+    peek = None if real_is_dataset or not Path(args.real).exists() else _peek_shape(Path(args.real))
+    if peek is not None and peek != tuple(fake.shape[1:]):
+        raise UserError(_mismatch(torch.empty((0, *peek)), fake))
     if real_is_dataset:
         from gans.data import DataOptions, load_data
 
@@ -378,7 +505,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                 f"--real {args.real}: no such file or folder, and not a data-set name (valid: "
                 f"{', '.join(_dataset_names())})"
             )
-        real, _ = load_samples(args.real, n=2 * args.n, role="real", seed=args.seed, value_range=vr)
+        real, real_info = load_samples(
+            args.real, n=2 * args.n, role="real", seed=args.seed, value_range=vr, require=args.n if n_given else None
+        )
+        sampling["real"] = real_info.get("sampling")
         if tuple(real.shape[1:]) != tuple(fake.shape[1:]):
             raise UserError(_mismatch(real, fake))
         perm = torch.randperm(real.shape[0], generator=torch.Generator().manual_seed(args.seed))
@@ -413,6 +543,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             "n_fake": fake.shape[0],
             "extractor": ex_name,
             "mixture": mixture,
+            "sampling": sampling,
         }
         print(
             json.dumps(plan, indent=2)
@@ -426,7 +557,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     res = evaluate_samples(
         real_train, real_test, fake, extractor=ex, data_kind=kind, mixture=mixture, data=data, seed=args.seed
     )
-    out = {"real": real_desc, "fake": args.fake, **_result_dict(res)}
+    out = {"real": real_desc, "fake": args.fake, "sampling": sampling, **_result_dict(res)}
     if fake_info.get("source") == "run":
         from diagnostics.verdicts import read_verdicts
 

@@ -76,7 +76,7 @@ def test_table_dry_run_and_dataset_real(tmp_path, capsys):
     [
         ("vec2.npy", "vec4.npy", "shape (2,) but fake samples have (4,)"),
         ("grey.npy", "rgb.npy", "1 channel(s) but fake images have 3"),
-        ("vec2.npy", "few.npy", "too few fake samples: 3; PRDC (k=5) needs at least 6"),
+        ("vec2.npy", "few.npy", "few.npy: holds 3 samples; diagnose needs at least 6 per set"),
         ("vec2.npy", "junk.npy", "junk.npy: unreadable"),
         ("vec2.npy", "nope.npy", "nope.npy: no such file"),
         ("not-a-dataset", "vec2.npy", "not a data-set name"),
