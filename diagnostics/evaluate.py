@@ -43,7 +43,8 @@ from typing import Any
 
 import torch
 
-from gans.base import UserError, atomic_torch_save, cache_dir
+from gans.base import UserError, cache_dir
+from gans.cache import load_checked, save_checked
 
 from . import metrics as M
 from .features import FeatureExtractor, get_extractor
@@ -402,9 +403,9 @@ def _reference(
             f"{thresholds}".encode()
         ).hexdigest()[:24]
         path = cache_dir() / "real_stats" / f"{ex.name}-n{tr.shape[0]}-m{m}-{key}.pt"
-        if path.is_file():
+        blob = load_checked(path, "real-data statistics")  # content hash checked; a damaged entry is recomputed
+        if blob is not None:
             try:
-                blob = torch.load(path, map_location="cpu", weights_only=True)
                 fm = blob["ref"].get("found_modes")
                 blob["ref"]["found_modes"] = None if fm is None else M.FoundModes(**fm)
                 blob["ref"]["thresholds"] = thresholds
@@ -459,7 +460,7 @@ def _reference(
         fm = ref["found_modes"]
         saved_ref = {k: v for k, v in ref.items() if k != "thresholds"}
         saved_ref["found_modes"] = None if fm is None else dict(fm.__dict__)
-        atomic_torch_save({**blob, "ref": saved_ref}, path)
+        save_checked({**blob, "ref": saved_ref}, path)
     return blob
 
 

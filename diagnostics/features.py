@@ -50,7 +50,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gans.base import UserError, atomic_torch_save, atomic_write_json, cache_dir, unknown_name
+from gans.base import UserError, atomic_write_json, cache_dir, unknown_name
+from gans.cache import load_checked, save_checked
 
 from .metrics import module_weights_hash
 
@@ -503,13 +504,13 @@ def _classifier(data, *, shape, device, real=None) -> FeatureExtractor:
     folder = cache_dir() / "extractors"
     path = folder / f"classifier-{data.name}-{key}.pt"
     model = None
-    if path.is_file():
+    blob = load_checked(path, "classifier extractor")  # its content hash is checked; a damaged entry is retrained
+    if blob is not None:
         try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
             model = SmallCNN(data.shape[0], int(data.num_classes), spec.width, spec.feature_dim)
             model.load_state_dict(blob["state_dict"])
-            meta = blob["meta"]
-        except Exception:  # a corrupt cache entry is rebuilt, never trusted
+            meta = dict(blob["meta"])
+        except Exception:  # an entry that does not fit this architecture is rebuilt, never trusted
             model = None
     if model is None:
         model, meta = train_classifier(data, spec, torch.device(device))
@@ -522,13 +523,13 @@ def _classifier(data, *, shape, device, real=None) -> FeatureExtractor:
             "weights_hash": module_weights_hash(model),
             "created": time.time(),
         }
-        atomic_torch_save({"state_dict": model.state_dict(), "meta": meta}, path)
+        save_checked({"state_dict": model.state_dict(), "meta": meta}, path)
         atomic_write_json(path.with_suffix(".json"), meta)  # human-readable twin
     model = model.to(device).eval()
     return FeatureExtractor(
         "classifier",
         model,
-        weights_hash=meta.get("weights_hash") or module_weights_hash(model),
+        weights_hash=module_weights_hash(model),  # from the loaded tensors, never from the cache's word
         input_shape=tuple(data.shape),
         num_classes=int(data.num_classes),
         info={

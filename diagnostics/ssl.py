@@ -42,7 +42,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from gans.base import atomic_torch_save, cache_dir
+from gans.base import cache_dir
+from gans.cache import load_checked, save_checked
 
 __all__ = ["ContrastiveSpec", "ContrastiveEncoder", "train_contrastive", "contrastive_encoder"]
 
@@ -178,15 +179,15 @@ def contrastive_encoder(real: torch.Tensor, spec: ContrastiveSpec | None = None,
     spec = spec or ContrastiveSpec()
     key = contrastive_cache_key(real, spec)
     path = cache_dir() / "extractors" / f"contrastive-{key}.pt"
-    if path.is_file():
+    blob = load_checked(path, "contrastive encoder")  # its content hash is checked; a damaged entry is retrained
+    if blob is not None:
         try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
             model = ContrastiveEncoder(real.shape[1], spec.max_side)
             model.load_state_dict(blob["state_dict"])
             return model.eval(), dict(blob["meta"]), path
         except Exception:
-            pass  # a corrupt cache entry is retrained, never trusted
+            pass  # an entry that does not fit this encoder is retrained, never trusted
     model, meta = train_contrastive(real, spec, progress=progress)
     meta = {**meta, "key": key, "spec": json.dumps(asdict(spec))}
-    atomic_torch_save({"state_dict": model.state_dict(), "meta": meta}, path)
+    save_checked({"state_dict": model.state_dict(), "meta": meta}, path)
     return model, meta, path

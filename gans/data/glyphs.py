@@ -25,12 +25,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ..base import DataError, atomic_torch_save, cache_dir
+from ..base import DataError, cache_dir
+from ..cache import load_checked, save_checked
 from .core import register_dataset, tensor_data
 
 __all__ = ["RECIPE", "glyph_fonts", "glyph_arrays", "glyphs_cache_path", "render_glyphs"]
@@ -192,18 +195,32 @@ def _build() -> dict[str, torch.Tensor]:
 
 
 def glyph_arrays() -> tuple[dict[str, torch.Tensor], Path]:
-    """The rendered arrays (from the cache when present; a corrupt cache entry is rebuilt) and the cache file."""
+    """The rendered arrays and the cache file. The cache entry carries a content hash checked on load
+    (``gans.cache``), and its arrays must have the recipe's counts and shapes; anything else is rebuilt
+    with one line saying so."""
     path = glyphs_cache_path()
-    if path.is_file():
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            if all(k in blob for k in ("train_x", "train_y", "test_x", "test_y")):
-                return blob, path
-        except Exception:  # unreadable: rebuild
-            pass
+    blob = load_checked(path, "glyphs")
+    if blob is not None:
+        problem = _blob_problem(blob)
+        if problem is None:
+            return blob, path
+        print(f"ganbench: note: glyphs cache entry {path.name} {problem}; rebuilding it", file=sys.stderr)
     blob = _build()
-    atomic_torch_save(blob, path)
+    save_checked(blob, path)
     return blob, path
+
+
+def _blob_problem(blob: Any) -> str | None:
+    """Why a (hash-checked) glyphs cache entry does not hold the recipe's data set, or None."""
+    if not isinstance(blob, dict):
+        return "is not a glyphs data set"
+    for split, n in (("train", RECIPE["n_train"]), ("test", RECIPE["n_test"])):
+        x, y = blob.get(f"{split}_x"), blob.get(f"{split}_y")
+        if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+            return f"has no {split} arrays"
+        if tuple(x.shape) != (n, 1, 28, 28) or tuple(y.shape) != (n,):
+            return f"holds {split} arrays of shape {tuple(x.shape)} / {tuple(y.shape)}, not ({n}, 1, 28, 28) / ({n},)"
+    return None
 
 
 @register_dataset(
