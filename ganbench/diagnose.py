@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gans.base import UserError, safe_torch_load
+from gans.bounds import array_file_header, check_image_pixels, check_sample_values, to_8bit
 
 if TYPE_CHECKING:  # torch and numpy are imported when a command runs, so that --help stays fast
     import torch
@@ -214,12 +215,15 @@ def _load_array_file(
     try:
         if suffix == ".npy":
             arr = np.load(path, allow_pickle=False, mmap_mode="r")  # only the drawn rows are read
+            _check_drawn(path, tuple(arr.shape), arr.dtype.itemsize, n)
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
                 keys = list(z.keys())
                 if not keys:
                     raise UserError(f"{path}: the .npz holds no arrays")
                 key = next((k for k in ARRAY_KEYS if k in keys), keys[0])
+                shape, dtype = array_file_header(path, key)  # the size from its header, before decompressing
+                check_sample_values(f"{path} ({key})", shape, dtype.itemsize)
                 arr = z[key]
         elif suffix in (".pt", ".pth"):
             obj = safe_torch_load(path, ".pt file")
@@ -230,6 +234,8 @@ def _load_array_file(
                 obj = obj[key]
             if not isinstance(obj, torch.Tensor):
                 raise UserError(f"{path}: expected a tensor, got {type(obj).__name__}")
+            if obj.layout != torch.strided:
+                raise UserError(f"{path}: a {obj.layout} tensor; save a dense one (tensor.to_dense())")
             arr = obj
         else:
             raise UserError(f"{path}: unsupported file type {suffix!r}; use an image folder, .npy, .npz or .pt")
@@ -247,6 +253,13 @@ def _load_array_file(
             f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
         ) from None
     return _to_float_samples(arr, str(path), value_range), total
+
+
+def _check_drawn(path: Path, shape: tuple[int, ...], itemsize: int, n: int | None) -> None:
+    """The rows that will be read (at most ``n``) must be within the sample-set bound."""
+    if shape:
+        rows = shape[0] if n is None else min(shape[0], n)
+        check_sample_values(str(path), (rows, *shape[1:]), itemsize)
 
 
 def _check_count(path: Path, total: int, require: int | None) -> None:
@@ -309,16 +322,19 @@ def _load_image_folder(
     )
     for f in bar:
         try:
-            with Image.open(f) as im:
+            with Image.open(f) as im:  # the header only: sizes are checked before anything is decoded
+                check_image_pixels(f, im.size)
                 m = _mode_of(im)
                 if mode is None:
                     mode, first = m, f
+                    check_sample_values(f"{path} ({len(chosen)} images like {f.name})",
+                                        (len(chosen), 1 if m == "L" else 3, im.size[1], im.size[0]), 4)
                 elif m != mode:
                     raise UserError(
                         f"{f}: a {'grey' if m == 'L' else 'colour'} image ({im.mode}) in a folder of "
                         f"{'grey' if mode == 'L' else 'colour'} images (first: {first.name}); convert them to one mode"
                     )
-                arr = np.asarray(im.convert(mode), dtype=np.uint8)
+                arr = np.asarray(to_8bit(im, f).convert(mode), dtype=np.uint8)  # 16-bit: by its real range
         except UserError:
             raise
         except Exception as e:

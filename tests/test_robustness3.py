@@ -290,3 +290,106 @@ def test_real_stats_cache_damage_is_recomputed(cache, capsys):
     again = evaluate_samples(tr, te, fake, extractor="raw", data_kind="vector", mixture="ring8")
     assert "real-data statistics cache entry" in capsys.readouterr().err
     assert again.metrics == first.metrics  # recomputed, not read from the damaged entry
+
+
+# --------------------------------------------------------------------------------------------
+# 3. 16-bit images scale by their real range; 5. bounds before work
+
+
+def _png16(path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    a = np.tile(np.linspace(0, 65535, 64).round().astype(np.uint16), (64, 1))  # mean 0.5 of the range
+    im = Image.fromarray(a)
+    assert im.mode == "I;16"
+    im.save(path)
+
+
+def test_16bit_png_scales_by_its_real_range(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from ganbench.diagnose import _load_image_folder
+    from gans.bounds import to_8bit
+    from gans.data.images import ImageFolder
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(8):
+        _png16(folder / f"{i}.png")
+    x, n = _load_image_folder(folder, 8)
+    assert n == 8 and x.shape == (8, 1, 64, 64)
+    assert abs(float(x.mean()) - 0.5) < 0.01 and float((x >= 1.0).float().mean()) < 0.05  # was 99.6 % white
+    img = ImageFolder(str(folder), (1, 64, 64))[0]
+    assert abs(float(img.mean()) - 0.5) < 0.01
+    wide = Image.fromarray(np.array([[0, 32768, 65535]], dtype=np.int32))  # mode I (older Pillow's 16-bit PNGs)
+    assert wide.mode == "I" and np.asarray(to_8bit(wide)).tolist() == [[0, 128, 255]]
+    with pytest.raises(UserError, match="outside 0…65535"):
+        to_8bit(Image.fromarray(np.array([[0, 70000]], dtype=np.int32)))
+
+
+def test_huge_images_are_refused_from_their_headers_naming_the_limit(tmp_path, monkeypatch):
+    from PIL import Image
+
+    import gans.bounds as B
+    from ganbench.diagnose import _load_image_folder
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    Image.new("L", (9000, 8000)).save(folder / "a.png")  # 72 MP: under Pillow's bomb error, over ours
+    for i in range(6):
+        Image.new("L", (100, 100)).save(folder / f"s{i}.png")
+    with pytest.raises(UserError, match="9000×8000 image .* limit of 67,108,864 pixels"):
+        _load_image_folder(folder, 10)
+    (folder / "a.png").unlink()
+    monkeypatch.setattr(B, "MAX_SAMPLE_VALUES", 50_000)  # six 100×100 images: 60,000 values
+    with pytest.raises(UserError, match="limit of 50,000 values"):
+        _load_image_folder(folder, 10)
+
+
+def test_npz_whose_header_asks_for_gigabytes_is_refused_before_loading(tmp_path):
+    import io
+    import zipfile
+
+    import numpy as np
+
+    from ganbench.diagnose import _load_array_file
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "<f4", "fortran_order": False, "shape": (1_000_000, 1, 64, 64)}  # 16 GB of float32
+    )
+    buf.write(b"\0" * 64)
+    path = tmp_path / "x.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x.npy", buf.getvalue())
+    with pytest.raises(UserError, match=r"limit of 536,870,912 values"):
+        _load_array_file(path)
+
+
+def test_sparse_tensor_in_a_pt_is_a_user_error(tmp_path):
+    import torch
+
+    from ganbench.diagnose import _load_array_file
+
+    torch.save({"x": torch.eye(10).to_sparse()}, tmp_path / "s.pt")
+    with pytest.raises(UserError, match="sparse"):
+        _load_array_file(tmp_path / "s.pt")
+
+
+def test_json_files_are_bounded_in_size_and_depth(tmp_path, monkeypatch):
+    import gans.bounds as B
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)  # a RecursionError in json.loads before
+    with pytest.raises(UserError, match="deeper than the limit of 64 levels"):
+        B.load_json_bounded(deep)
+    (tmp_path / "d70.json").write_text("[" * 70 + "]" * 70)
+    with pytest.raises(UserError, match="deeper than the limit of 64 levels"):
+        B.load_json_bounded(tmp_path / "d70.json")
+    (tmp_path / "ok.json").write_text(json.dumps({"a": [[1, 2], {"b": None}]}))
+    assert B.load_json_bounded(tmp_path / "ok.json") == {"a": [[1, 2], {"b": None}]}
+    monkeypatch.setattr(B, "MAX_JSON_BYTES", 10)
+    with pytest.raises(UserError, match="over the limit of 0 MiB"):
+        B.load_json_bounded(tmp_path / "ok.json")

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ..base import DataError, UserError
+from ..bounds import check_image_pixels, to_8bit
 from .core import Data, DataOptions, epoch_perm, register_dataset, tensor_data
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif")  # the seed's anime loader
@@ -215,9 +216,12 @@ class ImageFolder:
         for path in _progress(files, "checking images"):
             try:
                 with Image.open(path) as im:
+                    check_image_pixels(path, im.size)  # from the header, before decoding
                     im.verify()  # header and, for PNG, checksums
                 with Image.open(path) as im:
                     im.load()  # a full decode: catches truncated JPEGs, which verify() lets through
+            except UserError:
+                raise
             except Exception as e:
                 if not skip_corrupt:
                     raise DataError(
@@ -241,7 +245,7 @@ class ImageFolder:
         c, h, w = self.shape
         try:
             with Image.open(path) as im:
-                im = im.convert("RGB" if c == 3 else "L")
+                im = to_8bit(im, path).convert("RGB" if c == 3 else "L")  # 16-bit: by its real range
                 arr = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy())
         except Exception as e:
             raise DataError(f"{path}: corrupt image ({type(e).__name__}: {e})") from None
