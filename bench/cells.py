@@ -80,6 +80,11 @@ class CellResult:
     note: str = ""
     error: str | None = None
     machine: dict[str, Any] = field(default_factory=dict)
+    # contention over the timed steps (bench.contention): clean | disturbed (after one re-measure), "" = not timed
+    contention: str = ""
+    remeasured: bool = False  # the first measurement was disturbed and the cell was timed once more
+    load: dict[str, Any] = field(default_factory=dict)  # readings of the measurement reported (Readings.to_dict)
+    load_first: dict[str, Any] | None = None  # readings of the disturbed first measurement, when re-measured
     wall_s: float = 0.0  # wall time of the whole cell including build and warm-up
     time: float = 0.0  # unix time the row was written
 

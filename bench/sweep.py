@@ -37,6 +37,7 @@ import pandas as pd
 from gans.base import atomic_write_text, read_jsonl
 
 from .cells import Cell, CellResult
+from .contention import CPU_PER_WALL_MIN, LOAD_SLACK, SPREAD_MAX
 from .limits import describe_overrides
 from .machine import machine_facts
 from .references import references_for
@@ -80,10 +81,17 @@ CSV_FIELDS = [
     "steps",
     "warmup",
     "timer",
+    "contention",
+    "remeasured",
+    "load_1m",
+    "others_running",
+    "cpu_per_wall",
+    "spread",
     "error",
     "note",
     "wall_s",
 ]
+LOAD_FIELDS = ("load_1m", "others_running", "cpu_per_wall", "spread")  # columns from the row's `load` readings
 
 
 def plan_cells(
@@ -145,7 +153,10 @@ def append_result(path: str | os.PathLike, row: dict[str, Any]) -> None:
 
 def results_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """The rows as a DataFrame with every CSV column present (missing values NaN/None)."""
-    df = pd.DataFrame(list(rows))
+    rows = list(rows)
+    df = pd.DataFrame(rows)
+    for k in LOAD_FIELDS:  # the readings of the measurement reported, flat (bench.contention)
+        df[k] = [(r.get("load") or {}).get(k) if isinstance(r.get("load"), dict) else None for r in rows]
     for col in CSV_FIELDS + ["overrides", "memory_cap_mb"]:
         if col not in df.columns:
             df[col] = None
@@ -316,11 +327,18 @@ def run_sweep(
         done[row["key"]] = row
         write_csv(out / RESULTS_CSV, read_results(jsonl))
         walls.setdefault(cell.gan, []).append(float(row.get("wall_s") or 0.0))
-        if row["status"] == "ok":
-            mfu = f", MFU {row['mfu'] * 100:.2g} %" if row.get("mfu") else ""
+        if row["status"] == "ok" and row.get("contention") == "disturbed":
+            why = "; ".join((row.get("load") or {}).get("reasons") or [])
+            log(
+                f"    DISTURBED, measured twice ({why}): no clean figure for this cell (the median was "
+                f"{row['ms_median']:.3f} ms/step); rerun it on a quieter machine or with fewer --threads"
+            )
+        elif row["status"] == "ok":
+            mfu = f", MFU {row['mfu'] * 100:.1f} %" if row.get("mfu") else ""
+            again = " (re-measured: the first measurement was disturbed)" if row.get("remeasured") else ""
             log(
                 f"    {row['ms_median']:.3f} ms/step (IQR {row['ms_iqr']:.3f}), {row['images_per_s']:.1f} "
-                f"images/s, peak {_fmt_mb(row.get('peak_mem_mb'))}{mfu}, {row['steps']} steps"
+                f"images/s, peak {_fmt_mb(row.get('peak_mem_mb'))}{mfu}, {row['steps']} steps{again}"
             )
         else:
             log(f"    {row['status']}: {row.get('error')}")
@@ -386,12 +404,32 @@ def _cell(r: pd.Series) -> str:
     if r["status"] != "ok":
         cap = r.get("memory_cap_mb")
         return str(r["status"]).upper() + (f" (cap {cap:g} MB)" if r["status"] == "oom" and not _missing(cap) else "")
+    if r.get("contention") == "disturbed":
+        return "DISTURBED"
     iqr = 0.0 if _missing(r.get("ms_iqr")) else r["ms_iqr"]
     ms = f"{_fmt_num(r['ms_median'])}±{_fmt_num(iqr / 2)}"
     ratio = f"{r['images_per_s'] / r['best']:.2f}" if not _missing(r["best"]) and r["best"] else "–"
-    mfu = "–" if _missing(r.get("mfu")) else f"{r['mfu'] * 100:.2g}%"
+    mfu = "–" if _missing(r.get("mfu")) else f"{r['mfu'] * 100:.0f}%"
     peak = None if _missing(r.get("peak_mem_mb")) else r["peak_mem_mb"]
     return f"{ms:>14} {_fmt_num(r['images_per_s']):>7} {_fmt_mb(peak):>8} {ratio:>6} {mfu:>6}"
+
+
+_LIMITS = (
+    f"disturbed = other work wanting more than the idle cores + {LOAD_SLACK:g}, CPU/wall per thread under "
+    f"{CPU_PER_WALL_MIN:g}, or IQR/median over {SPREAD_MAX:g}"
+)
+
+
+def _is_disturbed(r: dict[str, Any]) -> bool:
+    return r.get("contention") == "disturbed"
+
+
+def _disturbed_note(r: dict[str, Any]) -> str:
+    load = r.get("load") if isinstance(r.get("load"), dict) else {}
+    return (
+        f"{r['key']}: DISTURBED twice ({'; '.join(load.get('reasons') or [])}; load {load.get('load_1m')}); "
+        f"median {r['ms_median']:.3f} ms/step, not a clean figure"
+    )
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -411,7 +449,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     df["ov_label"] = df["overrides"].map(lambda o: describe_overrides(o) if isinstance(o, dict) else "")
     df["channels_last"] = df["channels_last"].map(lambda v: v is True)
     df["setting"] = df.apply(_label, axis=1)
-    ok_ganbench = df[(df["status"] == "ok") & (df["variant"] == "ganbench")]
+    ok_ganbench = df[(df["status"] == "ok") & (df["variant"] == "ganbench") & (df["contention"] != "disturbed")]
     df["best"] = df["gan"].map(ok_ganbench.groupby("gan")["images_per_s"].max())
     df["cell"] = df.apply(_cell, axis=1)
     df["batch"] = df["batch_size"].astype(int)
@@ -428,6 +466,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
         notes = sorted(
             set(g.loc[g["note"].fillna("") != "", "note"])
             | {f"{r.key}: {r.error}" for r in g.itertuples() if r.status != "ok" and not _missing(r.error)}
+            | {_disturbed_note(r) for r in g.to_dict("records") if r["status"] == "ok" and _is_disturbed(r)}
         )
         lines += [f"  note: {n}" for n in notes]
         lines.append("")
@@ -436,6 +475,15 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
         "(images/s relative to the GAN's fastest ganbench cell), MFU (FLOPs per step ÷ step time ÷ this device's "
         "matmul peak, measured in the same cell)."
     )
+    if (df["contention"] == "disturbed").any():
+        lines.append(
+            f"DISTURBED: measured twice, both times while other work competed for the cores ({_LIMITS}); the "
+            "medians are in the notes and results files, never a clean figure."
+        )
+    if df["remeasured"].fillna(False).astype(bool).any():
+        lines.append("cells re-measured once after a disturbed first measurement: " + ", ".join(
+            sorted(df.loc[df["remeasured"].fillna(False).astype(bool) & (df["contention"] != "disturbed"), "key"])
+        ) + ".")
     if (df["ov_label"] != "").any():
         lines.append("[k=v]: GAN config fields changed for those cells (--set): not the family's default model.")
     if (df["variant"] != "ganbench").any():

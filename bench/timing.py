@@ -21,6 +21,17 @@ What is reported (:class:`CellResult`)
     ms/step median and inter-quartile range over the samples, images/s (batch / median step
     time), peak memory, FLOPs per step and the machine it ran on.
 
+    * Contention (:mod:`bench.contention`): the load, the CPU time per wall second per thread and
+      the samples' spread over the timed steps. A disturbed measurement is repeated once (same
+      prepared step); ``contention`` is ``disturbed`` when the repeat is disturbed too, and
+      ``remeasured`` says a repeat happened (``load_first`` keeps the first one's readings).
+    * MFU: FLOPs per step ÷ median step time ÷ the matmul peak of this process (same device,
+      precision, threads), the faster of one peak measurement before the timed steps and one
+      after. MFU above 100 % means the peak itself was measured while disturbed (the bug behind
+      "MFU 1.1e+02 %" at load 2: the peak was one 50 ms burst of 1024² matmuls after the cell, as
+      exposed to a burst of other work as anything); it is never reported as a number: ``mfu`` is
+      None and the row's note says why.
+
     * Peak memory, CUDA: ``torch.cuda.max_memory_allocated`` over the timed steps after
       ``reset_peak_memory_stats`` — tensors held by the allocator, including the model,
       optimiser state, the batch and activations (not the allocator's cached-but-free blocks).
@@ -63,6 +74,7 @@ from gans.training.loop import TrainConfig
 from gans.training.runtime import autocast_dtype, resolve_device, seed_everything
 
 from .cells import Cell, CellResult
+from .contention import CONTENTION_ENV, Probe, Readings, contention_fields, judge
 from .machine import cuda_sync, machine_facts, mfu, peak_flops
 from .memory import is_oom, peak_memory, rss_bytes
 
@@ -209,11 +221,14 @@ def prepare_step(cell: Cell, *, seed: int = 0) -> PreparedStep:
 # Timing
 
 
-def time_steps(fn: Callable[[], Any], n: int, device: torch.device | str) -> list[float]:
+def time_steps(
+    fn: Callable[[], Any], n: int, device: torch.device | str, between: Callable[[], Any] | None = None
+) -> list[float]:
     """Run ``fn`` ``n`` times; the milliseconds each call took, GPU work included.
 
     CUDA: events recorded around every call, one synchronize after the last (the loop never
-    waits for the GPU). CPU: ``perf_counter`` around every call.
+    waits for the GPU). CPU: ``perf_counter`` around every call. ``between`` (e.g. a
+    :class:`bench.contention.Probe`'s ``tick``) runs between two calls, outside both timed intervals.
     """
     dev = torch.device(device)
     if dev.type == "cuda":
@@ -224,6 +239,8 @@ def time_steps(fn: Callable[[], Any], n: int, device: torch.device | str) -> lis
             starts[i].record()
             fn()
             ends[i].record()
+            if between is not None:
+                between()
         torch.cuda.synchronize(dev)
         return [s.elapsed_time(e) for s, e in zip(starts, ends)]
     out = [0.0] * n
@@ -232,6 +249,8 @@ def time_steps(fn: Callable[[], Any], n: int, device: torch.device | str) -> lis
         t0 = clock()
         fn()
         out[i] = (clock() - t0) * 1000.0
+        if between is not None:
+            between()
     return out
 
 
@@ -294,6 +313,20 @@ class ReferencePrepared:
         pass
 
 
+def _timed(
+    prep: "PreparedStep | ReferencePrepared", samples: int, device: torch.device, rss_start: int, threads: int
+) -> tuple[list[float], dict[str, Any], Readings]:
+    """One measurement: per-step times of ``samples`` cycles, peak memory, judged contention readings."""
+    with peak_memory(device, rss_start) as mem, Probe(threads) as probe:
+        times = time_steps(prep.run_cycle, samples, device, between=probe.tick)
+    per = [t / prep.cycle for t in times]
+    return per, mem, judge(probe.r, per, gan=prep.cell.gan)
+
+
+def _join(note: str, more: str) -> str:
+    return f"{note}; {more}" if note else more
+
+
 def measure_cell(
     cell: Cell,
     *,
@@ -342,9 +375,14 @@ def measure_cell(
         samples = max(1, math.ceil(steps / prep.cycle))
         if max_seconds is not None and per_step_s:
             samples = max(1, min(samples, int(max_seconds / (per_step_s * prep.cycle))))
-        with peak_memory(device, rss_start) as mem:
-            times = time_steps(prep.run_cycle, samples, device)
-        per_step = [t / prep.cycle for t in times]
+        threads = torch.get_num_threads() if device.type == "cpu" else 1
+        peak_before = peak_flops(device, cell.precision) if peak else None
+
+        per_step, mem, first = _timed(prep, samples, device, rss_start, threads)
+        final = None
+        if first.disturbed:  # measured once more; the second measurement is the cell's
+            per_step, mem, final = _timed(prep, samples, device, rss_start, threads)
+        row.__dict__.update(contention_fields(first, final))
         med, q25, q75 = summarize(per_step)
         row.times_ms = [round(t, 4) for t in per_step]
         row.ms_median, row.ms_q25, row.ms_q75, row.ms_iqr = med, q25, q75, q75 - q25
@@ -352,15 +390,22 @@ def measure_cell(
         row.peak_mem_mb, row.mem_kind = mem.get("peak_mem_mb"), mem.get("mem_kind")
         row.samples, row.steps = samples, samples * prep.cycle
         if peak:
-            row.peak_flops = peak_flops(device, cell.precision)  # same process, device, precision, threads
+            # same process, device, precision and threads; the faster of a measurement before the timed
+            # steps and one after, so one disturbed moment cannot shrink the denominator
+            row.peak_flops = max(peak_before or 0.0, peak_flops(device, cell.precision))
             row.mfu = mfu(row.flops_per_step, med / 1000.0, row.peak_flops)
+            if row.mfu is not None and row.mfu > 1.0:  # above the measured peak: the peak was disturbed
+                row.note = _join(row.note, f"MFU not shown: the step beat the measured matmul peak ({row.mfu:.0%})")
+                row.mfu = None
         row.timer = "cuda_events" if device.type == "cuda" else "perf_counter"
         if check:
             problems = prep.check()
             if problems:
                 row.status, row.error = "error", "correctness check failed after timing: " + "; ".join(problems)
         if prep.slowdown > 1.0:
-            row.note = f"{SLOWDOWN_ENV} active: step slowed ×{prep.slowdown} (test hook)"
+            row.note = _join(row.note, f"{SLOWDOWN_ENV} active: step slowed ×{prep.slowdown} (test hook)")
+        if first.injected:
+            row.note = _join(row.note, f"{CONTENTION_ENV} active: contention readings injected (test hook)")
     except UserError:
         raise
     except Exception as e:  # noqa: BLE001 — every failure becomes a row; OOM is the common one
