@@ -58,6 +58,7 @@ __all__ = [
     "DEFAULT_AB_ROUNDS",
     "MIN_ROUNDS",
     "repo_root",
+    "check_repo",
     "resolve_rev",
     "dirty_files",
     "base_worktree",
@@ -109,6 +110,22 @@ def dirty_files(repo: Path) -> list[str]:
     if r.returncode != 0:
         raise UserError(f"--against: git status failed in {repo}: {(r.stderr.strip() or '?').splitlines()[0]}")
     return [line[3:] for line in r.stdout.splitlines() if line.strip()]
+
+
+def check_repo(against: str, *, allow_dirty: bool = False, cwd: str | Path | None = None) -> tuple[Path, str]:
+    """(repository root, commit id of ``against``) after the checks that refuse with one line: not git, a
+    revision that names no commit, uncommitted changes to tracked files (unless ``allow_dirty``)."""
+    repo = repo_root(cwd)
+    sha = resolve_rev(repo, against)
+    if not allow_dirty:
+        dirty = dirty_files(repo)
+        if dirty:
+            more = f" and {len(dirty) - 3} more" if len(dirty) > 3 else ""
+            raise UserError(
+                f"--against: {repo} has uncommitted changes ({', '.join(dirty[:3])}{more}); commit them, or pass "
+                "--allow-dirty to time the tree as it is"
+            )
+    return repo, sha
 
 
 def _remove_worktree(repo: Path, path: Path) -> None:
@@ -307,16 +324,7 @@ def run_ab(
         raise UserError(f"--rounds must be at least {MIN_ROUNDS} with --against (the interval is over rounds)")
     if not 0 < threshold < 1:
         raise UserError("--threshold is a fraction, e.g. 0.05 for 5 %")
-    repo = repo_root(cwd)
-    sha = resolve_rev(repo, against)
-    if not allow_dirty:
-        dirty = dirty_files(repo)
-        if dirty:
-            more = f" and {len(dirty) - 3} more" if len(dirty) > 3 else ""
-            raise UserError(
-                f"--against: {repo} has uncommitted changes ({', '.join(dirty[:3])}{more}); commit them, or pass "
-                "--allow-dirty to time the tree as it is"
-            )
+    repo, sha = check_repo(against, allow_dirty=allow_dirty, cwd=cwd)
     head_sha = _git(repo, "rev-parse", "HEAD").stdout.strip() or "(no commit)"
     log(
         f"ganbench regress --against {against} ({sha[:12]}) in {repo}: head {head_sha[:12]}"

@@ -114,8 +114,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise UserError("sweep needs --out DIR (results.jsonl and results.csv go there; an existing DIR resumes)")
     from bench.shard import run_sweep_by_device
     from gans.lock import FolderLock
+    from gans.signals import signals_raise
 
-    with FolderLock(args.out, "sweep"):  # one sweep per --out: two would measure and append the same cells
+    # one sweep per --out (two would measure and append the same cells); SIGINT/SIGTERM raise here, so the cell's
+    # subprocess is killed and its ganbench-cell-*.json removed before the sweep exits 130/143
+    with FolderLock(args.out, "sweep"), signals_raise():
         rows = run_sweep_by_device(
             cells,
             args.out,
@@ -145,10 +148,6 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 
 def _cmd_regress(args: argparse.Namespace) -> int:
-    from bench.regress import DEFAULT_BASELINE, gan_settings, load_baseline, run_gate
-    from bench.timing import parse_slowdown
-
-    gans = _check_gans(args.gans)
     if args.threshold is not None and not (0 < args.threshold < 1):
         raise UserError("--threshold is a fraction, e.g. 0.05 for 5 %")
     # --json: stdout holds only the JSON (so `regress --json | jq` works); the tables go to stderr
@@ -158,7 +157,12 @@ def _cmd_regress(args: argparse.Namespace) -> int:
         print(line, file=out, flush=True)
 
     if args.against is not None:
-        return _cmd_regress_against(args, gans, log)
+        return _cmd_regress_against(args, log)
+
+    from bench.regress import DEFAULT_BASELINE, gan_settings, load_baseline, run_gate
+    from bench.timing import parse_slowdown
+
+    gans = _check_gans(args.gans)
     if args.allow_dirty:
         raise UserError("--allow-dirty goes with --against REV")
     parse_slowdown()
@@ -196,24 +200,33 @@ def _cmd_regress(args: argparse.Namespace) -> int:
     return code
 
 
-def _cmd_regress_against(args: argparse.Namespace, gans: list[str], log: Any) -> int:
-    from bench.ab_gate import DEFAULT_AB_ROUNDS, DEFAULT_AB_THRESHOLD, dirty_files, repo_root, resolve_rev, run_ab
-    from bench.regress import gan_settings
+def _check_device(device: str) -> None:
+    import torch
+
+    if device.split(":")[0] not in ("cpu", "cuda"):
+        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA GPU here")
+
+
+def _cmd_regress_against(args: argparse.Namespace, log: Any) -> int:
+    from bench.ab_gate import DEFAULT_AB_ROUNDS, DEFAULT_AB_THRESHOLD, MIN_ROUNDS, check_repo, run_ab
 
     stored_only = (("--update-baseline", args.update_baseline), ("--baseline", args.baseline), ("--trend", args.trend))
     for flag, on in stored_only:
         if on:
             raise UserError(f"{flag} reads the stored baseline; --against compares with a revision instead")
-    settings = {g: gan_settings(g, args.quick) for g in gans}
     rounds = args.rounds or DEFAULT_AB_ROUNDS
+    if rounds < MIN_ROUNDS:
+        raise UserError(f"--rounds must be at least {MIN_ROUNDS} with --against (the interval is over rounds)")
+    repo, sha = check_repo(args.against, allow_dirty=args.allow_dirty)  # git mistakes first: no torch import yet
+    from bench.regress import gan_settings
+
+    gans = _check_gans(args.gans)
+    _check_device(args.device)
+    settings = {g: gan_settings(g, args.quick) for g in gans}
     threshold = args.threshold if args.threshold is not None else DEFAULT_AB_THRESHOLD
     if args.dry_run:
-        repo = repo_root()
-        sha = resolve_rev(repo, args.against)
-        dirty = dirty_files(repo)
-        if dirty and not args.allow_dirty:
-            raise UserError(f"--against: {repo} has uncommitted changes ({', '.join(dirty[:3])}); commit them, or "
-                            "pass --allow-dirty to time the tree as it is")
         log(f"regress --against {args.against} ({sha[:12]}) in {repo} on {args.device}, {rounds} rounds, "
             f"threshold {threshold:.0%}; GANs and their settings (the same on both sides):")
         for g in gans:
