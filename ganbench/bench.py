@@ -59,6 +59,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     args.batch_sizes = check_batch_sizes(args.batch_sizes)
     if args.steps <= 0 or args.warmup < 0:
         raise UserError("--steps must be ≥ 1 and --warmup ≥ 0")
+    if args.threads is not None and args.threads < 0:
+        raise UserError("--threads must be ≥ 1, or 0 for torch's default")
     if args.memory_cap_mb is not None and args.memory_cap_mb <= 0:
         raise UserError("--memory-cap-mb must be a positive number of megabytes")
     parse_slowdown()  # a malformed test hook fails before anything runs
@@ -127,7 +129,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             memory_cap_mb=args.memory_cap_mb,
             max_seconds=args.max_seconds,
             timeout_s=args.cell_timeout,
-            threads=args.threads,
+            threads=args.threads or None,
             flops=not args.no_flops,
             log=(lambda s: print(s, file=sys.stderr)) if not args.quiet else (lambda s: None),
         )
@@ -307,7 +309,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="CPU: cap each cell's extra address space (RLIMIT_AS); allocations beyond it fail and are recorded as "
         "'oom'",
     )
-    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads in each cell (default: torch's default)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="N",
+        help="torch CPU threads in each cell (default 1, as regress: on a shared machine multi-threaded step times "
+        "swing by integer factors, single-threaded ones by a few per cent; 0 = torch's default, one per core)",
+    )
     p.add_argument(
         "--set",
         action="append",
