@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from typing import Any, Callable, Sequence
 from diagnostics.live import training_callbacks
 from gans.base import UserError, check_batch_sizes
 from gans.models import get_gan_entry
+from gans.signals import Interrupted
 from gans.training import TrainConfig, read_metrics, train
 from gans.training.loop import first_conflict, saved_train_config
 from gans.training.rundir import CHECKPOINT, CONFIG, load_checkpoint, read_run_config
@@ -164,6 +166,8 @@ def compare_batch(
     """Train every (batch size, seed) into ``out/runs``; the report is written by ``reports.compare``.
 
     Finished runs already in ``out/runs`` are reused (so re-running re-renders); unfinished ones resume.
+    A run stopped by SIGINT/SIGTERM (checkpoint kept) ends the comparison with :class:`gans.signals.Interrupted`
+    (exit 130/143): no later run trains and no comparison of a half run is written.
     ``steps_per_run`` fixes the steps of every run instead (dry runs and tests).
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -243,6 +247,12 @@ def compare_batch(
         log(f"training {gan} batch {bs} seed {seed}: {what} → {rd}")
         with _cpu_threads(device) as threads:
             plan["cpu_threads"] = threads
-            train(cfg, rd, resume=status is not None, callbacks=callbacks, progress=progress)
+            result = train(cfg, rd, resume=status is not None, callbacks=callbacks, progress=progress)
+        if result.status == "interrupted":  # never compare a half run as if it were whole
+            raise Interrupted(
+                result.signal or signal.SIGINT,
+                f"interrupted: {rd} stopped at step {result.step} with its checkpoint; no comparison was written; "
+                "run the same command again to resume",
+            )
     plan["total_wall_s"] = time.perf_counter() - t_all
     return ComparisonRuns(run_dirs, plan)

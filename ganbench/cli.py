@@ -538,9 +538,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UserError as e:
         return _error(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
-    except KeyboardInterrupt:
-        _quiet_print("ganbench: interrupted")
-        return 130
+    except KeyboardInterrupt as e:  # gans.signals.Interrupted carries the signal (SIGTERM: 143) and what was kept
+        _quiet_print(f"ganbench: {getattr(e, 'message', '') or 'interrupted'}")
+        return 128 + getattr(e, "signum", 2)
     except BrokenPipeError:
         _silence_stdout()
         return 0

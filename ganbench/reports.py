@@ -87,6 +87,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from ganbench.cli import parse_overrides
     from gans.lock import FolderLock
     from gans.models.core import get_gan_entry
+    from gans.signals import signals_raise
     from reports.compare import write_comparison_report
 
     t0 = time.perf_counter()
@@ -126,7 +127,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     _check_compare_out(Path(out))
     temporary = args.dry_run and args.out is None
     try:
-        with FolderLock(out, "compare-batch"):  # one compare-batch per --out; each run also locks its own folder
+        # one compare-batch per --out (each run also locks its own folder); SIGINT/SIGTERM outside training end it
+        # with 130/143 too (gans.signals), never with a comparison of a half run
+        with FolderLock(out, "compare-batch"), signals_raise():
             runs = compare_batch(args.gan, args.batch_sizes, out=out, **kw)
             comp = write_comparison_report(runs.run_dirs, out, plan=runs.plan)
     finally:

@@ -429,10 +429,12 @@ def _train(
             return
         t0, cpu0 = time.perf_counter(), time.process_time()
         state = rng_state()  # evaluation must not change the training random stream
+        stop.immediate = True  # a signal during an evaluation stops it at once (nothing of training is lost)
         try:
             for cb in callbacks:
                 getattr(cb, "on_eval", lambda *a: None)(run, run.step)
         finally:
+            stop.immediate = False
             set_rng_state(state)
             gan.train()
             spent = time.perf_counter() - t0
@@ -504,8 +506,10 @@ def _train(
             )
             run.event("diverged", msg, last_good_step=last_good_step if (out / CHECKPOINT).exists() else None)
         else:
-            run.status = "finished"
             checkpoint()
+            if stop.signal is not None:  # a signal at the last step (or during its checkpoint): not finished
+                raise KeyboardInterrupt
+            run.status = "finished"
             evaluate()
             t_s = train_s()
             run.event(
@@ -547,17 +551,22 @@ def _train(
 class _StopRequest:
     """SIGINT and SIGTERM ask the loop to stop after the current step (checkpoint, then exit 130 / 143).
 
-    A second signal while stopping raises :class:`KeyboardInterrupt` at once.
+    A second signal while stopping raises :class:`KeyboardInterrupt` at once, and so does the first one during
+    an evaluation (the final one included): the run then ends "interrupted" with its checkpoint, and
+    ``--resume`` evaluates again.
     """
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.immediate = False  # set while evaluating: the first signal interrupts too
         self._old: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.signal is not None:
             raise KeyboardInterrupt
         self.signal = signum
+        if self.immediate:
+            raise KeyboardInterrupt
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
