@@ -23,7 +23,7 @@ finish in under 10 minutes on a quiet 2-core CPU (it takes about 3–5), so on t
   gets no further warm-up round (the FLOP step was its warm-up), so heavy cells are exactly
   1 warm-up step + 1 timed round;
 * the two GANs whose seed size takes minutes per step on such a CPU run reduced,
-  :data:`bench.limits.CPU_REDUCTIONS` (celeba_conv 16 channels, segan window 1024 with a
+  each family's declared ``cpu_reduction`` (celeba_conv 16 channels, segan window 1024 with a
   half-width encoder): same layers, losses and schedule, every GAN still at batch 96 and 512;
   dcgan, celeba_mlp and the MLP GANs run at their seed size. ``--full-size`` times the seed sizes;
 * every cell runs under a wall-clock limit, ``--cell-limit`` seconds (default
@@ -43,12 +43,12 @@ import pytest
 import torch
 
 from bench.cells import Cell
-from bench.limits import CPU_REDUCTIONS, CellOverTime, cell_time_limit, cpu_reduction, describe_overrides
+from bench.limits import CellOverTime, cell_time_limit, cpu_reduction, cpu_reductions, describe_overrides
 from bench.machine import cuda_sync, machine_facts, mfu, peak_flops
 from bench.memory import MemorySampler, rss_bytes
 from bench.references import references_for
 from bench.timing import PreparedStep, ReferencePrepared, count_flops, prepare_step
-from gans.base import PRECISIONS
+from gans.base import PRECISIONS, UserError
 
 CPU_CELL_BUDGET_S = 4.0  # timed seconds per cell on the CPU (after warm-up)
 CELL_LIMIT_S = 240.0  # wall-clock limit per cell (build, warm-up, timing); a heavy reduced cell takes ~10-50 s
@@ -72,7 +72,13 @@ def session_peak(device: str, precision: str) -> float:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("ganbench", "ganbench benchmark grid")
-    g.addoption("--gans", nargs="+", default=None, metavar="GAN", help="GANs to time (default: every registered GAN)")
+    g.addoption(
+        "--gans",
+        nargs="+",
+        default=None,
+        metavar="GAN",
+        help="GANs to time: registered names, PATH.py:CLASS or MODULE:CLASS (default: every registered GAN)",
+    )
     g.addoption(
         "--batch-sizes", nargs="+", type=int, default=[96, 512], metavar="N", help="batch sizes (default 96 512)"
     )
@@ -122,11 +128,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _grid(config: pytest.Config) -> tuple[list[str], list[int], list[str], list[str]]:
-    from gans.models.core import get_gan_entry, list_gans
+    from gans.models.core import list_gans, load_family
 
-    gans = config.getoption("--gans") or list_gans()
-    for g in gans:
-        get_gan_entry(g)
+    # names, PATH.py:CLASS or MODULE:CLASS, as typed on pytest's command line (what the user typed: loaded here)
+    try:
+        gans = [load_family(g).name for g in config.getoption("--gans") or []] or list_gans()
+    except UserError as e:
+        raise pytest.UsageError(f"--gans: {e}") from None
     devices = config.getoption("--devices") or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     precisions = config.getoption("--precisions")
     for p in precisions:
@@ -318,7 +326,9 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict[str, Any]) -
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
     }
     machine_info["ganbench_cpu_reductions"] = (
-        {} if config.getoption("--full-size") else {g: describe_overrides(r) for g, r in CPU_REDUCTIONS.items()}
+        {}
+        if config.getoption("--full-size")
+        else {g: describe_overrides(r) for g, r in cpu_reductions(_grid(config)[0]).items()}
     )
 
 

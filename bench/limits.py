@@ -9,32 +9,30 @@ from typing import Any, Iterator
 
 import torch
 
-__all__ = ["CPU_REDUCTIONS", "cpu_reduction", "describe_overrides", "CellOverTime", "cell_time_limit"]
-
-
-
-#: Config changes applied on the CPU by ``pytest bench`` (unless ``--full-size``) so that every
-#: registered GAN keeps its batch-96 and batch-512 cells and the default run still fits in
-#: minutes on a 2-core CPU. Same layers, losses and phase schedule; only widths (and segan's
-#: window) shrink. Step times measured on a loaded 2-core EPYC, seed size → reduced:
-#:   celeba_conv 256 channels: minutes per step (32 channels: 8–20 s at batch 96, > 100 s at 512)
-#:     → 16 channels: 0.7–2 s at batch 96, 7–22 s at 512
-#:   segan window 4096, enc 16…128: 8–15 s at batch 96, > 100 s at 512
-#:     → window 1024 and enc 8…64: 0.4–1.4 s at 96, 2–8 s at 512
-#: Everything else runs at its seed size: dcgan (64×64, ngf=ndf=64) takes 2–8 s per step at
-#: batch 96 and ~10 s at 512 with two threads, celeba_mlp (116k-wide first/last layers) 1–4 s
-#: and 3–13 s — affordable with one timed round — and the MLP GANs tens of ms.
-CPU_REDUCTIONS: dict[str, dict[str, Any]] = {
-    "celeba_conv": {"channels": 16},
-    "segan": {"window": 1024, "enc_channels": (8, 16, 16, 32, 32, 64)},
-}
+__all__ = ["cpu_reduction", "cpu_reductions", "describe_overrides", "CellOverTime", "cell_time_limit"]
 
 
 def cpu_reduction(gan: str, device: str, *, full_size: bool = False) -> dict[str, Any]:
-    """The config overrides ``pytest bench`` applies to this GAN on this device ({} = seed size)."""
+    """The config overrides ``pytest bench`` applies to this GAN on this device ({} = its own size): the
+    family's declared ``cpu_reduction`` on a CPU, unless ``full_size``.
+
+    The built-in reductions keep every family's batch-96 and batch-512 cells within minutes on a 2-core CPU
+    (same layers, losses and phase schedule; only widths shrink). Measured on a loaded 2-core EPYC:
+    celeba_conv at 256 channels takes minutes per step (32 channels: 8–20 s at batch 96), at 16 channels
+    0.7–2 s at batch 96 and 7–22 s at 512; segan's window 4096 (enc 16…128) 8–15 s at batch 96, at window
+    1024 (enc 8…64) 0.4–1.4 s at 96 and 2–8 s at 512. dcgan runs at its own size (2–8 s per step at batch 96),
+    celeba_mlp 1–4 s and 3–13 s, the MLP GANs tens of ms.
+    """
+    from gans.models.core import get_gan_entry
+
     if full_size or torch.device(device).type != "cpu":
         return {}
-    return dict(CPU_REDUCTIONS.get(gan, {}))
+    return dict(get_gan_entry(gan).cls.cpu_reduction)
+
+
+def cpu_reductions(gans: list[str]) -> dict[str, dict[str, Any]]:
+    """``{gan: reduction}`` for the GANs among ``gans`` that declare one (for the benchmark header)."""
+    return {g: r for g in gans if (r := cpu_reduction(g, "cpu"))}
 
 
 def describe_overrides(overrides: dict[str, Any] | None, *, skip: tuple[str, ...] = ("channels_last",)) -> str:

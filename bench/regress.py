@@ -61,7 +61,7 @@ from .timing import PreparedStep, ReferencePrepared, prepare_step, time_steps
 __all__ = [
     "DEFAULT_BASELINE",
     "DEFAULT_THRESHOLD",
-    "QUICK_SETTINGS",
+    "GATE_DEFAULTS",
     "Calibration",
     "gan_settings",
     "measure_normalised",
@@ -76,31 +76,22 @@ __all__ = [
 DEFAULT_BASELINE = Path(__file__).with_name("baseline.json")
 DEFAULT_THRESHOLD = 0.15  # 15 %: well above run-to-run noise of the ratio (~3-5 %), well below 30 %
 
-# Quick (CI) settings: small batches so every registered GAN fits in a couple of minutes on a
-# 2-core CPU. celeba_conv's 256-channel k8 convs take seconds per image on such a CPU, so its
-# quick form uses 32 channels (same layers and schedule). GANs not listed get QUICK_DEFAULT.
-QUICK_SETTINGS: dict[str, dict[str, Any]] = {
-    "pattern1010": {"batch_size": 256},
-    "mnist_mlp": {"batch_size": 96},
-    "wgan_toy": {"batch_size": 256},
-    "wgan_gp_toy": {"batch_size": 256},
-    "dcgan": {"batch_size": 2},
-    "celeba_mlp": {"batch_size": 1},
-    "segan": {"batch_size": 2},
-    "celeba_conv": {"batch_size": 2, "overrides": {"channels": 32}},
-}
-# Batches large enough that the small GANs' steps are compute-bound, not Python-bound: their
-# ratio to the calibration workload then moves < 10 % between runs (at batch 8 it moved 25 %).
-QUICK_DEFAULT: dict[str, Any] = {"batch_size": 64}
-FULL_SETTINGS: dict[str, dict[str, Any]] = {"celeba_conv": {"batch_size": 8, "overrides": {"channels": 64}}}
-FULL_DEFAULT: dict[str, Any] = {"batch_size": 32}
+# Each family declares its gate settings (``GAN.gate``: mode → batch size and config overrides); a mode it
+# does not name takes these. Batches large enough that the small GANs' steps are compute-bound, not
+# Python-bound: their ratio to the calibration workload then moves < 10 % between runs (at batch 8 it
+# moved 25 %). Heavy families declare small batches (dcgan 2, celeba_mlp 1) or narrower widths
+# (celeba_conv 32 channels) so every registered GAN fits in a couple of minutes on a 2-core CPU.
+GATE_DEFAULTS: dict[str, dict[str, Any]] = {"quick": {"batch_size": 64}, "full": {"batch_size": 32}}
 
 
 def gan_settings(gan: str, quick: bool) -> dict[str, Any]:
-    table, default = (QUICK_SETTINGS, QUICK_DEFAULT) if quick else (FULL_SETTINGS, FULL_DEFAULT)
-    s = dict(default)
-    s.update(table.get(gan, {}))
-    s.setdefault("overrides", {})
+    """The gate's batch size and config overrides for ``gan`` in the quick or full mode, from its family."""
+    from gans.models.core import get_gan_entry
+
+    mode = "quick" if quick else "full"
+    s = dict(GATE_DEFAULTS[mode])
+    s.update(get_gan_entry(gan).cls.gate.get(mode, {}))
+    s["overrides"] = dict(s.get("overrides") or {})
     return s
 
 

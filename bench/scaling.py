@@ -117,11 +117,14 @@ def _worker(spec: dict[str, Any], result: str) -> int:
     import torch
     import torch.distributed as dist
 
-    from gans.models import build_gan, train_step
+    from gans.families import is_spec
+    from gans.models import build_gan, load_family, train_step
     from gans.training import resolve_device, seed_everything
     from gans.training.distributed import context, has_batchnorm, reset_context, split_sync_bn
 
     torch.set_num_threads(1)
+    if is_spec(spec["gan"]):  # a family the user typed on the parent's command line, handed to this worker
+        load_family(spec["gan"])
     dctx = context(spec["device"])
     device = dctx.device(resolve_device(spec["device"]))
     overrides, dctx.sync_bn = split_sync_bn(spec["overrides"])

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from gans.base import UserError
 
-__all__ = ["main", "build_parser", "add_data_args", "parse_overrides"]
+__all__ = ["main", "build_parser", "add_data_args", "parse_overrides", "gan_help", "load_typed_families"]
 
 COMMAND_MODULES = ("ganbench.diagnose", "ganbench.bench", "ganbench.reports", "ganbench.zoo")
 
@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     """The data flags shared by train, compare-batch and sweep."""
-    from ganbench.names import DATASET_NAMES
+    from gans.base import DATASET_NAMES
 
     p.add_argument(
         "--dataset", metavar="NAME", help=f"data source (default: the GAN's own); one of: {', '.join(DATASET_NAMES)}"
@@ -51,6 +51,34 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers for streamed data (default 0)")
 
 
+def gan_help(what: str = "the GAN") -> str:
+    """The help text of a GAN argument: the installed names (read from entry-point metadata, no torch) and
+    the two spec forms."""
+    from gans.families import family_names
+
+    return (
+        f"{what}: a registered name ({', '.join(family_names())}; `ganbench list` says where each comes from), "
+        "or your own family as PATH.py:CLASS or MODULE:CLASS (a subclass of ganbench.GAN)"
+    )
+
+
+def load_typed_families(args: argparse.Namespace) -> None:
+    """Load the GANs named on the command line as PATH.py:CLASS or MODULE:CLASS, and write their canonical
+    names back (files by absolute path). This is the one place a command imports a user's family from a
+    spec: what the user typed. Names read back from a run folder, sweep file or baseline are never imported."""
+    from gans.families import is_spec
+
+    for attr in ("gan", "gans"):
+        value = getattr(args, attr, None)
+        values = value if isinstance(value, list) else [value]
+        if not any(isinstance(v, str) and is_spec(v) for v in values):
+            continue
+        from gans.models import load_family
+
+        names = [load_family(v).name if isinstance(v, str) and is_spec(v) else v for v in values]
+        setattr(args, attr, names if isinstance(value, list) else names[0])
+
+
 def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
@@ -63,30 +91,41 @@ def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from gans.data import list_dataset_entries
-    from gans.models import iter_entries
+    from gans.families import entry_point_table
+    from gans.models import get_gan_entry
 
-    gans = [
-        {
-            "name": e.name,
-            "seed_section": e.seed_section,
-            "summary": e.summary,
-            "kind": e.cls.kind,
-            "default_dataset": e.cls.default_dataset,
-            "default_batch_size": e.cls.default_batch_size,
-            "default_epochs": e.cls.default_epochs,
-            "data_shape": list(e.cls.data_shape),
-        }
-        for e in iter_entries()
-    ]
+    gans = []
+    for name, info in entry_point_table().items():
+        row: dict[str, Any] = {"name": name, "source": info.value, "distribution": f"{info.dist} {info.version}"}
+        try:
+            e = get_gan_entry(name)
+        except UserError as err:  # a broken plug-in is listed with its error, not a traceback
+            gans.append({**row, "origin": "entry point (does not load)", "error": str(err)})
+            continue
+        row.update(
+            origin=e.origin,
+            seed_section=e.seed_section,
+            summary=e.summary,
+            kind=e.cls.kind,
+            default_dataset=e.cls.default_dataset,
+            default_batch_size=e.cls.default_batch_size,
+            default_epochs=e.cls.default_epochs,
+            data_shape=list(e.cls.data_shape),
+        )
+        gans.append(row)
     datasets = [{"name": d.name, "kind": d.kind, "summary": d.summary} for d in list_dataset_entries()]
     if args.json:
         print(json.dumps({"gans": gans, "datasets": datasets}, indent=2, ensure_ascii=False))
         return 0
-    print("GANs:")
+    print("GANs (also accepted anywhere a GAN is named: PATH.py:CLASS or MODULE:CLASS, your own ganbench.GAN):")
     for g in gans:
+        if "error" in g:
+            print(f"  {g['name']:<12} [{g['origin']}: {g['distribution']}] {g['error']}")
+            continue
+        where = f"  ({g['origin']})" if g["origin"] == "built-in" else f"  ({g['origin']}: {g['source']})"
         print(
             f"  {g['name']:<12} {g['summary']}  [default data: {g['default_dataset']}, batch "
-            f"{g['default_batch_size']}, {g['default_epochs']} epochs]"
+            f"{g['default_batch_size']}, {g['default_epochs']} epochs]{where}"
         )
     print("\nData sets:")
     for d in datasets:
@@ -264,7 +303,7 @@ _BOUNDS: dict[str, tuple[str, str, float, float]] = {
     "steps": ("--steps", "int", 1, 2**40),
     "epochs": ("--epochs", "int", 1, 2**24),
     "time_budget": ("--time-budget", "float", 1e-3, 365 * 24 * 3600),
-    "threads": ("--threads", "int", 1, 4096),
+    "threads": ("--threads", "int", 0, 4096),  # 0: torch's default (sweep, regress)
     "rounds": ("--rounds", "int", 1, 10_000),
     "warmup": ("--warmup", "int", 0, 2**24),
     "max_seconds": ("--max-seconds", "float", 1e-3, 365 * 24 * 3600),
@@ -361,8 +400,6 @@ def _timestamp() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ganbench.names import GAN_NAMES
-
     parser = _Parser(
         prog="ganbench",
         description="GAN benchmark and diagnostics: train the course notes' GANs, time their steps, "
@@ -399,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Only rank 0 writes RUN_DIR; --resume at the same number of processes continues bit for bit on the CPU.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("gan", nargs="?", metavar="GAN", help=f"one of: {', '.join(GAN_NAMES)}")
+    p.add_argument("gan", nargs="?", metavar="GAN", help=gan_help())
     add_data_args(p)
     p.add_argument(
         "--batch-size",
@@ -535,6 +572,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         check_bounds(args)
+        load_typed_families(args)
         return int(args.func(args) or 0)
     except UserError as e:
         return _error(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)

@@ -20,6 +20,7 @@ __all__ = [
     "DataError",
     "unknown_name",
     "DEFAULT_BATCH_SIZES",
+    "DATASET_NAMES",
     "PRECISIONS",
     "check_batch_sizes",
     "atomic_write_bytes",
@@ -34,6 +35,23 @@ __all__ = [
 
 #: the batch sizes the main job compares (the course notes' 96 against a large 512)
 DEFAULT_BATCH_SIZES = (96, 512)
+#: the data sources' names, for help texts that must not import torch (a test checks them against the
+#: data registry, ``gans.data.list_datasets()``)
+DATASET_NAMES = (
+    "auto",
+    "celeba-h5",
+    "digits",
+    "fake",
+    "fashion-mnist",
+    "glyphs",
+    "grid25",
+    "image-folder",
+    "mnist",
+    "pattern1010",
+    "photos",
+    "ring8",
+    "speech",
+)
 #: precision name → the autocast dtype's name in torch (None: no autocast)
 PRECISIONS = {"fp32": None, "bf16": "bfloat16"}
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from bench.cells import Cell
-from bench.limits import CPU_REDUCTIONS, CellOverTime, cell_time_limit, cpu_reduction, describe_overrides
+from bench.limits import CellOverTime, cell_time_limit, cpu_reduction, cpu_reductions, describe_overrides
 from bench.memory import MemorySampler, is_oom
 from bench.sweep import append_result, format_table, read_results
 from bench.timing import measure_cell, parse_slowdown, prepare_step, summarize, time_steps
@@ -118,7 +118,11 @@ def test_cpu_reductions_shrink_real_config_fields():
     assert cpu_reduction("celeba_conv", "cpu") == {"channels": 16}
     assert cpu_reduction("celeba_conv", "cpu", full_size=True) == {} and cpu_reduction("celeba_conv", "cuda") == {}
     assert cpu_reduction("mnist_mlp", "cpu") == {} and cpu_reduction("dcgan", "cpu") == {}
-    for gan, red in CPU_REDUCTIONS.items():
+    from gans.models import list_gans
+
+    declared = cpu_reductions(list_gans())
+    assert set(declared) == {"celeba_conv", "segan"}
+    for gan, red in declared.items():
         default = get_gan_entry(gan).config_cls()
         fields = {f.name for f in dataclasses.fields(default)}
         for k, v in red.items():

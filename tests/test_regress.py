@@ -191,10 +191,9 @@ def test_planted_item_per_phase_fails_through_the_minimal_ratio(tmp_path, monkey
     monkeypatch.delenv("GANBENCH_INJECT_SLOWDOWN", raising=False)
     baseline = tmp_path / "baseline.json"
     log: list[str] = []
-    settings = {"mnist_mlp": {"batch_size": 32, "overrides": {}}}
-    import bench.regress as regress
+    from gans.models.core import get_gan_entry
 
-    monkeypatch.setattr(regress, "QUICK_SETTINGS", {**regress.QUICK_SETTINGS, **settings})
+    monkeypatch.setattr(get_gan_entry("mnist_mlp").cls, "gate", {"quick": {"batch_size": 32}})
     code, _ = run_gate(gans=["mnist_mlp"], quick=True, baseline_path=baseline, update=True, rounds=7, log=log.append)
     assert code == 0
     assert json.loads(baseline.read_text())["modes"]["quick"]["gans"]["mnist_mlp"]["vs_minimal"] > 0

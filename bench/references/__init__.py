@@ -2,9 +2,10 @@
 
 For a GAN, ``seed`` is the course notes' own training loop for it, as written and moved to the
 device (only where the notes have code for it), and ``minimal`` the shortest correct loop with
-the same maths as ganbench's family, data preloaded. Each is a plain script here,
-``<gan>_<kind>.py``, with ``make_step(real01, device) -> step()`` (one call = ``CYCLE`` loop
-iterations on a batch already on the device) and a module-level ``CYCLE``.
+the same maths as ganbench's family, data preloaded. A family declares its references itself
+(``GAN.references``: kind → module); the built-in ones are plain scripts here, ``<gan>_<kind>.py``.
+Each module has ``make_step(real01, device) -> step()`` (one call = ``CYCLE`` loop iterations on a
+batch already on the device) and a module-level ``CYCLE``.
 """
 
 from __future__ import annotations
@@ -15,15 +16,9 @@ from typing import Callable
 
 import torch
 
-__all__ = ["KINDS", "REFERENCES", "ReferenceStep", "references_for", "build_reference"]
+__all__ = ["KINDS", "ReferenceStep", "references_for", "build_reference"]
 
 KINDS = ("seed", "minimal")
-#: which references exist for which GAN
-REFERENCES: dict[str, tuple[str, ...]] = {
-    "mnist_mlp": ("seed", "minimal"),
-    "dcgan": ("seed", "minimal"),
-    "wgan_gp": ("minimal",),
-}
 
 
 @dataclass
@@ -38,8 +33,11 @@ class ReferenceStep:
 
 
 def references_for(gan: str) -> tuple[str, ...]:
-    """The reference kinds that exist for this GAN (empty when none)."""
-    return REFERENCES.get(gan, ())
+    """The reference kinds this GAN's family declares (empty when none), in :data:`KINDS` order."""
+    from gans.models.core import get_gan_entry
+
+    declared = get_gan_entry(gan).cls.references
+    return tuple(k for k in KINDS if k in declared)
 
 
 def build_reference(
@@ -50,7 +48,7 @@ def build_reference(
         raise KeyError(f"no {kind!r} reference for {gan!r}")
     from gans.models.core import get_gan_entry
 
-    mod = importlib.import_module(f"{__name__}.{gan}_{kind}")
+    mod = importlib.import_module(get_gan_entry(gan).cls.references[kind])  # declared by the installed family
     dev = torch.device(device)
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)

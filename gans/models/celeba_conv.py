@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .core import GAN, Phase, register_gan, seed_bce_phases
+from .core import GAN, Phase, seed_bce_phases
 
 __all__ = ["CelebAConvConfig", "Generator", "Discriminator", "CelebAConvGAN"]
 
@@ -82,13 +82,15 @@ class Generator(nn.Module):
         return self.s2(self.s1(z).reshape(z.shape[0], 3, 11, 11))
 
 
-@register_gan(
-    "celeba_conv",
-    config=CelebAConvConfig,
-    seed_section="DCGAN生成人脸 (convolutional face GAN)",
-    summary="k8 s2 conv D / convT G on 128×128 centre crops, BCE, Adam 1e-4, batch 1",
-)
 class CelebAConvGAN(GAN):
+    Config = CelebAConvConfig
+    seed_section = "DCGAN生成人脸 (convolutional face GAN)"
+    summary = "k8 s2 conv D / convT G on 128×128 centre crops, BCE, Adam 1e-4, batch 1"
+    gate = {
+        "quick": {"batch_size": 2, "overrides": {"channels": 32}},
+        "full": {"batch_size": 8, "overrides": {"channels": 64}},
+    }
+    cpu_reduction = {"channels": 16}
     data_shape = (3, 128, 128)
     default_dataset = "photos"
     default_batch_size = 1

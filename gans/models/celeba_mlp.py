@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import torch
 
-from .core import register_gan
 from .mnist_mlp import MLPGAN
 
 __all__ = ["CelebAMLPConfig", "CelebAMLPGAN"]
@@ -39,13 +38,11 @@ class CelebAMLPConfig:
     beta2: float = 0.999
 
 
-@register_gan(
-    "celeba_mlp",
-    config=CelebAMLPConfig,
-    seed_section="全连接网络生成人脸 (fully connected face GAN)",
-    summary="100→300→3·218·178 / 3·218·178→100→1 MLPs on CelebA h5, batch 1",
-)
 class CelebAMLPGAN(MLPGAN):
+    Config = CelebAMLPConfig
+    seed_section = "全连接网络生成人脸 (fully connected face GAN)"
+    summary = "100→300→3·218·178 / 3·218·178→100→1 MLPs on CelebA h5, batch 1"
+    gate = {"quick": {"batch_size": 1}}
     data_shape = (3, 218, 178)
     default_dataset = "photos"
     default_batch_size = 1

@@ -39,7 +39,7 @@ import torch
 import torch.nn as nn
 
 from ..base import UserError
-from .core import GAN, Phase, StepContext, bce_logits, register_gan
+from .core import GAN, Phase, StepContext, bce_logits
 
 __all__ = ["CGANConfig", "CGenerator", "CDiscriminator", "CGAN", "check_labels"]
 
@@ -110,13 +110,10 @@ class CDiscriminator(nn.Module):
         return self.net(torch.cat([x, self.embed(labels)], 1)).squeeze(1)
 
 
-@register_gan(
-    "cgan",
-    config=CGANConfig,
-    seed_section="CGAN (Mirza & Osindero 2014)",
-    summary="conditional MLP GAN, label embedding in G and D, BCE, Adam 2e-4 β=(0.5, 0.999), 28×28",
-)
 class CGAN(GAN):
+    Config = CGANConfig
+    seed_section = "CGAN (Mirza & Osindero 2014)"
+    summary = "conditional MLP GAN, label embedding in G and D, BCE, Adam 2e-4 β=(0.5, 0.999), 28×28"
     data_shape = (1, 28, 28)
     value_range = (-1.0, 1.0)
     default_dataset = "digits"

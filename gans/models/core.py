@@ -10,23 +10,19 @@ summed by :class:`diagnostics.stream.ScalarStream` and read once per log interva
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterator, Literal
+from typing import Any, Callable, ClassVar, Literal
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-from ..base import UserError, unknown_name
 
 __all__ = [
     "GAN",
     "Phase",
     "StepContext",
     "train_step",
-    "register_gan",
+    "load_family",
     "list_gans",
     "get_gan_entry",
     "build_gan",
@@ -38,6 +34,8 @@ __all__ = [
     "FusedAdam",
     "sgd",
     "seed_bce_phases",
+    "standard_bce_phases",
+    "iter_entries",
 ]
 
 
@@ -222,6 +220,37 @@ def seed_bce_phases(
     return [Phase("d_real", "D", d_real), Phase("d_fake", "D", d_fake), Phase("g", "G", g)]
 
 
+def standard_bce_phases(gan: "GAN") -> list[Phase]:
+    """One D step on real (target 1) and ``G(z).detach()`` (target 0) together, then one G step through D on
+    a fresh z (target 1, the non-saturating loss): the default :meth:`GAN.phases`. Reports ``d/real``,
+    ``d/fake`` (D's mean probabilities), ``loss/d`` (the mean of the two terms, ln 2 at equilibrium) and
+    ``loss/g``, the scalars the equilibrium diagnostics read."""
+
+    def d_step(ctx: StepContext) -> torch.Tensor:
+        labels = ctx.labels
+        with torch.no_grad():
+            fake = gan.generate(gan.latent(ctx.batch_size, device=ctx.real.device), labels)
+        real_logits = gan.d_logits(ctx.real, labels)
+        fake_logits = gan.d_logits(fake, labels)
+        ctx.report("d/real", torch.sigmoid(real_logits.float()))
+        ctx.report("d/fake", torch.sigmoid(fake_logits.float()))
+        loss_real, loss_fake = bce_logits(real_logits, 1.0), bce_logits(fake_logits, 0.0)
+        ctx.report("loss/d_real", loss_real)
+        ctx.report("loss/d_fake", loss_fake)
+        loss = (loss_real + loss_fake) / 2
+        ctx.report("loss/d", loss)
+        return loss
+
+    def g_step(ctx: StepContext) -> torch.Tensor:
+        logits = gan.d_logits(gan.generate(gan.latent(ctx.batch_size, device=ctx.real.device), ctx.labels), ctx.labels)
+        ctx.report("d/fake_g", torch.sigmoid(logits.float()))
+        loss = bce_logits(logits, 1.0)
+        ctx.report("loss/g", loss)
+        return loss
+
+    return [Phase("d", "D", d_step), Phase("g", "G", g_step)]
+
+
 # --------------------------------------------------------------------------------------------
 # The GAN base class
 
@@ -255,6 +284,19 @@ class GAN(nn.Module):
     #: config fields that ``ganbench train --dry-run`` shortens unless ``--set`` names them: a dry
     #: run checks the install in seconds, so long warm-up schedules run two steps too
     dry_run_overrides: ClassVar[dict[str, Any]] = {}
+    #: the family's settings: a dataclass whose defaults are the family's (``--set KEY=VALUE`` changes them)
+    Config: ClassVar[type]
+    #: which section of the course notes (or which paper) the family reproduces, and a one-line summary
+    seed_section: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    #: the regression gate's settings per mode: ``{"quick": {"batch_size": 64, "overrides": {...}}, "full": ...}``
+    #: (a mode not named takes :data:`GATE_DEFAULTS`' batch and no overrides)
+    gate: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: config overrides ``pytest bench`` applies on a CPU (unless ``--full-size``) to keep a cell affordable
+    cpu_reduction: ClassVar[dict[str, Any]] = {}
+    #: reference training loops the benchmarks compare with: kind ("seed", "minimal") → module with
+    #: ``make_step(real01, device) -> step()`` and ``CYCLE`` (see ``bench.references``)
+    references: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: Any):
         super().__init__()
@@ -266,7 +308,9 @@ class GAN(nn.Module):
 
     # -- what families implement -------------------------------------------------------------
     def phases(self) -> list[Phase]:
-        raise NotImplementedError
+        """The update phases of one step. The default is the standard non-saturating BCE schedule: one D step
+        on a real and a fake batch (targets 1 and 0), then one G step on a fresh z (target 1)."""
+        return standard_bce_phases(self)
 
     def latent(
         self, n: int, *, device: torch.device | None = None, generator: torch.Generator | None = None
@@ -424,104 +468,5 @@ def train_step(
     return ctx.scalars
 
 
-# --------------------------------------------------------------------------------------------
-# Registry
-
-
-@dataclass(frozen=True)
-class GANEntry:
-    name: str
-    cls: type[GAN]
-    config_cls: type
-    seed_section: str  # which section of the course notes it reproduces
-    summary: str
-
-    def default_config(self) -> Any:
-        return self.config_cls()
-
-
-_REGISTRY: dict[str, GANEntry] = {}
-
-
-def register_gan(name: str, *, config: type, seed_section: str, summary: str) -> Callable[[type[GAN]], type[GAN]]:
-    """Class decorator: register a GAN family under ``name`` (duplicates are refused)."""
-
-    def deco(cls: type[GAN]) -> type[GAN]:
-        if name in _REGISTRY:
-            raise RuntimeError(f"GAN {name!r} registered twice")
-        cls.name = name
-        _REGISTRY[name] = GANEntry(name, cls, config, seed_section, summary)
-        return cls
-
-    return deco
-
-
-def list_gans() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def get_gan_entry(name: str) -> GANEntry:
-    if name not in _REGISTRY:
-        raise unknown_name("GAN", name, list(_REGISTRY))
-    return _REGISTRY[name]
-
-
-def apply_overrides(config: Any, overrides: dict[str, Any] | None) -> Any:
-    """A copy of a config dataclass with ``overrides`` applied; strings are parsed to the field's type."""
-    if not overrides:
-        return config
-    fields = {f.name: f for f in dataclasses.fields(config)}
-    changes = {}
-    for key, value in overrides.items():
-        if key not in fields:
-            raise UserError(f"{type(config).__name__} has no field {key!r}; fields: {', '.join(fields)}")
-        current = getattr(config, key)
-        if isinstance(value, str) and not isinstance(current, str):
-            value = _parse_value(key, value, current)
-        changes[key] = value
-    return dataclasses.replace(config, **changes)
-
-
-def _parse_value(key: str, text: str, current: Any) -> Any:
-    import ast
-
-    if isinstance(current, bool):
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off"):
-            return False
-        raise UserError(f"--set {key}={text}: expected true or false")
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        raise UserError(f"--set {key}={text}: cannot parse {text!r} as {type(current).__name__}") from None
-    if isinstance(current, float) and isinstance(value, int):
-        value = float(value)
-    if current is not None and not isinstance(value, type(current)):
-        raise UserError(f"--set {key}={text}: expected {type(current).__name__}, got {type(value).__name__}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise UserError(f"--set {key}={text}: must be a finite number")
-        positive = (
-            isinstance(current, (int, float)) and current > 0 and (key.startswith("lr") or isinstance(current, int))
-        )
-        if positive and value <= 0:
-            raise UserError(f"--set {key}={text}: must be > 0 (default {current})")
-        if isinstance(current, (int, float)) and current >= 0 and value < 0:
-            raise UserError(f"--set {key}={text}: must be ≥ 0 (default {current})")
-    return value
-
-
-def build_gan(name: str, overrides: dict[str, Any] | None = None, *, device: torch.device | str = "cpu") -> GAN:
-    """Build a registered GAN with its seed defaults (plus ``overrides``) on ``device``."""
-    entry = get_gan_entry(name)
-    config = apply_overrides(entry.default_config(), overrides)
-    gan = entry.cls(config)
-    gan.to(device)
-    gan.build_optimizers()
-    return gan
-
-
-def iter_entries() -> Iterator[GANEntry]:
-    for name in sorted(_REGISTRY):
-        yield _REGISTRY[name]
+# The registry lives in registry.py; these names stay importable from here.
+from .registry import GANEntry, apply_overrides, build_gan, get_gan_entry, iter_entries, list_gans, load_family  # noqa: E402,I001

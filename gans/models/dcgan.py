@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .core import GAN, Phase, StepContext, bce_logits, register_gan
+from .core import GAN, Phase, StepContext, bce_logits
 
 __all__ = ["DCGANConfig", "Generator", "Discriminator", "DCGAN", "weights_init"]
 
@@ -100,13 +100,12 @@ def weights_init(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-@register_gan(
-    "dcgan",
-    config=DCGANConfig,
-    seed_section="DCGAN生成动漫 (anime DCGAN)",
-    summary="classic 64×64 DCGAN, BN, Tanh, Adam 1e-4 β=(0.5, 0.999), batch 8, one D step",
-)
 class DCGAN(GAN):
+    Config = DCGANConfig
+    seed_section = "DCGAN生成动漫 (anime DCGAN)"
+    summary = "classic 64×64 DCGAN, BN, Tanh, Adam 1e-4 β=(0.5, 0.999), batch 8, one D step"
+    gate = {"quick": {"batch_size": 2}}
+    references = {"seed": "bench.references.dcgan_seed", "minimal": "bench.references.dcgan_minimal"}
     data_shape = (3, 64, 64)
     value_range = (-1.0, 1.0)
     default_dataset = "photos"

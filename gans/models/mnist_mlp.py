@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from .core import GAN, Phase, register_gan, seed_bce_phases
+from .core import GAN, Phase, seed_bce_phases
 
 __all__ = ["MLPGANConfig", "MLPGenerator", "MLPDiscriminator", "MLPGAN", "MnistMLPGAN"]
 
@@ -84,13 +84,12 @@ class MLPGAN(GAN):
         return seed_bce_phases(self.D.logits, self.G, lambda n, dev: self.latent(n, device=dev))
 
 
-@register_gan(
-    "mnist_mlp",
-    config=MLPGANConfig,
-    seed_section="MINST (MNIST MLP GAN)",
-    summary="100→200→784 / 784→200→1 LeakyReLU+LayerNorm MLPs, BCE, Adam 1e-4, batch 96",
-)
 class MnistMLPGAN(MLPGAN):
+    Config = MLPGANConfig
+    seed_section = "MINST (MNIST MLP GAN)"
+    summary = "100→200→784 / 784→200→1 LeakyReLU+LayerNorm MLPs, BCE, Adam 1e-4, batch 96"
+    gate = {"quick": {"batch_size": 96}}
+    references = {"seed": "bench.references.mnist_mlp_seed", "minimal": "bench.references.mnist_mlp_minimal"}
     data_shape = (1, 28, 28)
     default_dataset = "auto"
     default_batch_size = 96

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import GAN, Phase, StepContext, register_gan, sgd
+from .core import GAN, Phase, StepContext, sgd
 
 __all__ = ["Pattern1010Config", "Generator", "Discriminator", "Pattern1010GAN"]
 
@@ -58,13 +58,11 @@ class Discriminator(nn.Module):
         return self.s1(x)
 
 
-@register_gan(
-    "pattern1010",
-    config=Pattern1010Config,
-    seed_section="生成1010格式 (generate the 1010 pattern)",
-    summary="1→3→4 / 4→3→1 sigmoid MLPs, MSE, SGD 0.01, batch 1",
-)
 class Pattern1010GAN(GAN):
+    Config = Pattern1010Config
+    seed_section = "生成1010格式 (generate the 1010 pattern)"
+    summary = "1→3→4 / 4→3→1 sigmoid MLPs, MSE, SGD 0.01, batch 1"
+    gate = {"quick": {"batch_size": 256}}
     data_shape = (4,)
     value_range = None
     loss_kind = "mse"

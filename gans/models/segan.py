@@ -82,7 +82,7 @@ import torch.nn.functional as F
 
 from ..base import UserError
 from ..data.speech_corpus import PREEMPHASIS, SpeechDataError, deemphasis, preemphasis
-from .core import GAN, Phase, StepContext, adam, register_gan
+from .core import GAN, Phase, StepContext, adam
 from .wgan import wasserstein_phases
 
 __all__ = [
@@ -199,13 +199,12 @@ class SEGANDiscriminator(nn.Module):
         return self.fc(F.leaky_relu(h.flatten(1), 0.3)).squeeze(1)
 
 
-@register_gan(
-    "segan",
-    config=SEGANConfig,
-    seed_section="SEGAN (Pascual et al. 2017) with the seed's conditional WGAN-GP loss",
-    summary="1-D conv encoder–decoder G with skips and z at the bottleneck, pair critic, WGAN-GP + 100·L1",
-)
 class SEGAN(GAN):
+    Config = SEGANConfig
+    seed_section = "SEGAN (Pascual et al. 2017) with the seed's conditional WGAN-GP loss"
+    summary = "1-D conv encoder–decoder G with skips and z at the bottleneck, pair critic, WGAN-GP + 100·L1"
+    gate = {"quick": {"batch_size": 2}}
+    cpu_reduction = {"window": 1024, "enc_channels": (8, 16, 16, 32, 32, 64)}
     kind = "critic"
     loss_kind = "wasserstein"
     data_shape = (1, 4096)

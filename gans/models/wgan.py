@@ -50,7 +50,7 @@ import torch
 import torch.nn as nn
 
 from ..base import UserError
-from .core import GAN, Phase, StepContext, adam, register_gan
+from .core import GAN, Phase, StepContext, adam
 
 __all__ = [
     "WGANConfig",
@@ -354,13 +354,10 @@ class WassersteinGAN(GAN):
         )
 
 
-@register_gan(
-    "wgan",
-    config=WGANConfig,
-    seed_section="WGAN-bp (Arjovsky et al. 2017, weight clipping)",
-    summary="MLP WGAN, critic clipped to ±0.01, RMSprop 5e-5, n_critic 5, 28×28",
-)
 class WGAN(WassersteinGAN):
+    Config = WGANConfig
+    seed_section = "WGAN-bp (Arjovsky et al. 2017, weight clipping)"
+    summary = "MLP WGAN, critic clipped to ±0.01, RMSprop 5e-5, n_critic 5, 28×28"
     data_shape = (1, 28, 28)
     value_range = (-1.0, 1.0)
     default_dataset = "digits"
@@ -368,13 +365,11 @@ class WGAN(WassersteinGAN):
     default_epochs = 100
 
 
-@register_gan(
-    "wgan_gp",
-    config=WGANGPConfig,
-    seed_section="WGAN-bp (Gulrajani et al. 2017, gradient penalty λ=10)",
-    summary="MLP WGAN-GP, λ=10, Adam 1e-4 β=(0.0, 0.9), n_critic 5, 28×28",
-)
 class WGANGP(WassersteinGAN):
+    Config = WGANGPConfig
+    seed_section = "WGAN-bp (Gulrajani et al. 2017, gradient penalty λ=10)"
+    summary = "MLP WGAN-GP, λ=10, Adam 1e-4 β=(0.0, 0.9), n_critic 5, 28×28"
+    references = {"minimal": "bench.references.wgan_gp_minimal"}
     data_shape = (1, 28, 28)
     value_range = (-1.0, 1.0)
     default_dataset = "digits"
@@ -382,13 +377,11 @@ class WGANGP(WassersteinGAN):
     default_epochs = 100
 
 
-@register_gan(
-    "wgan_toy",
-    config=WGANToyConfig,
-    seed_section="WGAN-bp (Arjovsky et al. 2017) on 2-D mixtures",
-    summary="2-D WGAN, 3×512 ReLU MLPs, clip ±0.01, RMSprop 5e-5, n_critic 5, batch 256",
-)
 class WGANToy(WassersteinGAN):
+    Config = WGANToyConfig
+    seed_section = "WGAN-bp (Arjovsky et al. 2017) on 2-D mixtures"
+    summary = "2-D WGAN, 3×512 ReLU MLPs, clip ±0.01, RMSprop 5e-5, n_critic 5, batch 256"
+    gate = {"quick": {"batch_size": 256}}
     toy = True
     data_shape = (2,)
     value_range = None
@@ -397,13 +390,11 @@ class WGANToy(WassersteinGAN):
     default_epochs = 200
 
 
-@register_gan(
-    "wgan_gp_toy",
-    config=WGANGPToyConfig,
-    seed_section="WGAN-bp (Gulrajani et al. 2017, gan_toy.py) on 2-D mixtures",
-    summary="2-D WGAN-GP, 3×512 ReLU MLPs, λ=10, Adam 1e-4 β=(0.5, 0.9), n_critic 5, batch 256",
-)
 class WGANGPToy(WassersteinGAN):
+    Config = WGANGPToyConfig
+    seed_section = "WGAN-bp (Gulrajani et al. 2017, gan_toy.py) on 2-D mixtures"
+    summary = "2-D WGAN-GP, 3×512 ReLU MLPs, λ=10, Adam 1e-4 β=(0.5, 0.9), n_critic 5, batch 256"
+    gate = {"quick": {"batch_size": 256}}
     toy = True
     data_shape = (2,)
     value_range = None
