@@ -39,6 +39,7 @@ Test hook: ``GANBENCH_INJECT_SLOWDOWN=gan:1.3`` slows the timed step of ``gan`` 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -310,18 +311,72 @@ def _positive(v: Any, *, integer: bool = False) -> bool:
     return math.isfinite(v) and v > 0
 
 
+#: Bounds on what a stored baseline may hold (documented in ``ganbench regress --help``). A baseline is data
+#: from elsewhere: a value outside them would switch the gate off (a threshold of 0.99, a ratio of 1e300) or
+#: make it measure something absurd (a batch of 2**24 images, hidden_g=1e8), so it is refused on load.
+BOUNDS: dict[str, Any] = {
+    "threshold": (0.0, 0.5),  # exclusive low, inclusive high: 0.15 is 15 %
+    "ratio": (1e-6, 1e6),  # normalised step time and ÷minimal: a step is not a million calibrations
+    "ms": (0.0, 1e7),  # step_ms, cal_ms (informational), exclusive low
+    "batch_size": 4096,  # the quick and full settings use ≤ 256
+    "steps": 1000,  # samples per block; the gate chooses ≤ 50
+    "override_number": 65536,  # |value| of a numeric config override (channels=32, lr=1e-4, n_critic=5)
+    "override_keys": 32,
+    "file_bytes": 1_000_000,
+}
+
+
+def _override_problem(gan: str, overrides: dict[str, Any]) -> str | None:
+    """What is wrong with a stored GAN's config overrides (plain values within bounds; for a registered
+    GAN, only its config's fields, each of its type). Names are looked up only among the registered GANs:
+    a name in a file never loads code."""
+    if len(overrides) > BOUNDS["override_keys"]:
+        return f"{len(overrides)} overrides (at most {BOUNDS['override_keys']})"
+    fields: dict[str, Any] | None = None
+    if gan in list_gans():
+        from gans.models.core import get_gan_entry
+
+        config = get_gan_entry(gan).default_config()
+        fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    most = BOUNDS["override_number"]
+    for key, value in overrides.items():
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            pass
+        elif isinstance(value, (int, float)):
+            if not (math.isfinite(value) and abs(value) <= most):
+                return f"override {key}={value!r} is outside ±{most:,}"
+        else:
+            return f"override {key}={value!r} is not a plain value (a number, a string, true/false)"
+        if isinstance(value, str) and len(value) > 200:
+            return f"override {key!r} is a string of {len(value):,} characters"
+        if fields is not None:
+            if key not in fields:
+                return f"{key!r} is not a config field of {gan} (fields: {', '.join(fields)})"
+            current = fields[key]
+            same = (
+                current is None
+                or type(value) is type(current)
+                or (isinstance(current, float) and type(value) is int)
+            )
+            if not same:
+                return f"override {key}={value!r} is not a {type(current).__name__} like {gan}'s {key}"
+    return None
+
+
 def baseline_problem(data: Any) -> str | None:
     """What makes ``data`` (a parsed baseline file) unusable, in words; None when it is sound.
 
     A baseline is data from elsewhere (a commit, a colleague): every field the gate reads is
-    checked before anything is measured, so a hand-edited or truncated file is one clear error,
-    never a crash halfway, and never a silent pass (a GAN entry that is ``null`` would otherwise
-    read as "no baseline", a threshold of 100 would disable the gate).
+    checked against :data:`BOUNDS` before anything is measured, so a hand-edited or truncated file
+    is one clear error, never a crash halfway, and never a silent pass (a GAN entry that is
+    ``null`` would otherwise read as "no baseline", a threshold of 100 or a ratio of 1e300 would
+    disable the gate, a batch of 2**24 or hidden_g=1e8 would run out of memory).
     """
     if not isinstance(data, dict) or not isinstance(data.get("modes"), dict):
         return "not a ganbench baseline (no 'modes' table)"
-    if "threshold" in data and not (_positive(data["threshold"]) and data["threshold"] < 1):
-        return f"threshold {data['threshold']!r} is not a fraction between 0 and 1 (0.15 is 15 %)"
+    lo, hi = BOUNDS["threshold"]
+    if "threshold" in data and not (_positive(data["threshold"]) and lo < data["threshold"] <= hi):
+        return f"threshold {data['threshold']!r} is not a fraction between {lo:g} and {hi:g} (0.15 is 15 %)"
     for mode, section in data["modes"].items():
         if mode not in ("quick", "full"):
             return f"unknown mode {mode!r} (quick or full)"
@@ -333,15 +388,27 @@ def baseline_problem(data: Any) -> str | None:
             where = f"{mode} / {gan}"
             if not isinstance(entry, dict):
                 return f"{where}: {entry!r} is not a measurement"
-            if not _positive(entry.get("ratio")):
-                return f"{where}: ratio {entry.get('ratio')!r} is not a positive number"
-            if "vs_minimal" in entry and not _positive(entry["vs_minimal"]):
-                return f"{where}: vs_minimal {entry['vs_minimal']!r} is not a positive number"
-            for key, most in (("batch_size", 2**24), ("steps", 1000)):  # the CLI's --batch-size bound; blocks ≤ 50
+            rlo, rhi = BOUNDS["ratio"]
+            for key in ("ratio", "vs_minimal"):
+                if key not in entry and key == "vs_minimal":
+                    continue
+                v = entry.get(key)
+                if not _positive(v):
+                    return f"{where}: {key} {v!r} is not a positive number"
+                if not rlo <= v <= rhi:
+                    return f"{where}: {key} {v!r} is outside {rlo:g} … {rhi:g}"
+            for key in ("step_ms", "cal_ms"):
+                if key in entry and not (_positive(entry[key]) and entry[key] <= BOUNDS["ms"][1]):
+                    return f"{where}: {key} {entry[key]!r} is not a positive number of ms ≤ {BOUNDS['ms'][1]:g}"
+            for key in ("batch_size", "steps"):
+                most = BOUNDS[key]
                 if key in entry and not (_positive(entry[key], integer=True) and entry[key] <= most):
                     return f"{where}: {key} {entry[key]!r} is not a positive integer ≤ {most:,}"
             if not isinstance(entry.get("overrides", {}), dict):
                 return f"{where}: overrides {entry['overrides']!r} is not a table"
+            problem = _override_problem(gan, entry.get("overrides", {}))
+            if problem:
+                return f"{where}: {problem}"
     return None
 
 
@@ -353,9 +420,14 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
         return {"version": 1, "modes": {}}
     fix = "delete it (or fix it) and record a new one with `ganbench regress [--quick] --update-baseline`"
     try:
+        if path.stat().st_size > BOUNDS["file_bytes"]:
+            size = path.stat().st_size
+            raise UserError(f"{path}: {size:,} bytes, more than a baseline's {BOUNDS['file_bytes']:,}; {fix}")
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: not a JSON baseline ({e}); {fix}") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply to be a baseline; {fix}") from None
     except OSError as e:
         raise UserError(f"{path}: cannot read it ({e.strerror or e})") from None
     problem = baseline_problem(data)

@@ -249,6 +249,21 @@ BAD_BASELINES = [
     (_baseline({**_GOOD_ENTRY, "steps": 10**9}), "steps 1000000000 is not a positive integer ≤ 1,000"),  # runs for ever
     (_baseline({**_GOOD_ENTRY, "batch_size": 10**8}), "batch_size 100000000 is not a positive integer"),
     (_baseline({**_GOOD_ENTRY, "overrides": ["channels", 32]}), "overrides ['channels', 32] is not a table"),
+    # values that would switch the gate off or make it measure something absurd (bench.regress.BOUNDS)
+    (_baseline(None, threshold=0.9), "threshold 0.9 is not a fraction between 0 and 0.5"),
+    (_baseline({**_GOOD_ENTRY, "ratio": 1e300}), "ratio 1e+300 is outside 1e-06 … 1e+06"),
+    (_baseline({**_GOOD_ENTRY, "ratio": float("nan")}), "ratio nan is not a positive number"),
+    (_baseline({**_GOOD_ENTRY, "ratio": -2.0}), "ratio -2.0 is not a positive number"),
+    (_baseline({**_GOOD_ENTRY, "vs_minimal": 1e-9}), "vs_minimal 1e-09 is outside"),
+    (_baseline({**_GOOD_ENTRY, "batch_size": 2**24}), "batch_size 16777216 is not a positive integer ≤ 4,096"),
+    (_baseline({**_GOOD_ENTRY, "step_ms": float("inf")}), "step_ms inf is not a positive number of ms"),
+    (_baseline({**_GOOD_ENTRY, "overrides": {"hidden": 1e8}}), "override hidden=100000000.0 is outside ±65,536"),
+    (_baseline({**_GOOD_ENTRY, "overrides": {"hidden": 4}}), None),  # a sound override of pattern1010's field
+    (_baseline({**_GOOD_ENTRY, "overrides": {"hidden_g": 8}}), "'hidden_g' is not a config field of pattern1010"),
+    (_baseline({**_GOOD_ENTRY, "overrides": {"hidden": "8"}}), "override hidden='8' is not a int"),
+    (_baseline({**_GOOD_ENTRY, "overrides": {"hidden": True}}), "override hidden=True is not a int"),
+    (_baseline({**_GOOD_ENTRY, "overrides": {"hidden": {"a": [1]}}}), "is not a plain value"),
+    (_baseline({**_GOOD_ENTRY, "overrides": {f"k{i}": 1 for i in range(40)}}), "40 overrides (at most 32)"),
 ]
 
 
@@ -270,7 +285,48 @@ def test_baseline_problems_are_named_before_anything_is_measured(data, problem, 
     assert problem in str(e.value) and str(path) in str(e.value) and "--update-baseline" in str(e.value)
     with pytest.raises(UserError):  # --update-baseline does not overwrite a file it cannot read either
         run_gate(gans=["pattern1010"], quick=True, baseline_path=path, update=True, log=lambda s: None)
-    assert json.loads(path.read_text()) == data
+    assert path.read_text() == json.dumps(data)  # text, not parsed values: nan != nan
+
+
+def test_absurd_overrides_of_a_registered_gan_are_refused_by_their_field():
+    from bench.regress import baseline_problem
+
+    entry = {"ratio": 2.0, "batch_size": 96, "overrides": {"hidden_g": 1e8}}
+    data = {"modes": {"quick": {"device": "cpu", "gans": {"mnist_mlp": entry}}}}
+    assert "override hidden_g=100000000.0 is outside ±65,536" in baseline_problem(data)
+    entry["overrides"] = {"hidden_g": 64, "lr": 2e-4, "lr_d": 1e-4}  # lr_d defaults to None: any number
+    assert baseline_problem(data) is None
+    # an unregistered name is never resolved (a name in a file loads no code): only the plain-value bounds apply
+    data["modes"]["quick"]["gans"] = {"evil.py:Payload": {"ratio": 2.0, "overrides": {"anything": 3}}}
+    assert baseline_problem(data) is None
+
+
+def test_broken_baseline_is_refused_by_dry_run_too(tmp_path):
+    """Deeply nested JSON (a RecursionError in the parser), a huge file and an out-of-bounds value: one line,
+    exit 2, with --dry-run as without it."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GANBENCH_CACHE": str(tmp_path)}
+    env.pop("GANBENCH_INJECT_SLOWDOWN", None)
+    (tmp_path / "deep.json").write_text('{"modes": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    (tmp_path / "huge.json").write_text('{"modes": {}, "pad": "' + "x" * 1_100_000 + '"}')
+    (tmp_path / "ratio.json").write_text(json.dumps(_baseline({**_GOOD_ENTRY, "ratio": 1e300})))
+    for name, needle in (
+        ("deep.json", "nested too deeply"),
+        ("huge.json", "more than a baseline's 1,000,000"),
+        ("ratio.json", "ratio 1e+300 is outside"),
+    ):
+        for extra in (["--dry-run"], []) if name == "ratio.json" else (["--dry-run"],):
+            r = subprocess.run(
+                [sys.executable, "-m", "ganbench", "regress", "--quick", "--gans", "pattern1010", "--baseline", name,
+                 *extra],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=tmp_path,
+            )
+            lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+            assert r.returncode == 2 and len(lines) == 1, (name, extra, r.stdout, r.stderr)
+            assert lines[0].startswith(f"ganbench: error: {name}: ") and needle in lines[0], lines
+            assert "probe" not in r.stdout and "passed" not in r.stdout
 
 
 def test_unreadable_baseline_is_one_line_exit_2(tmp_path):
