@@ -172,6 +172,10 @@ def write_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> None:
 # Running cells
 
 
+#: the environment variable that tells a cell subprocess its sweep's PID (it dies with it)
+CELL_PARENT_ENV = "GANBENCH_SWEEP_PID"
+
+
 def run_cell_subprocess(
     cell: Cell,
     *,
@@ -202,6 +206,7 @@ def run_cell_subprocess(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            env={**os.environ, CELL_PARENT_ENV: str(os.getpid())},  # the cell dies with this process
         )
         try:
             output, _ = proc.communicate(timeout=timeout_s)
@@ -521,6 +526,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cell", required=True, help="JSON spec")
     p.add_argument("--result", required=True, help="file to write the row to")
     a = p.parse_args(argv)
+    parent = os.environ.get(CELL_PARENT_ENV, "")
+    if parent.isdigit():  # a killed sweep (even by SIGKILL) takes its cell with it: no orphan keeps measuring
+        from gans.signals import die_with_parent
+
+        die_with_parent(signal.SIGKILL, parent=int(parent))
     return _child(json.loads(a.cell), a.result)
 
 

@@ -2,17 +2,20 @@
 
 It runs ``torch.distributed.run --standalone --nproc-per-node N -m ganbench train ...`` in this
 process (torch's own launcher; ganbench has none of its own) with the same arguments less
-``--nproc``. The exit code is the workers' (0 finished, 2 bad input, 3 diverged, 130 interrupted).
+``--nproc``. The exit code is the workers' (0 finished, 2 bad input, 3 diverged, 130 interrupted), and
+128 + the signal when the launcher itself is stopped by SIGTERM/SIGINT (143/130; torch stops the ranks).
 The launcher's log folder (its per-rank error files) is a temporary folder removed afterwards;
 left to itself, torchrun leaves a ``torchelastic_*`` folder in the temp folder on every launch.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import tempfile
 
 from gans.base import UserError
+from gans.signals import Interrupted
 
 __all__ = ["launch_train", "strip_nproc"]
 
@@ -37,6 +40,7 @@ def launch_train(nproc: int, argv: list[str]) -> int:
     """Run ``ganbench <argv less --nproc>`` on ``nproc`` local processes through torch.distributed.run."""
     if nproc < 1:
         raise UserError(f"--nproc must be ≥ 1, got {nproc}")
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
@@ -46,6 +50,9 @@ def launch_train(nproc: int, argv: list[str]) -> int:
             run(get_args_parser().parse_args(cmd))
         except ChildFailedError as e:
             codes = [f.exitcode for _, f in sorted(e.failures.items())]
+        except SignalException as e:  # SIGTERM/SIGINT to the launcher: torch has stopped the ranks (checkpoints)
+            raise Interrupted(int(e.sigval), f"interrupted ({signal.Signals(int(e.sigval)).name}); "
+                              "the ranks were stopped; resume with `ganbench train --resume RUN_DIR`") from None
         else:
             return 0
     code = next((c for c in codes if c in (2, 3, 130)), codes[0] if codes else 1)

@@ -393,3 +393,84 @@ def test_json_files_are_bounded_in_size_and_depth(tmp_path, monkeypatch):
     monkeypatch.setattr(B, "MAX_JSON_BYTES", 10)
     with pytest.raises(UserError, match="over the limit of 0 MiB"):
         B.load_json_bounded(tmp_path / "ok.json")
+
+
+# --------------------------------------------------------------------------------------------
+# 4. signals end every command with its promised code
+
+
+def _events(run: Path) -> list[str]:
+    return [r["event"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+            if r.get("type") == "event"]
+
+
+def test_sigterm_during_the_final_evaluation_is_honoured_and_resume_finishes(tmp_path):
+    run = tmp_path / "run"
+    a = _ganbench(["train", "mnist_mlp", "--dataset", "digits", "--steps", "6", "--batch-size", "8", "--log-every", "2",
+                   "--eval-samples", "200", "--quiet", "--out", str(run)], tmp_path)
+    _wait_for(lambda: (run / "checkpoint.pt").is_file(), proc=a)  # written just before the final evaluation,
+    # which trains the classifier extractor first (an empty cache): many seconds
+    time.sleep(0.3)
+    a.send_signal(signal.SIGTERM)
+    _, err = a.communicate(timeout=120)
+    assert a.returncode == 143, err  # was 0: the evaluation ran on and the run said "finished"
+    assert _events(run) == ["start", "interrupted"]
+    r = _run(["train", "--resume", str(run), "--quiet", "--no-diagnostics"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert _events(run)[-1] == "finished"
+
+
+def test_compare_batch_sigterm_stops_with_143_and_compares_nothing(tmp_path):
+    out = tmp_path / "cmp"
+    a = _ganbench(["compare-batch", "mnist_mlp", "--batch-sizes", "4", "8", "--dataset", "fake", "--time-budget",
+                   "600", "--no-diagnostics", "--quiet", "--out", str(out)], tmp_path)
+    first = out / "runs" / "mnist_mlp-bs4-seed0"
+    _wait_for(lambda: (first / "metrics.jsonl").is_file() and len(_scalar_steps(first)) >= 1, proc=a)
+    a.send_signal(signal.SIGTERM)
+    _, err = a.communicate(timeout=120)
+    assert a.returncode == 143, err  # was 0 after training the second run and comparing a half run
+    assert "no comparison was written" in err.strip().splitlines()[-1]
+    assert not (out / "comparison.json").exists() and not (out / "runs" / "mnist_mlp-bs8-seed0").exists()
+    assert _events(first)[-1] == "interrupted" and (first / "checkpoint.pt").is_file()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+
+
+def _cell_pids(tmpdir: Path) -> list[int]:
+    pids = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                cmd = (p / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"bench.sweep" in cmd and any(str(tmpdir).encode() in c for c in cmd):
+                pids.append(int(p.name))
+    return pids
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill"])
+def test_a_stopped_sweep_takes_its_cell_subprocess_and_temp_file_with_it(tmp_path, sig):
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = _env(tmp_path)
+    env["TMPDIR"] = str(tmpdir)
+    a = subprocess.Popen(
+        [sys.executable, "-m", "ganbench", "sweep", "--gans", "mnist_mlp", "--batch-sizes", "2", "--steps",
+         "10000000", "--warmup", "0", "--no-references", "--quiet", "--out", str(tmp_path / "sw")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    _wait_for(lambda: bool(_cell_pids(tmpdir)) and bool(list(tmpdir.glob("ganbench-cell-*.json"))), proc=a)
+    cells = _cell_pids(tmpdir)
+    a.send_signal(sig)
+    a.communicate(timeout=60)
+    assert a.returncode == (143 if sig == signal.SIGTERM else -9)
+    _wait_for(lambda: not any(_alive(p) for p in cells), timeout=20)  # the cell is gone (was: left running)
+    if sig == signal.SIGTERM:
+        assert not list(tmpdir.glob("ganbench-cell-*.json"))  # and its result file removed
