@@ -18,14 +18,8 @@ Every timed cell therefore records, over its own measurement (:class:`Probe`):
 ``spread``
     inter-quartile range ÷ median of the timed samples.
 
-:func:`judge` calls a measurement **disturbed** when any of these holds (the limits, in one place):
-
-* ``others_running > cpus - threads + LOAD_SLACK``: other work wanted more cores than the cell
-  left idle (``LOAD_SLACK`` = 0.5 core, so a shell or a short-lived process between samples does
-  not count);
-* ``cpu_per_wall < CPU_PER_WALL_MIN`` (0.8): the cell's threads were off the CPU a fifth of the time;
-* ``spread > SPREAD_MAX`` (0.25): the samples disagree by more than a quarter of their median
-  (quiet cells on a 2-core VM measure 0.01–0.05).
+:func:`judge` applies the limits of :mod:`gans.contention` (other work beyond the idle cores + 0.5,
+CPU/wall per thread under 0.8, IQR/median over 0.25).
 
 A disturbed cell is measured once more; if the second measurement is disturbed too the cell is
 reported as ``disturbed`` (console, results.csv/jsonl, bench-report), its numbers kept only as
@@ -41,7 +35,6 @@ Test hook
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 import time
@@ -49,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gans.base import UserError
+from gans.contention import CPU_PER_WALL_MIN, LOAD_SLACK, SPREAD_MAX, disturbance_reasons
 
 __all__ = [
     "CONTENTION_ENV",
@@ -64,9 +58,6 @@ __all__ = [
 ]
 
 CONTENTION_ENV = "GANBENCH_INJECT_CONTENTION"
-LOAD_SLACK = 0.5  # cores of other work tolerated beyond the ones the cell left idle
-CPU_PER_WALL_MIN = 0.8  # below this CPU s per wall s per thread, the cell's threads waited for a core
-SPREAD_MAX = 0.25  # IQR ÷ median above this: the samples disagree too much to be one figure
 
 _INJECTED: dict[str, int] = {}  # gan -> measurements judged so far in this process (test hook)
 
@@ -189,15 +180,10 @@ def judge(r: Readings, times: list[float] | None = None, *, gan: str | None = No
             r.others_running, r.cpu_s = float(r.cpus + 2), 0.3 * r.wall_s * r.threads
         else:
             r.others_running, r.cpu_s, r.spread = 0.0, 1.0 * r.wall_s * r.threads, 0.0
-    r.reasons = []
-    idle = r.cpus - r.threads
-    if r.others_running is not None and r.others_running > idle + LOAD_SLACK:
-        r.reasons.append(f"other work wanted {r.others_running:.1f} cores, {max(0, idle)} left idle")
-    cpw = r.cpu_per_wall
-    if cpw is not None and r.wall_s > 0.05 and cpw < CPU_PER_WALL_MIN:
-        r.reasons.append(f"CPU/wall per thread {cpw:.2f} < {CPU_PER_WALL_MIN}")
-    if r.spread is not None and math.isfinite(r.spread) and r.spread > SPREAD_MAX:
-        r.reasons.append(f"IQR/median {r.spread:.2f} > {SPREAD_MAX}")
+    cpw = r.cpu_per_wall if r.wall_s > 0.05 else None  # too short to say how the CPU was shared
+    r.reasons = disturbance_reasons(
+        cpus=r.cpus, threads=r.threads, others=r.others_running, cpu_per_wall=cpw, spread=r.spread
+    )
     return r
 
 

@@ -35,9 +35,9 @@ from typing import Any, Callable, Iterable, Sequence
 import pandas as pd
 
 from gans.base import atomic_write_text, read_jsonl
+from gans.contention import LIMITS_TEXT
 
 from .cells import Cell, CellResult
-from .contention import CPU_PER_WALL_MIN, LOAD_SLACK, SPREAD_MAX
 from .limits import describe_overrides
 from .machine import machine_facts
 from .references import references_for
@@ -419,12 +419,6 @@ def _cell(r: pd.Series) -> str:
     return f"{ms:>14} {_fmt_num(r['images_per_s']):>7} {_fmt_mb(peak):>8} {ratio:>6} {mfu:>6}"
 
 
-_LIMITS = (
-    f"disturbed = other work wanting more than the idle cores + {LOAD_SLACK:g}, CPU/wall per thread under "
-    f"{CPU_PER_WALL_MIN:g}, or IQR/median over {SPREAD_MAX:g}"
-)
-
-
 def _is_disturbed(r: dict[str, Any]) -> bool:
     return r.get("contention") == "disturbed"
 
@@ -482,7 +476,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
     )
     if (df["contention"] == "disturbed").any():
         lines.append(
-            f"DISTURBED: measured twice, both times while other work competed for the cores ({_LIMITS}); the "
+            f"DISTURBED: measured twice, both times while other work competed for the cores ({LIMITS_TEXT}); the "
             "medians are in the notes and results files, never a clean figure."
         )
     if df["remeasured"].fillna(False).astype(bool).any():

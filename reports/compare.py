@@ -119,7 +119,7 @@ def _run_summary(run: RunData) -> dict[str, Any]:
             }
         )
     last = run.scalars[-1] if run.scalars else {}
-    final_wall = _train_wall(run, last.get("step", 0), last.get("wall_s")) if last else None
+    final_wall = tm["train_s"]  # the run's one training wall time (RunData.train_seconds), as on its run report
     return {
         "dir": str(run.path),
         "name": run.name,
@@ -764,12 +764,12 @@ def render_comparison(comp: dict[str, Any], runs: list[RunData], run_reports: di
         vals,
         errors=errs,
         ylabel="throughput (images/s)",
-        title="Training throughput (median over logged intervals)",
+        title="Training throughput (training images ÷ training wall time)",
     )
     rows = [(s["name"], s["batch_size"], s["seed"], s["images_per_s"], s["ms_per_step"]) for s in summaries]
     note = Markup(
-        '<p class="note">Median of the loop\'s logged intervals (wall clock, sample writing included, '
-        "evaluations excluded). The runs ran one after "
+        '<p class="note">images/s: training images ÷ training wall time (sample writing included, '
+        "evaluations excluded), as on each run's report; ms/step: training wall time ÷ steps. The runs ran one after "
         "another, so other load on the machine changes these numbers; for timings use <code>ganbench "
         "sweep</code> / <code>pytest bench</code>.</p>"
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gans.base import UserError, read_jsonl
+from gans.contention import disturbance_reasons
 
 __all__ = ["RunData", "load_run", "SweepRow", "load_sweep", "BenchRun", "load_benchmarks", "finite", "median"]
 
@@ -138,47 +139,84 @@ class RunData:
         walls = [r["wall_s"] for r in self.scalars + self.evals if finite(r.get("wall_s"))]
         return float(max(walls)) if walls else None
 
-    def timing(self) -> dict[str, float | None]:
-        """The run's throughput, one definition everywhere: training images ÷ training wall time.
+    def train_seconds(self) -> tuple[float | None, float | None, int]:
+        """(training images, training wall time in s, steps): the run's one definition, used by every page.
 
-        Training wall time excludes evaluations: the loop's ``train_s``, or for older runs ``wall_s``
-        less the logged ``eval_time`` pauses. Runs without image counts fall back to the median of
-        the logged intervals. Also the machine's load: the median 1-minute load average and the
-        median CPU time per wall second of the process while it trained, and the machine's CPU count and
-        the run's torch threads from the last start or resume event (None when not logged).
+        Training wall time excludes evaluations: the ``finished`` event's ``train_s``, else the last
+        scalars record's ``train_s``, else (older runs) its ``wall_s`` less the logged ``eval_time``
+        pauses before it. Images: the same point's ``images``, else steps × batch size.
         """
-        ips = ms = None
+        fin = next((e for e in reversed(self.events) if e.get("event") == "finished"), None)
         last = next((r for r in reversed(self.scalars) if finite(r.get("step")) and r.get("step", 0) > 0), None)
-        if last is not None:
-            images = last.get("images")
-            if not finite(images) and self.batch_size:
-                images = last["step"] * self.batch_size
-            t = last.get("train_s")
+        if fin is not None and finite(fin.get("train_s")) and finite(fin.get("step")) and fin["step"] > 0:
+            step = int(fin["step"])
+            t: float | None = float(fin["train_s"])
+            images = float(last["images"]) if last and last.get("step") == step and finite(last.get("images")) else None
+        elif last is not None:
+            step, images, t = int(last["step"]), last.get("images"), last.get("train_s")
+            images = float(images) if finite(images) else None
             if not finite(t) and finite(last.get("wall_s")):
                 paused = sum(
                     float(r["eval_s"])
                     for r in self.other
-                    if r.get("type") == "eval_time" and finite(r.get("eval_s")) and r.get("step", 0) < last["step"]
+                    if r.get("type") == "eval_time" and finite(r.get("eval_s")) and r.get("step", 0) < step
                 )
                 t = float(last["wall_s"]) - paused
-            if finite(images) and finite(t) and t > 0:
-                ips = float(images) / float(t)
-                ms = 1000.0 * float(t) / float(last["step"])
-        if ips is None:
-            recs = [r for r in self.scalars if finite(r.get("time/images_per_s"))]
-            if len(recs) > 2:
-                recs = recs[1:]
-            ips = median([r["time/images_per_s"] for r in recs])
-            ms = median([r.get("time/ms_per_step") for r in recs])
+            t = float(t) if finite(t) else None
+        else:
+            return None, None, 0
+        if images is None and self.batch_size:
+            images = float(step * self.batch_size)
+        return images, t, step
+
+    def timing(self) -> dict[str, Any]:
+        """The run's timing figures, one definition each, the same on every page.
+
+        * ``images_per_s``: training images ÷ training wall time (:meth:`train_seconds`; evaluations
+          excluded); ``ms_per_step``: training wall time ÷ steps; ``train_s``: that training wall time.
+        * ``interval_images_per_s``: the median over the loop's logged intervals (the first dropped when
+          there are more than two: it holds the warm-up), a different figure, shown only under that name.
+        * ``wall_s``: wall time of the whole run, evaluations included (:meth:`train_wall_s`).
+        * The machine while it trained: the median 1-minute load average, the median CPU time per wall
+          second of the process (all threads), the CPU count and torch threads of the last start or resume
+          event (None for older runs), and ``contention``: ``clean`` / ``disturbed`` by the limits of
+          :mod:`gans.contention` (others = load − threads; CPU/wall per thread), with ``contention_why``.
+        """
+        images, t, steps = self.train_seconds()
+        ips = ms = None
+        if images is not None and t is not None and t > 0 and steps > 0:
+            ips, ms = images / t, 1000.0 * t / steps
+        recs = [r for r in self.scalars if finite(r.get("time/images_per_s"))]
+        if len(recs) > 2:
+            recs = recs[1:]
+        interval_ips = median([r["time/images_per_s"] for r in recs])
+        if ips is None:  # runs without a step count: only the intervals are known
+            ips, ms = None, median([r.get("time/ms_per_step") for r in recs])
+        load, cpw = median([r.get("load_1m") for r in self.scalars]), median(
+            [r.get("time/cpu_per_wall") for r in self.scalars]
+        )
+        cpus, threads = self._host("cpus"), self._host("threads")
+        why: list[str] = []
+        if cpus and threads:
+            why = disturbance_reasons(
+                cpus=cpus,
+                threads=threads,
+                others=None if load is None else max(0.0, load - threads),
+                cpu_per_wall=None if cpw is None else cpw / threads,
+            )
         return {
             "images_per_s": ips,
             "ms_per_step": ms,
+            "train_s": t,
+            "interval_images_per_s": interval_ips,
             "wall_s": self.train_wall_s(),
             "steps": self.last_step,
-            "load_1m": median([r.get("load_1m") for r in self.scalars]),
-            "cpu_per_wall": median([r.get("time/cpu_per_wall") for r in self.scalars]),
-            "cpus": self._host("cpus"),
-            "threads": self._host("threads"),
+            "load_1m": load,
+            "cpu_per_wall": cpw,
+            "cpus": cpus,
+            "threads": threads,
+            "contention": ("disturbed" if why else "clean") if cpus and threads and (load or cpw) else None,
+            "contention_why": why,
         }
 
     def _host(self, key: str) -> int | None:

@@ -212,11 +212,21 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
     # Timing -----------------------------------------------------------------------------------
     tm = run.timing()
     png = plots.timing_plot(run)
+    machine = (
+        "–"
+        if tm["contention"] is None
+        else "clean"
+        if tm["contention"] == "clean"
+        else "DISTURBED: " + "; ".join(tm["contention_why"]) + " (images/s is not a clean figure)"
+    )
     rows = [
-        ("images/s (median over logged intervals)", tm["images_per_s"]),
-        ("ms/step (median)", tm["ms_per_step"]),
-        ("training wall time (s)", tm["wall_s"]),
+        ("images/s (training images ÷ training wall time)", tm["images_per_s"]),
+        ("images/s, median over logged intervals", tm["interval_images_per_s"]),
+        ("ms/step (training wall time ÷ steps)", tm["ms_per_step"]),
+        ("training wall time (s, evaluations excluded)", tm["train_s"]),
+        ("wall time with evaluations (s)", tm["wall_s"]),
         ("steps", tm["steps"]),
+        ("machine while training (load, CPU/wall per thread)", machine),
     ]
     parts.append(
         section(
