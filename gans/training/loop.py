@@ -542,7 +542,8 @@ def _train(
             _isolated(getattr(cb, "on_end", None), run)
         run.close()
     sig = (stop.signal or signal.SIGINT) if run.status == "interrupted" else None
-    t_s = train_s()
+    if run.status != "finished":  # a finished run reports the training time its finished event recorded
+        t_s = train_s()
     ips = run.step * cfg.batch_size / t_s if t_s > 0 and run.step else None
     dctx.barrier()  # rank 0's files are complete before any rank moves on (e.g. to --resume them)
     return RunResult(out, run.status, run.step, total if bounded else run.step, last, data.name, cfg.gan, t_s, ips, sig)
