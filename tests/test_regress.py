@@ -393,3 +393,26 @@ def test_any_json_is_named_a_problem_or_reads_through_the_gate_without_error(dat
         rows = compare(section["gans"], section["gans"], float(data.get("threshold", 0.15)))
         format_report(rows, 0.15)
         assert all(r["verdict"] == "ok" for r in rows)
+
+
+def test_trend_reports_but_never_fails_and_json_stdout_is_only_json(tmp_path, monkeypatch, capsys):
+    """--trend turns a stored-baseline regression into exit 0 (the table still says SLOWER); --json puts only the
+    JSON on stdout in either case. The measurement is scripted (no timing)."""
+    import bench.regress as regress
+    from ganbench.cli import main
+
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(_baseline(None)))
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(regress, "measure_normalised", lambda names, **kw: {g: _m(3.0, 1.1) for g in names})
+    args = ["regress", "--quick", "--gans", "pattern1010", "--baseline", str(baseline), "--json"]
+    assert main(args) == 1  # 3.0 against 1.5: twice as slow, confirmed by the (scripted) re-measurement
+    out, err = capsys.readouterr()
+    rows = json.loads(out)
+    assert rows[0]["gan"] == "pattern1010" and rows[0]["verdict"] == "slower"
+    assert "SLOWER" in err and "REGRESSION" in err
+    assert main([*args, "--trend"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)[0]["verdict"] == "slower" and "trend record" in err
+    assert main(["regress", "--quick", "--gans", "pattern1010", "--allow-dirty"]) == 2  # only with --against
+    assert "--allow-dirty goes with --against" in capsys.readouterr().err
