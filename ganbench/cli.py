@@ -230,6 +230,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
             shutil.rmtree(out, ignore_errors=True)
     if not dctx.is_writer:
         return result.exit_code  # rank 0 reports
+    from reports.load import load_run
+
+    # the machine while it trained (gans.contention's limits): a disturbed run's images/s is not a clean figure
+    tm = {} if temporary else load_run(result.out).timing()
     summary = {
         "out": str(result.out),
         "status": result.status,
@@ -239,6 +243,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "dataset": result.data_name,
         "train_s": result.train_s,
         "images_per_s": result.images_per_s,
+        "contention": tm.get("contention"),  # clean | disturbed | null (not known)
+        "contention_why": tm.get("contention_why") or [],
         "last": result.last,
     }
     if args.json:
@@ -255,6 +261,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"  D(x)={fmt('d/real')}  D(G(z))={fmt('d/fake')}  loss/d={fmt('loss/d')}  loss/g={fmt('loss/g')} "
             f" images/s={ips} (training images ÷ {result.train_s or 0:.1f} s of training, evaluations excluded)"
         )
+        if tm.get("contention") == "disturbed":
+            print(
+                f"  images/s DISTURBED: other work shared the machine ({'; '.join(tm['contention_why'])}); "
+                "not a clean figure, rerun on a quieter machine to time it"
+            )
         if result.status == "diverged":
             print(f"  diverged: see {result.out}/metrics.jsonl; the last good checkpoint is kept", file=sys.stderr)
         if result.status == "interrupted":
@@ -496,7 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-diagnostics", action="store_true", help="skip equilibrium tracking and quality evaluation")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as JSON (out, status, step, total_steps, gan, dataset, train_s, images_per_s, "
+        "contention: clean/disturbed/null with contention_why, the machine while it trained, last)",
+    )
     p.add_argument(
         "--nproc",
         type=int,

@@ -198,3 +198,42 @@ def test_real_cpu_hogs_make_a_sweep_cell_disturbed_and_remeasured(tmp_path):
     assert row["remeasured"] is True and row["load_first"]["disturbed"] is True
     assert row["contention"] == "disturbed", row["load"]
     assert row["load"]["others_running"] >= 1.0 or row["load"]["cpu_per_wall"] < 0.8
+
+
+# ---- train's images/s: the machine while the run trained ---------------------------------------
+
+
+def _run_with_load(tmp_path, load_1m, cpu_per_wall, host=(2, 1)):
+    import json
+
+    from reports.load import load_run
+    from tests.helpers.reports import write_synthetic_run
+
+    rd = write_synthetic_run(tmp_path / f"run-{load_1m}-{cpu_per_wall}", batch_size=96, epochs=1)
+    lines = [json.loads(x) for x in (rd / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    for r in lines:
+        if r.get("type") == "scalars":
+            r.update({"load_1m": load_1m, "time/cpu_per_wall": cpu_per_wall})
+    if host:
+        lines.insert(0, {"type": "event", "step": 0, "event": "start", "cpus": host[0], "threads": host[1]})
+    (rd / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return load_run(rd).timing()
+
+
+def test_a_run_on_a_quiet_machine_reads_clean(tmp_path):
+    tm = _run_with_load(tmp_path, load_1m=1.1, cpu_per_wall=0.99)  # 1 thread on 2 cores, others 0.1
+    assert (tm["contention"], tm["contention_why"]) == ("clean", [])
+
+
+def test_a_run_beside_other_work_reads_disturbed(tmp_path):
+    # the train at load ~5 on 2 cores, one thread: others 4 > 1 idle core + 0.5; CPU/wall 0.6 < 0.8
+    tm = _run_with_load(tmp_path, load_1m=5.0, cpu_per_wall=0.6)
+    assert tm["contention"] == "disturbed"
+    assert tm["contention_why"] == ["other work wanted 4.0 cores, 1 left idle", "CPU/wall per thread 0.60 < 0.8"]
+    # two threads: CPU/wall is read per thread
+    tm = _run_with_load(tmp_path, load_1m=2.0, cpu_per_wall=1.9, host=(2, 2))
+    assert tm["contention"] == "clean"
+
+
+def test_an_older_run_without_host_facts_is_not_judged(tmp_path):
+    assert _run_with_load(tmp_path, load_1m=5.0, cpu_per_wall=0.6, host=None)["contention"] is None
