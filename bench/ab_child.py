@@ -4,7 +4,8 @@
 working directory and ``PYTHONPATH`` set to one side's tree, so that it imports *that* side's
 ``gans`` (and ``bench``) and times that side's code. The base side may be older code that never
 had this file, so the script uses only long-standing APIs: ``bench.timing.prepare_step`` and
-``bench.cells.Cell`` where they exist, else ``gans.models.core.build_gan`` and ``train_step``.
+``bench.cells.Cell`` where they exist, else ``gans.models.core.build_gan`` and ``train_step``
+(and ``gans.models.load_family`` for a GAN named by a ``PATH.py:CLASS`` or ``MODULE:CLASS`` spec).
 It imports nothing else of ganbench's.
 
 Protocol: one JSON object per line on stdin, one reply per line on stdout prefixed with
@@ -63,6 +64,10 @@ class _Fallback:
 
 
 def _prepare(name, batch_size, overrides, device):
+    if ":" in name:  # PATH.py:CLASS (relative to this side's tree) or MODULE:CLASS (on its PYTHONPATH)
+        from gans.models import load_family  # trees without external families cannot run one: an error for it
+
+        name = load_family(name).name
     try:
         from bench.cells import Cell
         from bench.timing import prepare_step

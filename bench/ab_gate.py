@@ -59,6 +59,7 @@ __all__ = [
     "MIN_ROUNDS",
     "repo_root",
     "check_repo",
+    "side_spec",
     "resolve_rev",
     "dirty_files",
     "base_worktree",
@@ -299,6 +300,18 @@ def verdict(ratio: float, low: float, high: float, threshold: float) -> str:
 # -- the gate ----------------------------------------------------------------------------------------
 
 
+def side_spec(gan: str, repo: Path) -> str:
+    """What each side's process is told for ``gan``: a file spec (``PATH.py:CLASS``, absolute once loaded) inside
+    the repository becomes relative to the tree, so that each side loads its own version of the file; registered
+    names, module specs (imported through the side's ``PYTHONPATH``) and files outside the repository as given."""
+    target, sep, attr = gan.rpartition(":")
+    if sep and target.endswith(".py"):
+        path = Path(target).resolve()
+        if path.is_relative_to(repo.resolve()):
+            return f"{path.relative_to(repo.resolve()).as_posix()}:{attr}"
+    return gan
+
+
 def run_ab(
     against: str,
     *,
@@ -344,18 +357,19 @@ def run_ab(
                 "op": "prepare",
                 "device": device,
                 "threads": threads,
-                "gans": {g: {"batch_size": settings[g]["batch_size"], "overrides": settings[g].get("overrides") or {}}
-                         for g in gans},
+                "gans": {side_spec(g, repo): {"batch_size": settings[g]["batch_size"],
+                                              "overrides": settings[g].get("overrides") or {}} for g in gans},
             }
             for s in sides.values():  # both build and warm up at once
                 s.send(msg)
             ready = {name: s.receive() for name, s in sides.items()}
             log(f"  both sides built and warmed up in {time.perf_counter() - t_start:.1f} s")
-            rows = _measure(sides, ready, gans, settings, rounds, block_s, threshold, confidence, log)
+            specs = {g: side_spec(g, repo) for g in gans}
+            rows = _measure(sides, ready, gans, specs, settings, rounds, block_s, threshold, confidence, log)
             for name, s in sides.items():
-                for g, problem in s.ask({"op": "check"})["problems"].items():
+                for spec, problem in s.ask({"op": "check"})["problems"].items():
                     for r in rows:
-                        if r["gan"] == g and r["verdict"] not in ("error",):
+                        if specs[r["gan"]] == spec and r["verdict"] not in ("error",):
                             r["verdict"], r["note"] = "error", f"{name}: {problem}"
         finally:
             for s in sides.values():
@@ -377,6 +391,7 @@ def _measure(
     sides: dict[str, Side],
     ready: dict[str, dict[str, Any]],
     gans: Sequence[str],
+    specs: dict[str, str],
     settings: dict[str, dict[str, Any]],
     rounds: int,
     block_s: float,
@@ -392,15 +407,16 @@ def _measure(
         if settings[g].get("overrides"):
             row["overrides"] = settings[g]["overrides"]
         rows[g] = row
-        head_err, base_err = ready["head"]["errors"].get(g), ready["base"]["errors"].get(g)
+        sp = specs[g]
+        head_err, base_err = ready["head"]["errors"].get(sp), ready["base"]["errors"].get(sp)
         if head_err:
             row.update(verdict="error", note=f"head: {head_err}")
         elif base_err:
             row.update(verdict="new", note=f"the base cannot run it ({base_err})")
         else:
             # a sequential probe (the warm-up ran on both sides at once): 3 samples each, the slower side's fastest
-            probe = max(min(sides[s].ask({"op": "time", "gan": g, "n": 3})["ms"]) for s in ("base", "head"))
-            cycle = ready["head"]["ok"][g]["cycle"]
+            probe = max(min(sides[s].ask({"op": "time", "gan": sp, "n": 3})["ms"]) for s in ("base", "head"))
+            cycle = ready["head"]["ok"][sp]["cycle"]
             steps[g] = max(1, min(50, math.ceil(block_s * 1000.0 / max(probe * cycle, 1e-3))))
             timed.append(g)
             log(f"  {g}: batch {row['batch_size']}, {steps[g]} samples of {cycle} step(s) per block, "
@@ -411,7 +427,7 @@ def _measure(
         k = r % len(timed) if timed else 0
         for g in timed[k:] + timed[:k]:
             for side in order:
-                ms = sides[side].ask({"op": "time", "gan": g, "n": steps[g]})["ms"]
+                ms = sides[side].ask({"op": "time", "gan": specs[g], "n": steps[g]})["ms"]
                 times[g][side].append(min(ms))
     for g in timed:
         b, h = times[g]["base"], times[g]["head"]

@@ -214,3 +214,45 @@ def test_ratio_interval_known_answers():
     assert verdict(0.8, 0.78, 0.82, 0.05) == "faster"
     assert verdict(1.02, 0.9, 1.2, 0.05) == "inconclusive"
     assert verdict(1.1, 1.04, 1.16, 0.05) == "inconclusive"  # the lower end is not above 1.05: no failure
+
+
+FAMILY = '''import torch
+
+from gans.models.mnist_mlp import MnistMLPGAN
+
+_A = torch.randn(192, 192)
+EXTRA = {extra}  # 192x192 matmuls per latent draw (two or three draws per step): real compute
+
+
+class TinyGAN(MnistMLPGAN):
+    gate = {{"quick": {{"batch_size": 32}}}}
+
+    def latent(self, n, **kwargs):
+        for _ in range(EXTRA):
+            _A @ _A
+        return super().latent(n, **kwargs)
+'''
+
+
+@pytest.mark.slow  # two gate runs (about 20 s quiet, 47 s on a loaded 2-core machine)
+def test_a_users_repository_gates_its_own_family_file_against_main(tmp_path):
+    """A repository that is not ganbench: its family is a file spec, and each side loads its own version of the
+    file (the path is taken relative to each tree). main has no family yet, then it is added, then slowed."""
+    repo = tmp_path / "mine"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    (repo / "README").write_text("my GANs\n")
+    _commit(repo, "start")
+    _git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "myfam.py").write_text(FAMILY.format(extra=0))
+    added = _commit(repo, "a family")
+    (repo / "myfam.py").write_text(FAMILY.format(extra=4))
+    _commit(repo, "slower latent draws")
+    env = _env(tmp_path)
+    r = _cli(["--quick", "--against", added, "--gans", "myfam.py:TinyGAN", "--rounds", "4", "--json"], repo, env)
+    row = json.loads(r.stdout)[0]
+    assert r.returncode == 1 and row["verdict"] == "slower" and row["ci_low"] > 1.3, r.stderr
+    assert row["gan"] == f"{repo / 'myfam.py'}:TinyGAN" and row["batch_size"] == 32  # the family's own gate settings
+    r = _cli(["--quick", "--against", "main", "--gans", "myfam.py:TinyGAN", "--rounds", "4", "--json"], repo, env)
+    row = json.loads(r.stdout)[0]
+    assert r.returncode == 0 and row["verdict"] == "new" and "myfam.py" in row["note"], r.stderr
