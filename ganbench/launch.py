@@ -10,6 +10,7 @@ left to itself, torchrun leaves a ``torchelastic_*`` folder in the temp folder o
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import tempfile
@@ -17,7 +18,7 @@ import tempfile
 from gans.base import UserError
 from gans.signals import Interrupted
 
-__all__ = ["launch_train", "strip_nproc"]
+__all__ = ["launch_train", "strip_nproc", "check_nproc"]
 
 
 def strip_nproc(argv: list[str]) -> list[str]:
@@ -36,10 +37,34 @@ def strip_nproc(argv: list[str]) -> list[str]:
     return out
 
 
+def check_nproc(nproc: int, device: str = "auto") -> None:
+    """``--nproc`` at most the GPUs there are (training on CUDA: one per process) or the CPU cores (gloo)."""
+    import torch
+
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if cuda:
+        have, what = torch.cuda.device_count(), "CUDA GPU(s)"
+    else:
+        have, what = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, \
+            "CPU core(s) available to this process"
+    if nproc > have:
+        raise UserError(f"--nproc {nproc}: this machine has {have} {what}; --nproc may be at most {have}")
+
+
+def _device_of(argv: list[str]) -> str:
+    for i, a in enumerate(argv):
+        if a == "--device" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--device="):
+            return a.split("=", 1)[1]
+    return "auto"
+
+
 def launch_train(nproc: int, argv: list[str]) -> int:
     """Run ``ganbench <argv less --nproc>`` on ``nproc`` local processes through torch.distributed.run."""
     if nproc < 1:
         raise UserError(f"--nproc must be ≥ 1, got {nproc}")
+    check_nproc(nproc, _device_of(argv))
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run

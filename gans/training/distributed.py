@@ -23,6 +23,13 @@ The loop stays the one loop; this module supplies what changes when ``WORLD_SIZE
 * **Resume.** Checkpoints hold every rank's RNG state: the same world size resumes bit for bit; a
   different one reseeds from ``(seed, rank, step)`` and says so in metrics.jsonl.
 
+* **Fail fast and together.** Before the first step the ranks compare the settings that define the run
+  (:data:`AGREED_SETTINGS`): a difference (batch 32 on one node and 64 on another) stops every rank with
+  one line naming the setting and each rank's value. Every collective has a timeout
+  (``GANBENCH_DIST_TIMEOUT`` seconds, default :data:`DEFAULT_TIMEOUT_S`); a rank that waited that long
+  names the ranks that did not arrive (each rank marks its flushes in the job's store). A rank dies with
+  its launcher (``PR_SET_PDEATHSIG``: it gets SIGTERM and stops with a checkpoint at the next flush).
+
 Backend: NCCL when training on CUDA (one GPU per rank, ``cuda:LOCAL_RANK``), gloo on the CPU.
 """
 
@@ -33,6 +40,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Callable
 
 import torch
@@ -49,12 +57,36 @@ __all__ = [
     "convert_sync_batchnorm",
     "env_world_size",
     "has_batchnorm",
+    "leave_group",
     "rank_seed",
     "shard_batch",
     "split_sync_bn",
 ]
 
 SYNC_BN_KEY = "sync_bn"
+#: TrainConfig fields every rank must agree on before the first step
+AGREED_SETTINGS = (
+    "gan", "dataset", "batch_size", "epochs", "steps", "seed", "precision", "log_every", "checkpoint_every",
+    "eval_every", "overrides", "time_budget", "evals", "epoch_size",
+)
+#: seconds a rank waits in a collective for the others (GANBENCH_DIST_TIMEOUT overrides); long enough for rank 0's
+#: evaluations, during which the other ranks wait at the next flush
+DEFAULT_TIMEOUT_S = 1800.0
+TIMEOUT_ENV = "GANBENCH_DIST_TIMEOUT"
+
+
+def collective_timeout_s() -> float:
+    """The collective timeout in seconds (``GANBENCH_DIST_TIMEOUT``, else :data:`DEFAULT_TIMEOUT_S`)."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        t = float(raw)
+    except ValueError:
+        t = float("nan")
+    if not (1.0 <= t <= 7 * 24 * 3600):
+        raise UserError(f"{TIMEOUT_ENV}={raw!r}: must be a number of seconds from 1 to 604,800")
+    return t
 
 
 def env_world_size() -> int:
@@ -251,6 +283,8 @@ class DistContext:
     ddp: dict[str, Any] = field(default_factory=dict)
     budget_check: Callable[[], bool] | None = None  # this rank's "time budget spent", shared at each flush
     _budget_agreed: bool = False
+    timeout_s: float = DEFAULT_TIMEOUT_S  # of every collective (GANBENCH_DIST_TIMEOUT)
+    _beats: int = 0  # collectives entered (marked in the store for other ranks' timeout messages)
 
     @property
     def active(self) -> bool:
@@ -336,6 +370,81 @@ class DistContext:
         dist.broadcast_object_list(state, src=0)
         gan.load_optimizer_state(_to_device(state[0], gan.device))
 
+    def check_agree(self, settings: dict[str, Any]) -> None:
+        """Every rank was started with the same ``settings`` (one collective, before the first step); otherwise
+        every rank raises the same :class:`UserError` naming the first setting that differs."""
+        if not self.active:
+            return
+        import json
+
+        mine = json.dumps(settings, sort_keys=True, default=str)
+        everyone: list[Any] = [None] * self.world
+        self.collective(lambda: dist.all_gather_object(everyone, mine), "the settings check")
+        if all(e == mine for e in everyone):
+            return
+        parsed = [json.loads(e) for e in everyone]
+        for key in sorted(settings):
+            values = [p.get(key) for p in parsed]
+            if any(v != values[0] for v in values):
+                shown = ", ".join(f"rank {r}: {v!r}" for r, v in enumerate(values))
+                raise UserError(
+                    f"the ranks were launched with different {key} ({shown}); launch every rank with the same settings"
+                )
+
+    def collective(self, fn: Callable[[], Any], what: str) -> Any:
+        """Run collective ``fn``; a timeout or a lost peer is a :class:`UserError` naming the ranks missing."""
+        self._beats += 1
+        self._beat()
+        try:
+            return fn()
+        except RuntimeError as e:  # gloo/NCCL: timeouts, "Connection closed by peer" (DistError is one)
+            raise UserError(self._missing(what, e)) from None
+
+    def guard_step(self, fn: Callable[[], Any]) -> Any:
+        """Run one training step; DDP's gradient all-reduce losing a peer is a :class:`UserError` naming it."""
+        try:
+            return fn()
+        except RuntimeError as e:
+            text = str(e).lower()
+            if isinstance(e, getattr(dist, "DistError", ())) or "gloo" in text or "nccl" in text:
+                raise UserError(self._missing("a training step's gradient all-reduce", e)) from None
+            raise
+
+    def _beat(self) -> None:
+        """Mark in the job's store how many collectives this rank has entered (read when another rank times out)."""
+        try:
+            dist.distributed_c10d._get_default_store().set(f"ganbench/beat/{self.rank}", str(self._beats))
+        except Exception:  # noqa: BLE001 - a mark for messages only
+            pass
+
+    def _missing(self, what: str, error: BaseException) -> str:
+        behind: list[str] = []
+        try:
+            store = dist.distributed_c10d._get_default_store()
+            store.set_timeout(timedelta(seconds=5))
+            for r in range(self.world):
+                if r == self.rank:
+                    continue
+                key = f"ganbench/beat/{r}"
+                seen = int(store.get(key).decode()) if store.check([key]) else 0
+                if seen < self._beats:
+                    behind.append(f"rank {r} (at collective {seen}, this rank at {self._beats})")
+        except Exception:  # noqa: BLE001 - the store went with the launcher: name no one
+            behind = []
+        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+        others = [r for r in range(self.world) if r != self.rank]
+        who = (
+            ", ".join(behind)
+            if behind
+            else f"rank {others[0]}"
+            if len(others) == 1
+            else f"one of ranks {', '.join(map(str, others))}"
+        )
+        return (
+            f"rank {self.rank}: {who} did not arrive at {what} within {self.timeout_s:g} s or left the job "
+            f"({first}); it stopped, died or runs other settings (the timeout is {TIMEOUT_ENV})"
+        )
+
     # -- the stream ----------------------------------------------------------------------------
     def reduce_scalars(self, stacked: torch.Tensor) -> torch.Tensor:
         """Mean over ranks of the stream's sums (one all-reduce), with the stop flag riding along."""
@@ -344,7 +453,7 @@ class DistContext:
             [1.0 if self._stop_signal else 0.0, 1.0 if spent else 0.0], device=stacked.device, dtype=stacked.dtype
         )
         buf = torch.cat([stacked, flags])
-        dist.all_reduce(buf)
+        self.collective(lambda: dist.all_reduce(buf), "a flush of the logged scalars")
         self._stop_agreed, self._budget_agreed = bool(buf[-2].item() > 0), bool(buf[-1].item() > 0)
         return buf[:-2] / self.world
 
@@ -386,7 +495,7 @@ class DistContext:
         if not self.active:
             return {"world_size": 1}
         states: list[Any] = [None] * self.world
-        dist.all_gather_object(states, rng_state())
+        self.collective(lambda: dist.all_gather_object(states, rng_state()), "a checkpoint")
         return {"world_size": self.world, "rng_ranks": states}
 
     def restore_rng(self, ckpt: dict[str, Any], seed: int, step: int) -> str | None:
@@ -408,7 +517,7 @@ class DistContext:
 
     def barrier(self) -> None:
         if self.active:
-            dist.barrier()
+            self.collective(dist.barrier, "a barrier")
 
     def broadcast_object(self, obj: Any) -> Any:
         if not self.active:
@@ -452,10 +561,28 @@ def context(device: str = "auto") -> DistContext:
                 "use --nproc-per-node ≤ the number of GPUs"
             )
         torch.cuda.set_device(local_rank)
+    timeout = collective_timeout_s()
+    if os.environ.get("TORCHELASTIC_RUN_ID"):  # launched by torchrun / --nproc: die with the launcher
+        from ..signals import die_with_parent
+
+        die_with_parent(signal.SIGTERM)
+        if os.getppid() == 1:  # the launcher was already gone
+            raise UserError("the torchrun launcher of this rank is gone; not starting")
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
-    _CONTEXT = DistContext(world=dist.get_world_size(), rank=dist.get_rank(), local_rank=local_rank, backend=backend)
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout))
+    _CONTEXT = DistContext(
+        world=dist.get_world_size(), rank=dist.get_rank(), local_rank=local_rank, backend=backend, timeout_s=timeout
+    )
     return _CONTEXT
+
+
+def leave_group() -> None:
+    """Forget the context and leave the process group, ignoring errors (a rank stopping on an error)."""
+    try:
+        reset_context()
+    except Exception:  # noqa: BLE001 - the group may already be broken; the process is ending anyway
+        global _CONTEXT
+        _CONTEXT = None
 
 
 def reset_context() -> None:

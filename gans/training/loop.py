@@ -25,8 +25,8 @@ from ..base import PRECISIONS, UserError, atomic_write_bytes, atomic_write_json
 from ..data import DataOptions, load_data
 from ..lock import LOCK_NAME, FolderLock
 from ..models import build_gan, get_gan_entry, train_step
+from .distributed import AGREED_SETTINGS, leave_group, shard_batch, split_sync_bn
 from .distributed import context as dist_context
-from .distributed import shard_batch, split_sync_bn
 from .rundir import (
     CHECKPOINT,
     Run,
@@ -172,6 +172,24 @@ def train(
     anything there. A folder this call created is removed again when it fails before writing a run."""
     out = Path(out)
     dctx = dist_context(cfg.device)  # world 1 unless launched by torchrun
+    try:
+        return _train_locked(cfg, out, dctx, resume, callbacks, progress, explicit)
+    except BaseException:
+        if dctx.active:  # leave the process group, so that a rank that stops on an error exits cleanly (no abort)
+            leave_group()
+        raise
+
+
+def _train_locked(
+    cfg: TrainConfig,
+    out: Path,
+    dctx: Any,
+    resume: bool,
+    callbacks: list[Any] | None,
+    progress: bool,
+    explicit: frozenset[str],
+) -> RunResult:
+    """The writer holds ``out``'s lock around :func:`_train`; other ranks train without it."""
     if not dctx.is_writer:
         return _train(cfg, out, dctx, resume, callbacks, progress, explicit)
     if resume and not out.is_dir():
@@ -226,6 +244,8 @@ def _train(
         if (out / CHECKPOINT).exists() or (out / "metrics.jsonl").exists():
             raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     cfg = _resolve(cfg)
+    # every rank runs the same settings (one collective); a difference stops all of them with one line
+    dctx.check_agree({k: getattr(cfg, k) for k in AGREED_SETTINGS} | {"resume": resume})
     dctx.check_batch(cfg.batch_size)
     dctx.barrier()  # every rank has checked the run directory before rank 0 writes into it
     gan_overrides, dctx.sync_bn = split_sync_bn(cfg.overrides)
@@ -459,7 +479,12 @@ def _train(
                 nxt = run.step + 1  # grad norms are computed only on the steps whose scalars are flushed
                 ckpt_step = bool(cfg.checkpoint_every and nxt % cfg.checkpoint_every == 0)
                 logged = nxt % cfg.log_every == 0 or nxt >= total or ckpt_step
-                scalars = train_step(gan, real, y, step=run.step, autocast_dtype=autocast, log=logged)
+                if dctx.active:  # a lost peer in DDP's all-reduce: one line naming it, not a C++ traceback
+                    scalars = dctx.guard_step(
+                        lambda: train_step(gan, real, y, step=run.step, autocast_dtype=autocast, log=logged)
+                    )
+                else:
+                    scalars = train_step(gan, real, y, step=run.step, autocast_dtype=autocast, log=logged)
                 stream.add(scalars)
                 run.step += 1
                 steps_interval += 1
