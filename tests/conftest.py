@@ -11,6 +11,48 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# ---- the user's cache is never touched ---------------------------------------------------------------------------
+# Every test runs with GANBENCH_CACHE in a temporary folder: one per session, shared by pytest-xdist's workers (the
+# parent of their basetemps), so cached models are built once per session; the digits classifier, which many tests
+# use, is built up front under a file lock when the session runs more than a handful of tests. Tests that need an
+# empty cache set their own. `USER_CACHE_ENV` is what the user had, for tests/test_isolation.py.
+USER_CACHE_ENV = os.environ.get("GANBENCH_CACHE")
+SHARED_MODELS_MIN_TESTS = 50  # fewer tests (a single file): models are built by the first test that needs them
+
+
+def _session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
+    """The session's GANBENCH_CACHE (a temporary folder), with the shared cached models built once."""
+    from filelock import FileLock
+
+    cache = _session_root(tmp_path_factory) / "ganbench-cache"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANBENCH_CACHE", str(cache))
+        with FileLock(str(cache) + ".lock"):  # one xdist worker builds, the others wait and then load
+            cache.mkdir(exist_ok=True)
+            if len(request.session.items) >= SHARED_MODELS_MIN_TESTS:
+                _build_shared_models()
+        yield cache
+
+
+def _build_shared_models() -> None:
+    """The cached models many tests read: the digits classifier extractor (trained once, then cached)."""
+    from diagnostics.features import get_extractor
+    from gans.data import load_data
+
+    get_extractor("classifier", load_data("digits", (1, 28, 28)))
+
+
+@pytest.fixture(autouse=True)
+def _temporary_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with the session's temporary cache, whatever an earlier test did to the variable."""
+    monkeypatch.setenv("GANBENCH_CACHE", str(session_cache))
+
 
 def write_celeba_h5(
     path: Path, n: int = 24, shape=(218, 178, 3), group: str = "img_align_celeba", seed: int = 0
