@@ -250,6 +250,12 @@ def _child(spec: dict[str, Any], result_path: str) -> int:
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
     cell = Cell.from_dict(spec["cell"])
+    from gans.families import is_spec
+
+    if is_spec(cell.gan):  # a family the user typed on `ganbench sweep`'s command line, handed to this cell
+        from gans.models import load_family
+
+        load_family(cell.gan)
     # start the thread pools before capping, so their stacks are not charged to the cell
     (torch.ones(64, 64) @ torch.ones(64, 64)).sum()
     if cell.device.startswith("cuda") and torch.cuda.is_available():

@@ -264,7 +264,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         epilog="example: ganbench sweep --gans mnist_mlp dcgan --batch-sizes 96 512 --devices cpu --steps 20 --out "
         "sweeps/cpu",
     )
-    p.add_argument("--gans", nargs="+", metavar="GAN", help="GANs to time (default: every registered GAN)")
+    p.add_argument(
+        "--gans",
+        nargs="+",
+        metavar="GAN",
+        help="GANs to time: registered names, or your own as PATH.py:CLASS or MODULE:CLASS (default: every "
+        "registered GAN)",
+    )
     p.add_argument(
         "--batch-sizes",
         nargs="+",
@@ -387,7 +393,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "[1e-6, 1e6], batch_size 1..4096, steps 1..1000, overrides only the GAN's config fields with plain values "
         "(numbers within ±65,536), file at most 1 MB.",
     )
-    p.add_argument("--gans", nargs="+", metavar="GAN", help="default: every registered GAN")
+    p.add_argument(
+        "--gans",
+        nargs="+",
+        metavar="GAN",
+        help="GANs to gate: registered names, or your own as PATH.py:CLASS or MODULE:CLASS (default: every "
+        "registered GAN)",
+    )
     p.add_argument("--quick", action="store_true", help="small batches and blocks (CI form, < 2 min on a 2-core CPU)")
     p.add_argument(
         "--against",

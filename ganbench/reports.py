@@ -239,7 +239,9 @@ def add_commands(sub) -> None:
         epilog="example: ganbench compare-batch mnist_mlp --batch-sizes 96 512   (default data: the embedded glyphs "
         "for MNIST-shaped GANs; 10 epochs)",
     )
-    p.add_argument("gan", metavar="GAN")
+    from ganbench.cli import gan_help
+
+    p.add_argument("gan", metavar="GAN", help=gan_help("the GAN to train at each batch size"))
     p.add_argument(
         "--batch-sizes",
         type=int,

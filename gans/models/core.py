@@ -227,7 +227,7 @@ def standard_bce_phases(gan: "GAN") -> list[Phase]:
     ``loss/g``, the scalars the equilibrium diagnostics read."""
 
     def d_step(ctx: StepContext) -> torch.Tensor:
-        labels = ctx.labels
+        labels = ctx.labels if gan.conditional else None  # labelled data feeds an unconditional family too
         with torch.no_grad():
             fake = gan.generate(gan.latent(ctx.batch_size, device=ctx.real.device), labels)
         real_logits = gan.d_logits(ctx.real, labels)
@@ -242,7 +242,8 @@ def standard_bce_phases(gan: "GAN") -> list[Phase]:
         return loss
 
     def g_step(ctx: StepContext) -> torch.Tensor:
-        logits = gan.d_logits(gan.generate(gan.latent(ctx.batch_size, device=ctx.real.device), ctx.labels), ctx.labels)
+        labels = ctx.labels if gan.conditional else None
+        logits = gan.d_logits(gan.generate(gan.latent(ctx.batch_size, device=ctx.real.device), labels), labels)
         ctx.report("d/fake_g", torch.sigmoid(logits.float()))
         loss = bce_logits(logits, 1.0)
         ctx.report("loss/g", loss)
