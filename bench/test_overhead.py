@@ -164,6 +164,7 @@ def test_timer_overhead_analytic(benchmark, one_thread) -> None:
     benchmark.pedantic(timer_alone, rounds=5, iterations=1, warmup_rounds=1)
     worst = max(rows.values(), key=lambda r: r["total_frac"])
     benchmark.extra_info.update(
+        kind="overhead",  # bench-report: its own section, not a throughput
         device=device,
         timer_us_per_step=timer_s * 1e6,
         mem_kind=kind,
@@ -222,6 +223,7 @@ def test_timer_overhead_interleaved(benchmark, one_thread) -> None:
     se = 1.2533 * 1.4826 * mad / len(ratios) ** 0.5  # standard error of a median (normal approx.)
     resolvable = 2 * se <= RESOLVE
     benchmark.extra_info.update(
+        kind="overhead",  # bench-report: its own section, not a throughput
         ratio=ratio,
         min_ratio=min_ratio,
         overhead=ratio - 1,

@@ -22,6 +22,8 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
+from gans.contention import LIMITS_TEXT
+
 from . import plots
 from .html import H, Markup, check_page_target, img_png, join, page, section, table, write_page
 from .load import BenchRun, SweepRow, finite, load_benchmarks, load_sweep
@@ -80,6 +82,14 @@ def bench_frame(runs: Sequence[BenchRun]) -> pd.DataFrame:
                 "rounds": st.get("rounds"),
             }
             rec.update({k: _field(b, k) for k in BENCH_FIELDS})
+            # what the benchmark measures: throughput (a training step) or the timer's own overhead; saved runs
+            # from before `kind` was written are told apart by name
+            rec["kind"] = _field(b, "kind") or ("overhead" if "overhead" in str(rec["name"] or "") else "throughput")
+            rec["overhead"] = _field(b, "overhead") if _field(b, "overhead") is not None else _field(
+                b, "overhead_fraction"
+            )
+            rec["resolvable"] = _field(b, "resolvable")
+            rec["contention"] = _field(b, "contention")
             records.append(rec)
     df = pd.DataFrame.from_records(records, columns=list(records[0]) if records else ["run"])
     for c in ("median_s", "iqr_s", "batch_size", "images_per_s"):
@@ -172,6 +182,13 @@ def _pct(x: Any) -> str | None:
     return f"{x * 100:.2g} %" if finite(x) else None
 
 
+def _mfu(x: Any) -> str | None:
+    """MFU as a percentage; above 100 % it is a measurement fault (a disturbed peak), never shown as a number."""
+    if not finite(x):
+        return None
+    return f"{x * 100:.1f} %" if x <= 1.0 else "not shown (over 100 %: its peak was measured disturbed)"
+
+
 def _mib(x: Any) -> str | None:
     return f"{x:,.1f} MiB" if finite(x) else None
 
@@ -185,6 +202,17 @@ def _cell(v: Any) -> Any:
     if v is None or isinstance(v, (int, float)) and not isinstance(v, bool):
         return v
     return str(v)
+
+
+def _blank_disturbed(df: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
+    """A disturbed measurement (bench.contention: measured twice under contention) keeps no clean figure here."""
+    if "contention" not in df or df.empty:
+        return df
+    bad = df["contention"] == "disturbed"
+    for c in cols:
+        if c in df:
+            df.loc[bad, c] = None
+    return df
 
 
 def _batch(v: Any) -> Any:
@@ -215,7 +243,13 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
         df[c] = pd.to_numeric(df[c].map(lambda x: x if finite(x) else None), errors="coerce").astype(float)
     df["variant"] = df["variant"].fillna("ganbench")
     df["status"] = df["status"].fillna("ok")
-    df = _with_ratios(df)
+    if "contention" not in df:
+        df["contention"] = None
+    disturbed = (df["status"] == "ok") & (df["contention"] == "disturbed")
+    df.loc[disturbed, "status"] = "disturbed"  # measured twice under contention: no clean figure
+    df = _with_ratios(df[~disturbed].copy()).pipe(lambda ok: pd.concat([ok, df[disturbed]]))
+    df = _blank_disturbed(df, ("ms_median", "ms_iqr", "images_per_s", "mfu"))
+    df["load"] = [_load_cell(r) for r in df.to_dict("records")]
     trs = [
         [
             _cell(r["gan"]),
@@ -230,9 +264,10 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
             _cell(r["images_per_s"]),
             _ratio(r["vs_minimal"]),
             _ratio(r["vs_seed"]),
-            _pct(r["mfu"]),
+            _mfu(r["mfu"]),
             _mib(r["peak_mem_mb"]),
             _gflop(r["flops_per_step"]),
+            r["load"],
         ]
         for r in df.to_dict("records")
     ]
@@ -254,6 +289,7 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
             "MFU",
             "peak memory",
             "FLOPs/step",
+            "machine",
         ],
         trs,
         row_classes=classes,
@@ -262,7 +298,9 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
         "<p>code: ganbench's training step, or a reference loop from bench/references/ (minimal: the shortest loop "
         "with the same maths; seed: the course notes' own loop). ÷ minimal / ÷ seed: ganbench's images/s divided "
         "by that loop's at the same batch and device. MFU: FLOPs per step ÷ step time ÷ the device's matmul peak "
-        "measured in the same cell.</p>"
+        "measured in the same cell. machine: the load over the cell's own measurement (bench/contention.py: "
+        f"{LIMITS_TEXT}); a disturbed cell is measured once more, and if it is disturbed again its status reads "
+        "'disturbed' and none of its figures is shown.</p>"
     )
     # chart: images/s against batch size (log–log), one line per GAN × device × precision × compile × code
     import matplotlib.pyplot as plt
@@ -293,8 +331,22 @@ def _sweep_section(rows: list[SweepRow]) -> tuple[Markup, list[str]]:
         body += img_png(plots._png(fig), "sweep throughput chart")
     n_bad = int((df["status"] != "ok").sum())
     if n_bad:
-        body += H('<p class="note">{} configuration(s) did not run (status oom/error), highlighted.</p>', n_bad)
+        body += H(
+            '<p class="note">{} configuration(s) did not run (status oom/error) or were disturbed twice, '
+            "highlighted.</p>",
+            n_bad,
+        )
     return body, sorted({str(r.source) for r in rows})
+
+
+def _load_cell(r: dict[str, Any]) -> str | None:
+    load = r.get("load") if isinstance(r.get("load"), dict) else None
+    if not load or r.get("status") not in ("ok", "disturbed"):
+        return None
+    facts = f"load {load.get('load_1m')}, CPU/wall {load.get('cpu_per_wall')}"
+    if r.get("contention") == "disturbed":
+        return f"disturbed twice: {'; '.join(load.get('reasons') or [])} ({facts})"
+    return ("clean after a re-measure" if r.get("remeasured") is True else "clean") + f" ({facts})"
 
 
 def build_bench_report(
@@ -338,7 +390,10 @@ def build_bench_report(
         # latest throughput
         latest = runs[-1]
         frame = bench_frame(runs)
-        lat = _with_ratios(frame[frame["run_path"] == str(latest.path)].copy())
+        this_run = frame[frame["run_path"] == str(latest.path)]
+        overhead = this_run[this_run["kind"] == "overhead"]
+        lat = _with_ratios(this_run[this_run["kind"] != "overhead"].copy())
+        lat = _blank_disturbed(lat, ("median_s", "iqr_s", "images_per_s", "vs_minimal", "vs_seed", "mfu"))
         trs = [
             (
                 _cell(r["gan"]) or "–",
@@ -346,12 +401,12 @@ def build_bench_report(
                 _batch(r["batch_size"]),
                 _cell(r["device"]) or "–",
                 _cell(r["precision"]) or "–",
-                _ms(r["median_s"]),
+                _ms(r["median_s"]) if r["contention"] != "disturbed" else "DISTURBED",
                 _ms(r["iqr_s"]),
                 _cell(r["images_per_s"]),
                 _ratio(r["vs_minimal"]),
                 _ratio(r["vs_seed"]),
-                _pct(r["mfu"]),
+                _mfu(r["mfu"]),
                 _mib(r["peak_mem_mb"]),
                 _gflop(r["flops_per_step"]),
                 _cell(r["short"]),
@@ -404,6 +459,29 @@ def build_bench_report(
                 "throughput per benchmark",
             )
         parts.append(section("throughput", "Throughput (images/s)", body))
+        if not overhead.empty:  # not a throughput: its own section, never a bar in the throughput chart
+            orows = [
+                (
+                    _cell(r["short"]),
+                    _cell(r["device"]) or "–",
+                    _ms(r["median_s"]),
+                    _pct(r["overhead"]),
+                    {True: "yes", False: "no"}.get(_none(r["resolvable"]), "–"),
+                )
+                for r in overhead.to_dict("records")
+            ]
+            parts.append(
+                section(
+                    "overhead",
+                    "Timer overhead (not a throughput)",
+                    table(["benchmark", "device", "median of its rounds (ms)", "overhead", "resolvable"], orows)
+                    + H(
+                        "<p>What the timing itself costs a step (bench/test_overhead.py): the analytic estimate "
+                        "(the largest share over its GANs) or the interleaved timed ÷ bare blocks less 1. Its rounds "
+                        "are blocks of steps or timer calls, so their median is no step time and no images/s.</p>"
+                    )
+                )
+            )
         # history and changes
         flagged = [c for c in changes if c["flagged"]]
         crow = [
