@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
 from gans.base import UserError
+from gans.lock import FolderLock
 
 from .sweep import RESULTS_CSV, RESULTS_JSONL, append_result, read_results, run_sweep, write_csv
 
@@ -54,22 +56,28 @@ def merge_results(out: str | os.PathLike, sources: Sequence[str | os.PathLike]) 
         path = path / RESULTS_JSONL if path.is_dir() else path
         if not path.is_file():
             raise UserError(f"{src}: no {RESULTS_JSONL} here")
+        odd = 0
         for row in read_results(path):
             key = row.get("key")
             if key is None:
                 continue
+            if not isinstance(key, str):  # a cell's key is its name: a row keyed by an object or a list is not one
+                odd += 1
+                continue
             if key not in rows or (rows[key].get("status") != "ok" and row.get("status") == "ok"):
                 rows[key] = row
+        if odd:
+            print(f"sweep-merge: {path}: {odd} row(s) whose key is not a string were left out", file=sys.stderr)
     if not rows:
         raise UserError("nothing to merge: the shards hold no rows")
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / RESULTS_JSONL
-    existing = {r.get("key") for r in read_results(target)}
-    for key, row in rows.items():
-        if key not in existing:
-            append_result(target, row)
-    merged = read_results(target)
-    write_csv(out / RESULTS_CSV, merged)
+    with FolderLock(out, "sweep-merge"):  # one writer per merged folder
+        target = out / RESULTS_JSONL
+        existing = {r.get("key") for r in read_results(target) if isinstance(r.get("key"), str)}
+        for key, row in rows.items():
+            if key not in existing:
+                append_result(target, row)
+        merged = [r for r in read_results(target) if isinstance(r.get("key"), str)]
+        write_csv(out / RESULTS_CSV, merged)
     return merged
 
 

@@ -573,8 +573,19 @@ class _ImportSafeInterrupt:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _printable_streams()
     with _ImportSafeInterrupt():
         return _main(argv)
+
+
+def _printable_streams() -> None:
+    """Under any output encoding (``PYTHONIOENCODING=ascii``, a C locale) text that it cannot hold ("→", "×")
+    prints as a backslash escape instead of failing the command after its work is done."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):  # replaced or closed streams (tests, pipes)
+            pass
 
 
 def _main(argv: Sequence[str] | None = None) -> int:

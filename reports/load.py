@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gans.base import UserError, read_jsonl
+from gans.bounds import load_json_bounded
 from gans.contention import disturbance_reasons
 
 __all__ = ["RunData", "load_run", "SweepRow", "load_sweep", "BenchRun", "load_benchmarks", "finite", "median"]
@@ -471,6 +472,33 @@ class BenchRun:
         return " · ".join(str(x) for x in parts if x) or self.machine_dir
 
 
+def _plain_entries(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Benchmark entries whose object fields are objects (a list or string there reads as empty), and how many
+    needed that."""
+    out, odd = [], 0
+    for b in entries:
+        bad = [k for k in ("extra_info", "params", "stats", "options") if b.get(k) is not None
+               and not isinstance(b.get(k), dict)]
+        if bad:
+            odd += 1
+            b = {**b, **{k: {} for k in bad}}
+        out.append(b)
+    return out, odd
+
+
+def _plain_info(key: str, value: Any) -> dict[str, Any]:
+    """``machine_info`` / ``commit_info`` as an object of the kinds the report reads: the commit id a string,
+    ``cpu`` an object (a bare string is taken as the CPU's name)."""
+    if not isinstance(value, dict):
+        return {}
+    value = dict(value)
+    if key == "commit_info" and value.get("id") is not None and not isinstance(value["id"], str):
+        value["id"] = str(value["id"]) if isinstance(value["id"], (int, float)) else None
+    if key == "machine_info" and "cpu" in value and not isinstance(value["cpu"], dict):
+        value["cpu"] = {"brand_raw": value["cpu"]} if isinstance(value["cpu"], str) else {}
+    return value
+
+
 def load_benchmarks(folder: str | os.PathLike, *, skipped: list[tuple[Path, str]] | None = None) -> list[BenchRun]:
     """Every saved run under a ``.benchmarks`` folder, oldest first.
 
@@ -484,10 +512,10 @@ def load_benchmarks(folder: str | os.PathLike, *, skipped: list[tuple[Path, str]
     skipped = skipped if skipped is not None else []
     runs = []
     for f in sorted(root.rglob("*.json")):
-        try:
-            d = json.loads(f.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            skipped.append((f, f"not read: not valid JSON ({e})"))
+        try:  # size and nesting bounded before parsing (gans.bounds): a 150 MB or 100,000-deep file is named
+            d = load_json_bounded(f, "benchmark file")
+        except UserError as e:
+            skipped.append((f, f"not read: {str(e).removeprefix(f'{f}: ')}"))
             continue
         except OSError as e:
             skipped.append((f, f"not read: {e.strerror or e}"))
@@ -500,8 +528,12 @@ def load_benchmarks(folder: str | os.PathLike, *, skipped: list[tuple[Path, str]
             skipped.append(
                 (f, f"{len(d['benchmarks']) - len(entries)} of its entries have no benchmark name; they were left out")
             )
+        entries, odd = _plain_entries(entries)
+        if odd:
+            skipped.append((f, f"{odd} of its entries have fields of the wrong kind (extra_info, params, stats, "
+                               "options must be objects); those fields were read as empty"))
         m = re.match(r"(\d+)", f.name)
-        info = lambda k: d.get(k) if isinstance(d.get(k), dict) else {}  # noqa: E731
+        info = lambda k: _plain_info(k, d.get(k))  # noqa: E731
         runs.append(
             BenchRun(
                 f,

@@ -33,6 +33,8 @@ __all__ = [
 
 plt.rcParams.update(
     {
+        "text.parse_math": False,  # names and verdicts are plain text: "$…$" or "\\foo" in them is drawn as typed
+        "text.usetex": False,
         "font.size": 12,
         "axes.titlesize": 13,
         "axes.labelsize": 12,

@@ -582,3 +582,61 @@ def _ppid(pid: int) -> int | None:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+# --------------------------------------------------------------------------------------------
+# 6. input that caused internal errors: a user error, or it works
+
+
+@pytest.mark.parametrize("case", ["commit-id-int", "cpu-string", "extra-info-list", "deep", "tex-names"])
+def test_bench_report_reads_odd_benchmark_files(tmp_path, capsys, case):
+    from ganbench.cli import main
+    from tests.test_bench_report import _two_runs
+
+    root = _two_runs(tmp_path / ".benchmarks")
+    f = sorted(root.rglob("*.json"))[-1]
+    d = json.loads(f.read_text())
+    if case == "commit-id-int":
+        d["commit_info"]["id"] = 12345
+    elif case == "cpu-string":
+        d["machine_info"]["cpu"] = "Intel"
+    elif case == "extra-info-list":
+        d["benchmarks"][0]["extra_info"] = [1, 2]
+    elif case == "tex-names":  # matplotlib read "$…$" as mathtext: the report stopped with "ganbench: error: \foo"
+        d["benchmarks"][0]["name"] = r"test_step[$\foo$]"
+        d["benchmarks"][0]["extra_info"]["gan"] = r"$\foo$ \bar"
+    f.write_text(json.dumps(d) if case != "deep" else "[" * 100_000 + "]" * 100_000)  # deep: was a RecursionError
+    out = tmp_path / "bench.html"
+    assert main(["bench-report", str(root), "-o", str(out)]) == 0  # was exit 1 (internal error) or 2
+    err = capsys.readouterr().err
+    assert "internal error" not in err and out.is_file()
+    if case == "deep":
+        assert "nested deeper than the limit of 64 levels" in err
+    if case == "extra-info-list":
+        assert "fields of the wrong kind" in err
+    if case == "tex-names":
+        assert "\\foo" in out.read_text()
+
+
+def test_sweep_merge_skips_rows_keyed_by_objects(tmp_path, capsys):
+    from ganbench.cli import main
+
+    shard = tmp_path / "s1"
+    shard.mkdir()
+    rows = [{"key": {"a": 1}, "status": "ok"}, {"key": [1, 2], "status": "ok"},
+            {"key": "mnist_mlp|bs2|cpu|fp32|eager|ganbench", "status": "ok", "gan": "mnist_mlp", "batch_size": 2}]
+    (shard / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["sweep-merge", "--out", str(tmp_path / "all"), str(shard)]) == 0  # was an internal TypeError
+    err = capsys.readouterr().err
+    assert "2 row(s) whose key is not a string were left out" in err
+    merged = [json.loads(line) for line in (tmp_path / "all" / "results.jsonl").read_text().splitlines()]
+    assert [r["key"] for r in merged] == ["mnist_mlp|bs2|cpu|fp32|eager|ganbench"]
+
+
+def test_output_under_an_ascii_encoding_works(tmp_path):
+    env = _env(tmp_path)
+    env["PYTHONIOENCODING"] = "ascii"
+    r = subprocess.run([sys.executable, "-m", "ganbench", "train", "mnist_mlp", "--dry-run", "--quiet"], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr  # was 2 after the run finished: "→" could not be printed
+    assert "\\u2192" in r.stdout and "finished" in r.stdout
