@@ -8,7 +8,7 @@ is a :class:`~gans.base.UserError` whose message names the limit. Nothing here i
 |---|---|---|
 | :data:`MAX_IMAGE_PIXELS` | 67,108,864 pixels (8192²) per image | image folders (``diagnose``, ``image-folder``) |
 | :data:`MAX_SAMPLE_VALUES` | 536,870,912 values per sample set | ``diagnose`` image folders and arrays |
-| :data:`MAX_JSON_BYTES` | 256 MiB per file | benchmark JSON files, baselines |
+| :data:`MAX_JSON_BYTES` | 32 MiB per file (pytest-benchmark runs are kilobytes) | benchmark JSON files |
 | :data:`MAX_JSON_DEPTH` | 64 levels of nesting | the same |
 
 16-bit images (Pillow modes ``I;16*`` and ``I``) scale by their real range, 0–65535, to 8 bits
@@ -42,7 +42,7 @@ MAX_IMAGE_PIXELS = 8192 * 8192
 #: the most values (samples × channels × height × width) one sample set may hold once decoded
 MAX_SAMPLE_VALUES = 2**29
 #: the largest JSON file parsed
-MAX_JSON_BYTES = 256 * 2**20
+MAX_JSON_BYTES = 32 * 2**20
 #: the deepest nesting of objects and lists accepted in a JSON file
 MAX_JSON_DEPTH = 64
 

@@ -152,6 +152,24 @@ def test_compare_batch_and_sweep_refuse_a_folder_another_process_writes(tmp_path
         p.wait()
 
 
+def test_report_reads_a_run_being_written_without_its_lock_and_says_so(tmp_path, capsys):
+    from ganbench.cli import main
+    from tests.helpers.reports import write_synthetic_run
+
+    run = tmp_path / "run"
+    write_synthetic_run(run, batch_size=96)
+    p = _holder(run, tmp_path)  # a live writer
+    try:
+        assert main(["report", str(run), "-o", str(tmp_path / "r.html")]) == 0  # never waits for the lock
+        assert f"still being written by process {p.pid}" in capsys.readouterr().err
+        assert writer_pid(run) == p.pid  # and never took it
+    finally:
+        p.kill()
+        p.wait()
+    assert main(["report", str(run), "-o", str(tmp_path / "r2.html")]) == 0
+    assert "still being written" not in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------------------------
 # 2. caches that prove what they hold
 
