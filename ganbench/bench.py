@@ -260,7 +260,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "each cell in its own subprocess after warm-up, on a prepared random batch already on the device. "
         "Appends one line per cell to OUT/results.jsonl (a rerun with the same OUT skips finished cells), "
         "writes OUT/results.csv and prints a table per GAN with batch sizes side by side. "
-        "An out-of-memory error is recorded as status 'oom' and the sweep goes on.",
+        "An out-of-memory error is recorded as status 'oom' and the sweep goes on. One sweep per OUT: a second "
+        "exits 2 naming the first one's PID. Ctrl-C/SIGTERM end the sweep with exit 130/143, its cell subprocess "
+        "killed and its temporary file removed (a cell also dies with a killed sweep).",
         epilog="example: ganbench sweep --gans mnist_mlp dcgan --batch-sizes 96 512 --devices cpu --steps 20 --out "
         "sweeps/cpu",
     )

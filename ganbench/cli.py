@@ -444,7 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
         "  torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST:29500 --rdzv-id job1 \\\n"
         "      -m ganbench train dcgan --batch-size 256 --out /shared/runs/d8\n"
         "BatchNorm families use SyncBatchNorm under DDP; --set sync_bn=false keeps per-process BatchNorm. "
-        "Only rank 0 writes RUN_DIR; --resume at the same number of processes continues bit for bit on the CPU.",
+        "Only rank 0 writes RUN_DIR; --resume at the same number of processes continues bit for bit on the CPU.\n"
+        "Every rank must be launched with the same settings (checked before the first step: exit 2 naming the one "
+        "that differs); a rank that waits GANBENCH_DIST_TIMEOUT seconds (default 1800) for another exits 2 naming "
+        "it; ranks end with their launcher. --nproc is at most the GPUs (CUDA) or CPU cores there are.\n"
+        "One writer per RUN_DIR: while a train or --resume writes it (it holds RUN_DIR/.ganbench.lock), a second "
+        "one exits 2 naming the first one's PID; report and diagnose read it anyway and say it is unfinished.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("gan", nargs="?", metavar="GAN", help=gan_help())

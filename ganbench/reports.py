@@ -235,7 +235,10 @@ def add_commands(sub) -> None:
         "time, throughput, verdicts, "
         "samples, a conclusion computed from the data), comparison.json and index.html into --out. Finished "
         "runs in --out are reused (so re-running re-renders) and interrupted ones resume, but only when they are "
-        "the runs these flags ask for: a run with another length, --set, data set or precision is an error.",
+        "the runs these flags ask for: a run with another length, --set, data set or precision is an error. "
+        "One compare-batch per --out: a second exits 2 naming the first one's PID. Ctrl-C/SIGTERM stop it with "
+        "exit 130/143: the run in training keeps its checkpoint, no later run starts and no comparison is written "
+        "(the same command resumes).",
         epilog="example: ganbench compare-batch mnist_mlp --batch-sizes 96 512   (default data: the embedded glyphs "
         "for MNIST-shaped GANs; 10 epochs)",
     )
