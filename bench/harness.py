@@ -43,6 +43,7 @@ import pytest
 import torch
 
 from bench.cells import Cell
+from bench.contention import Probe, Readings, judge
 from bench.limits import CellOverTime, cell_time_limit, cpu_reduction, cpu_reductions, describe_overrides
 from bench.machine import cuda_sync, machine_facts, mfu, peak_flops
 from bench.memory import MemorySampler, rss_bytes
@@ -332,6 +333,23 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict[str, Any]) -
     )
 
 
+def _pedantic(benchmark, target, prep, rounds: int, iterations: int, warmup_rounds: int) -> Readings:  # noqa: ANN001
+    """``benchmark.pedantic`` with contention readings over it (:mod:`bench.contention`), judged on its rounds.
+
+    pytest-benchmark takes one ``pedantic`` call per test, so a disturbed cell is not re-measured here (the sweep
+    does that): it is recorded as ``contention="disturbed"`` in extra_info, marked in the terminal summary and
+    shown as disturbed by bench-report."""
+    threads = torch.get_num_threads() if prep.device.type == "cpu" else 1
+    with Probe(threads) as probe:
+        benchmark.pedantic(target, rounds=rounds, iterations=iterations, warmup_rounds=warmup_rounds)
+    stats = benchmark.stats.stats if benchmark.stats is not None else None
+    return judge(probe.r, list(stats.data) if stats is not None else None, gan=prep.cell.gan)
+
+
+def _load_info(load: Readings) -> dict[str, Any]:
+    return {"contention": "disturbed" if load.disturbed else "clean", "load": load.to_dict()}
+
+
 def run_cell(
     benchmark,
     holder: GANOnDevice,
@@ -357,14 +375,14 @@ def run_cell(
             mem: dict[str, Any] = {}
             if dev.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(dev)
-                benchmark.pedantic(target, rounds=rounds, iterations=iterations, warmup_rounds=warmup_rounds)
+                load = _pedantic(benchmark, target, prep, rounds, iterations, warmup_rounds)
                 mem = {
                     "peak_mem_mb": torch.cuda.max_memory_allocated(dev) / 2**20,
                     "mem_kind": "cuda_max_memory_allocated",
                 }
             else:
                 with MemorySampler() as sampler:
-                    benchmark.pedantic(target, rounds=rounds, iterations=iterations, warmup_rounds=warmup_rounds)
+                    load = _pedantic(benchmark, target, prep, rounds, iterations, warmup_rounds)
                 mem = {"peak_mem_mb": max(0, sampler.peak - holder.rss_start) / 2**20, "mem_kind": sampler.kind}
     except CellOverTime as e:
         holder._preps.clear()
@@ -393,6 +411,7 @@ def run_cell(
         overrides={k: (list(v) if isinstance(v, tuple) else v) for k, v in getattr(prep, "overrides", {}).items()},
         cpu_reduction=reduction,
         full_size=reduction is None,
+        **_load_info(load),
         threads=torch.get_num_threads(),
         cell_wall_s=time.perf_counter() - t_cell,
         data="fake: random batch, prepared and on the device before timing",
@@ -408,6 +427,7 @@ def run_cell(
             else ""
         )
         + f"; cell {time.perf_counter() - t_cell:.1f} s"
+        + (f"; DISTURBED ({'; '.join(load.reasons)}): not a clean figure" if load.disturbed else "")
     )
     return prep
 
@@ -432,7 +452,7 @@ def run_reference(
             rounds, iterations, warmup_rounds = plan_rounds(probe_s, device, budget_s)
             target = cuda_synced(prep)
             with MemorySampler() as sampler:
-                benchmark.pedantic(target, rounds=rounds, iterations=iterations, warmup_rounds=warmup_rounds)
+                load = _pedantic(benchmark, target, prep, rounds, iterations, warmup_rounds)
     except CellOverTime as e:
         pytest.fail(f"{e}; after {time.perf_counter() - t_cell:.0f} s", pytrace=False)
     stats = benchmark.stats.stats if benchmark.stats is not None else None
@@ -459,12 +479,16 @@ def run_reference(
         threads=torch.get_num_threads(),
         cell_wall_s=time.perf_counter() - t_cell,
         data=f"bench/references/{gan}_{kind}.py on a random batch on the device",
+        **_load_info(load),
         **mem,
     )
     record_summary(
-        f"{what}: {rounds} round(s); {median_step_s * 1000:.1f} ms/step, {batch_size / median_step_s:.1f} images/s"
-        if median_step_s > 0
-        else f"{what}: no timing"
+        (
+            f"{what}: {rounds} round(s); {median_step_s * 1000:.1f} ms/step, {batch_size / median_step_s:.1f} images/s"
+            if median_step_s > 0
+            else f"{what}: no timing"
+        )
+        + (f"; DISTURBED ({'; '.join(load.reasons)}): not a clean figure" if load.disturbed else "")
     )
     return prep
 

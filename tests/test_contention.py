@@ -237,3 +237,38 @@ def test_a_run_beside_other_work_reads_disturbed(tmp_path):
 
 def test_an_older_run_without_host_facts_is_not_judged(tmp_path):
     assert _run_with_load(tmp_path, load_1m=5.0, cpu_per_wall=0.6, host=None)["contention"] is None
+
+
+# ---- pytest bench: one pedantic call per test, so the cell is marked, not re-measured ----------
+
+
+class _Benchmark:
+    """What bench.harness uses of pytest-benchmark's fixture: pedantic() and the rounds' times."""
+
+    def __init__(self):
+        self.stats = None
+
+    def pedantic(self, target, rounds, iterations, warmup_rounds):
+        from types import SimpleNamespace
+
+        times = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            target()
+            times.append(time.perf_counter() - t0)
+        self.stats = SimpleNamespace(stats=SimpleNamespace(data=times))
+
+
+def test_pytest_bench_cells_record_and_mark_contention(monkeypatch):
+    from bench.harness import _load_info, _pedantic
+    from bench.timing import prepare_step
+
+    prep = prepare_step(Cell("mnist_mlp", 8))
+    for injected, expected in (("mnist_mlp:1", "disturbed"), ("mnist_mlp:0", "clean")):
+        monkeypatch.setattr(contention, "_INJECTED", {})
+        monkeypatch.setenv(CONTENTION_ENV, injected)
+        bench = _Benchmark()
+        load = _pedantic(bench, prep.step, prep, 4, 1, 0)
+        info = _load_info(load)
+        assert info["contention"] == expected and info["load"]["disturbed"] is (expected == "disturbed")
+        assert contention._INJECTED["mnist_mlp"] == 1  # measured once: pytest-benchmark allows one pedantic call
