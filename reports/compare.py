@@ -135,6 +135,8 @@ def _run_summary(run: RunData) -> dict[str, Any]:
         "ms_per_step": tm["ms_per_step"],
         "load_1m": tm.get("load_1m"),
         "cpu_per_wall": tm.get("cpu_per_wall"),
+        "contention": tm.get("contention"),  # clean | disturbed | None: the machine while this run trained
+        "contention_why": tm.get("contention_why") or [],
         "cpus": tm.get("cpus"),
         "threads": tm.get("threads"),
         "final_scalars": {k: last[k] for k in LOSS_KEYS if finite(last.get(k))},
@@ -766,7 +768,19 @@ def render_comparison(comp: dict[str, Any], runs: list[RunData], run_reports: di
         ylabel="throughput (images/s)",
         title="Training throughput (training images ÷ training wall time)",
     )
-    rows = [(s["name"], s["batch_size"], s["seed"], s["images_per_s"], s["ms_per_step"]) for s in summaries]
+    rows = [
+        (
+            s["name"],
+            s["batch_size"],
+            s["seed"],
+            s["images_per_s"],
+            s["ms_per_step"],
+            {"clean": "clean", "disturbed": "DISTURBED: " + "; ".join(s.get("contention_why") or [])}.get(
+                s.get("contention") or "", "–"
+            ),
+        )
+        for s in summaries
+    ]
     note = Markup(
         '<p class="note">images/s: training images ÷ training wall time (sample writing included, '
         "evaluations excluded), as on each run's report; ms/step: training wall time ÷ steps. The runs ran one after "
@@ -777,7 +791,7 @@ def render_comparison(comp: dict[str, Any], runs: list[RunData], run_reports: di
         section(
             "throughput",
             "Throughput",
-            table(["run", "batch", "seed", "images/s", "ms/step"], rows)
+            table(["run", "batch", "seed", "images/s", "ms/step", "machine while training"], rows)
             + (img_png(png, "throughput") if png else Markup())
             + note,
         )

@@ -92,6 +92,12 @@ def test_every_page_shows_one_images_per_s_and_one_training_time(compared, tmp_p
             assert _measure(page, "training wall time (s, evaluations excluded)") == fmt_num(train_s)
             assert _measure(page, "wall time with evaluations (s)") == fmt_num(fin["wall_s"])
             assert _measure(page, "ms/step (training wall time ÷ steps)") == fmt_num(1000 * train_s / fin["step"])
+            # one judgement of the machine while it trained, on both pages
+            machine = _column(comparison, "machine while training", "run", s["name"])
+            assert machine.split(":")[0] in ("clean", "DISTURBED")
+            assert _measure(page, "machine while training (load, CPU/wall per thread)").split(":")[0] == (
+                machine.split(":")[0]
+            )
         # the median over intervals is its own figure, labelled as such and computed as such
         tm = load_run(rd).timing()
         scal = [r for r in read_metrics(rd, "scalars") if "time/images_per_s" in r]
