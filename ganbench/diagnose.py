@@ -87,6 +87,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument(
         "--mixture", choices=["ring8", "grid25"], help="score 2-D points as this Gaussian mixture (modes, high quality)"
     )
+    p.add_argument(
+        "--gan",
+        metavar="PATH.py:CLASS",
+        help="the family of a --fake run directory trained from your own GAN (PATH.py:CLASS or MODULE:CLASS): "
+        "ganbench never imports code named in a run folder, so name it here (installed families need nothing)",
+    )
     p.add_argument("--data-root", metavar="PATH", help="where --real's data set lives (mnist, fashion-mnist)")
     p.add_argument(
         "--seed", type=int, default=0, help="seed for sampling a run's generator and splitting --real files (default 0)"
@@ -468,6 +474,15 @@ def _dry_arrays(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    out = diagnose_output(args)
+    if out is not None:
+        _emit(out, args)
+    return 0
+
+
+def diagnose_output(args: argparse.Namespace) -> dict[str, Any] | None:
+    """What ``ganbench diagnose`` prints, as a dict (None for a dry run's plan, which it prints itself): the
+    one path from the parsed arguments to metrics and verdicts, shared by the command and ``ganbench.evaluate``."""
     import torch
 
     from diagnostics.evaluate import evaluate_samples
@@ -488,8 +503,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             "dry_run": True,
             **_result_dict(res),
         }
-        _emit(out, args)
-        return 0
+        return out
     if args.real is None or args.fake is None:
         raise UserError("diagnose needs --real and --fake (or --dry-run alone to check the install)")
 
@@ -568,7 +582,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             f"held-out) samples of shape {tuple(plan['shape'])} with {ex_name} features"
             + (f" and {mixture} modes" if mixture else "")
         )
-        return 0
+        return None
     ex = get_extractor(ex_name, data, shape=tuple(fake.shape[1:]), device=args.device, real=real_train)
     res = evaluate_samples(
         real_train, real_test, fake, extractor=ex, data_kind=kind, mixture=mixture, data=data, seed=args.seed
@@ -580,8 +594,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         eq = read_verdicts(fake_info["run"]).get("equilibrium")
         if eq:
             out["equilibrium"] = eq
-    _emit(out, args)
-    return 0
+    return out
 
 
 def _mismatch(real: torch.Tensor, fake: torch.Tensor) -> str:

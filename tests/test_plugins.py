@@ -23,14 +23,10 @@ EXAMPLE = ROOT / "examples" / "tinygan"
 SPEC = f"{EXAMPLE / 'tinygan.py'}:TinyGAN"
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(autouse=True)
-def _own_cache(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GANBENCH_CACHE", str(cache))
+@pytest.fixture
+def cache(session_cache: Path) -> Path:
+    """The test session's temporary GANBENCH_CACHE (tests/conftest.py), for the subprocesses."""
+    return session_cache
 
 
 def _env(cache: Path, **extra: str) -> dict[str, str]:
