@@ -398,6 +398,16 @@ def _train(
         if dctx.is_writer:
             save_checkpoint(run, wall_s(), train_s(), extra=extra)
 
+    def bar_postfix(means: dict[str, float]) -> dict[str, str]:
+        """The progress bar's numbers and the diagnostics' latest verdicts (``run.postfix``)."""
+        return {
+            "D(x)": f"{means.get('d/real', float('nan')):.3f}",
+            "D(G(z))": f"{means.get('d/fake', float('nan')):.3f}",
+            "L_D": f"{means.get('loss/d', float('nan')):.3f}",
+            "L_G": f"{means.get('loss/g', float('nan')):.3f}",
+            **run.postfix,
+        }
+
     def flush() -> bool:
         """Flush the stream; False when a scalar is non-finite (the run has diverged)."""
         nonlocal t_interval, steps_interval, last, cpu_interval
@@ -430,16 +440,7 @@ def _train(
         for cb in callbacks:
             _isolated(getattr(cb, "on_scalars", None), run, run.step, means)
         if bar is not None:
-            bar.set_postfix(
-                {
-                    "D(x)": f"{means.get('d/real', float('nan')):.3f}",
-                    "D(G(z))": f"{means.get('d/fake', float('nan')):.3f}",
-                    "L_D": f"{means.get('loss/d', float('nan')):.3f}",
-                    "L_G": f"{means.get('loss/g', float('nan')):.3f}",
-                    **run.postfix,
-                },
-                refresh=False,
-            )
+            bar.set_postfix(bar_postfix(means), refresh=False)
         return ScalarStream.finite({k: v for k, v in means.items() if not k.startswith("time/")})
 
     def evaluate() -> None:
@@ -562,6 +563,8 @@ def _train(
         stop.uninstall()
         dctx.restore_signal_handlers()
         if bar is not None:
+            # the final evaluation runs after the last flush: the bar ends with its verdicts, not an earlier one's
+            bar.set_postfix(bar_postfix(last or {}), refresh=True)
             bar.close()
         for cb in callbacks:
             _isolated(getattr(cb, "on_end", None), run)
