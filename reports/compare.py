@@ -482,23 +482,31 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
                 wins[point][w] = wins[point].get(w, 0) + 1
     summary = []
     poor = sorted({s["batch_size"] for s in runs if quality[s["name"]]["poor"]})
-    good = sorted({s["batch_size"] for s in runs if quality[s["name"]]["poor"] is False})
+    seeds = sorted({s.get("seed") for s in runs}, key=lambda x: (x is None, x or 0))
+    # with several seeds every run is named by its seed too ("batch 512 seed 1"): two runs never read alike
+    good_runs = [s for s in runs if quality[s["name"]]["poor"] is False]
+    good = sorted({s["batch_size"] for s in good_runs})
+    good_text = (
+        ", ".join(_label(s, seeds) for s in sorted(good_runs, key=lambda s: (s["batch_size"], s.get("seed") or 0)))
+        if len(seeds) > 1
+        else "batch " + ", ".join(map(str, good))
+    )
     all_poor = bool(runs) and all(quality[s["name"]]["poor"] for s in runs)
     if all_poor:
         summary.append(
             "Every run produced poor samples: "
-            + "; ".join(f"batch {s['batch_size']}: {', '.join(quality[s['name']]['why'])}" for s in runs)
+            + "; ".join(f"{_label(s, seeds)}: {', '.join(quality[s['name']]['why'])}" for s in runs)
             + ". The measures below rank failures, not good samples."
         )
     elif poor:
         summary.append(
             "Poor samples from "
             + "; ".join(
-                f"batch {s['batch_size']} ({', '.join(quality[s['name']]['why'])})"
+                f"{_label(s, seeds)} ({', '.join(quality[s['name']]['why'])})"
                 for s in runs
                 if quality[s["name"]]["poor"]
             )
-            + (f"; usable samples from batch {', '.join(map(str, good))}." if good else ".")
+            + (f"; usable samples from {good_text}." if good else ".")
         )
     for point in ("at_equal_epochs", "at_equal_wall"):
         if counted[point]:
