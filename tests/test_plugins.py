@@ -280,6 +280,14 @@ def test_a_run_folder_naming_a_plugin_file_never_imports_it(tmp_path, cache):
     assert marker.exists()  # imported because it was typed
 
 
+def test_an_init_that_raises_is_one_line_naming_the_family(tmp_path, capsys):
+    path = tmp_path / "raises.py"
+    path.write_text((EXAMPLE / "tinygan.py").read_text().replace("h = config.hidden", "h = config.hidden // 0"))
+    assert main(["train", f"{path}:TinyGAN", "--steps", "1", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "building it failed in TinyGAN.__init__: ZeroDivisionError" in err[0], err
+
+
 def test_get_gan_entry_never_imports_a_spec(tmp_path):
     from gans.models import get_gan_entry
 

@@ -138,7 +138,14 @@ def build_gan(name: str, overrides: dict[str, Any] | None = None, *, device: tor
     """Build a family (registered or loaded) with its defaults plus ``overrides`` on ``device``."""
     entry = get_gan_entry(name)
     config = apply_overrides(entry.default_config(), overrides)
-    gan = entry.cls(config)
+    if entry.external:
+        try:
+            gan = entry.cls(config)
+        except Exception as e:  # the user's own __init__: its error, one line, named
+            where = f"{entry.cls.__name__}.__init__"
+            raise UserError(f"{entry.name}: building it failed in {where}: {_first_line(e)}") from None
+    else:
+        gan = entry.cls(config)
     for net in ("G", "D"):
         if not isinstance(getattr(gan, net, None), torch.nn.Module):
             raise UserError(f"{entry.name}: __init__ must set self.{net} to an nn.Module (ganbench.GAN's contract)")
