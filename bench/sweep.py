@@ -485,10 +485,9 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
             f"DISTURBED: measured twice, both times while other work competed for the cores ({LIMITS_TEXT}); the "
             "medians are in the notes and results files, never a clean figure."
         )
-    if df["remeasured"].fillna(False).astype(bool).any():
-        lines.append("cells re-measured once after a disturbed first measurement: " + ", ".join(
-            sorted(df.loc[df["remeasured"].fillna(False).astype(bool) & (df["contention"] != "disturbed"), "key"])
-        ) + ".")
+    again = sorted(df.loc[df["remeasured"].fillna(False).astype(bool) & (df["contention"] != "disturbed"), "key"])
+    if again:
+        lines.append("cells re-measured once after a disturbed first measurement: " + ", ".join(again) + ".")
     if (df["ov_label"] != "").any():
         lines.append("[k=v]: GAN config fields changed for those cells (--set): not the family's default model.")
     if (df["variant"] != "ganbench").any():

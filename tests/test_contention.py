@@ -158,6 +158,7 @@ def test_sweep_marks_a_twice_disturbed_cell_everywhere(tmp_path, monkeypatch):
     line = next(x for x in table.splitlines() if x.startswith("cpu fp32"))
     assert "DISTURBED" in line and "ms" not in line
     assert "DISTURBED twice" in table and f"{row['ms_median']:.3f} ms/step" in table
+    assert "re-measured once after" not in table  # that list names only cells clean after their re-measure
 
 
 def test_sweep_shows_a_clean_cell_as_a_number(tmp_path, monkeypatch):
