@@ -16,8 +16,8 @@ Protocol: one JSON object per line on stdin, one reply per line on stdout prefix
   probe cycle each; replies ``{"ok": {NAME: {"probe_ms": ms per step, "cycle": steps}},
   "errors": {NAME: message}}`` (a GAN this side cannot build is an error for it alone).
 * ``{"op": "time", "gan": NAME, "n": N}``: N samples of one phase cycle each; replies
-  ``{"ms": [ms per step of each sample]}``. On CUDA each sample ends with a synchronize (this is
-  the benchmark, not the training loop).
+  ``{"ms": [wall-clock ms per step of each sample], "cpu_ms": [the main thread's CPU ms per step]}``.
+  On CUDA each sample ends with a synchronize (this is the benchmark, not the training loop).
 * ``{"op": "check"}``: replies ``{"problems": {NAME: message}}`` for GANs whose last losses are
   not finite (one host read per GAN, after all timing).
 * ``{"op": "quit"}`` ends the process.
@@ -85,15 +85,17 @@ def _sync(device):
 
 
 def _block(prep, n, device):
-    out = []
-    clock = time.perf_counter
+    """Wall-clock and this thread's CPU milliseconds per step of each of n samples."""
+    wall, cpu = [], []
+    clock, cpu_clock = time.perf_counter, time.thread_time
     _sync(device)
     for _ in range(n):
-        t0 = clock()
+        t0, c0 = clock(), cpu_clock()
         prep.run_cycle()
         _sync(device)
-        out.append((clock() - t0) * 1000.0 / prep.cycle)
-    return out
+        wall.append((clock() - t0) * 1000.0 / prep.cycle)
+        cpu.append((cpu_clock() - c0) * 1000.0 / prep.cycle)
+    return wall, cpu
 
 
 def _reply(obj):
@@ -121,7 +123,7 @@ def main():
                     prep = _prepare(name, s["batch_size"], dict(s.get("overrides") or {}), device)
                     for _ in range(2):
                         prep.run_cycle()
-                    probe = min(_block(prep, 1, device))
+                    probe = min(_block(prep, 1, device)[0])
                     preps[name] = prep
                     ok[name] = {"probe_ms": probe, "cycle": prep.cycle}
                 except Exception as e:  # this side cannot run this GAN (e.g. a family it does not have)
@@ -129,7 +131,8 @@ def main():
                     errors[name] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
             _reply({"ok": ok, "errors": errors, "threads": torch.get_num_threads(), "cwd": os.getcwd()})
         elif op == "time":
-            _reply({"ms": _block(preps[msg["gan"]], int(msg["n"]), device)})
+            wall, cpu = _block(preps[msg["gan"]], int(msg["n"]), device)
+            _reply({"ms": wall, "cpu_ms": cpu})
         elif op == "check":
             problems = {}
             for name, prep in preps.items():

@@ -19,6 +19,13 @@ regression. This gate times the base and the head side by side instead:
   is even, the head then the base when r is odd (A B B A …), so slow drifts of the machine fall on
   both sides alike. Each block's number is its fastest sample (ms per step); both sides time
   blocks of the same length, chosen from a probe so a block takes about ``block_s`` seconds.
+* The clock (``clock``): on the CPU with one thread (the default) every op of the step runs on the
+  process's main thread, so the gate reads that thread's **CPU time** (``time.thread_time``): time the
+  process spends waiting for a core while other jobs run is not in it. On a 2-core VM at load
+  average 9 the same mnist_mlp step read 20–32 ms wall-clock and 7.1–7.7 ms CPU time. With several
+  threads, or on CUDA, it reads wall-clock time (``perf_counter``; CUDA synchronised per sample).
+  A change that makes the step *wait* (a sleep, I/O) is therefore invisible to the CPU clock; pass
+  ``clock="wall"`` (``--clock wall``) to time it.
 * Per GAN the gate reads the per-round log ratios head ÷ base: the estimate is their 20 %
   trimmed mean (one disturbed block moves it little), the interval a percentile bootstrap over
   rounds (``confidence``, default 95 %, two-sided; seeded, so the same times give the same
@@ -324,6 +331,7 @@ def run_ab(
     threads: int | None = 1,
     allow_dirty: bool = False,
     block_s: float = 0.2,
+    clock: str = "auto",
     cwd: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[int, list[dict[str, Any]]]:
@@ -337,12 +345,19 @@ def run_ab(
         raise UserError(f"--rounds must be at least {MIN_ROUNDS} with --against (the interval is over rounds)")
     if not 0 < threshold < 1:
         raise UserError("--threshold is a fraction, e.g. 0.05 for 5 %")
+    if clock not in ("auto", "cpu", "wall"):
+        raise UserError(f"--clock {clock!r}: auto, cpu or wall")
+    if clock == "auto":
+        clock = "cpu" if device == "cpu" and threads == 1 else "wall"
+    elif clock == "cpu" and not (device == "cpu" and threads == 1):
+        raise UserError("--clock cpu reads one thread's CPU time: it needs --device cpu and --threads 1")
     repo, sha = check_repo(against, allow_dirty=allow_dirty, cwd=cwd)
     head_sha = _git(repo, "rev-parse", "HEAD").stdout.strip() or "(no commit)"
     log(
         f"ganbench regress --against {against} ({sha[:12]}) in {repo}: head {head_sha[:12]}"
         f"{' + uncommitted changes' if allow_dirty and dirty_files(repo) else ''}; {device}, "
-        f"{threads or 'default'} thread(s), {rounds} rounds A B B A, threshold {threshold:.0%}: {', '.join(gans)}"
+        f"{threads or 'default'} thread(s), {clock} clock, {rounds} rounds A B B A, threshold {threshold:.0%}: "
+        f"{', '.join(gans)}"
     )
     t_start = time.perf_counter()
     with _signals_as_exceptions(), base_worktree(repo, sha) as base_tree:
@@ -365,7 +380,7 @@ def run_ab(
             ready = {name: s.receive() for name, s in sides.items()}
             log(f"  both sides built and warmed up in {time.perf_counter() - t_start:.1f} s")
             specs = {g: side_spec(g, repo) for g in gans}
-            rows = _measure(sides, ready, gans, specs, settings, rounds, block_s, threshold, confidence, log)
+            rows = _measure(sides, ready, gans, specs, settings, rounds, block_s, threshold, confidence, clock, log)
             for name, s in sides.items():
                 for spec, problem in s.ask({"op": "check"})["problems"].items():
                     for r in rows:
@@ -397,6 +412,7 @@ def _measure(
     block_s: float,
     threshold: float,
     confidence: float,
+    clock: str,
     log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
@@ -427,8 +443,8 @@ def _measure(
         k = r % len(timed) if timed else 0
         for g in timed[k:] + timed[:k]:
             for side in order:
-                ms = sides[side].ask({"op": "time", "gan": specs[g], "n": steps[g]})["ms"]
-                times[g][side].append(min(ms))
+                reply = sides[side].ask({"op": "time", "gan": specs[g], "n": steps[g]})
+                times[g][side].append(min(reply["cpu_ms"] if clock == "cpu" else reply["ms"]))
     for g in timed:
         b, h = times[g]["base"], times[g]["head"]
         ratio, lo, hi = ratio_interval(b, h, confidence=confidence)
@@ -441,6 +457,7 @@ def _measure(
             ci_high=hi,
             confidence=confidence,
             rounds=len(b),
+            clock=clock,
             samples_per_block=steps[g],
             base_ms_rounds=[round(x, 5) for x in b],
             head_ms_rounds=[round(x, 5) for x in h],

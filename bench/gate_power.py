@@ -19,7 +19,8 @@ threshold). It prints, ready for README: per condition the comparisons, the fail
 during and after (this command measures whatever else the machine is doing). ``--max-minutes`` stops
 starting new repetitions after that long (the table says how many ran). Results go to ``--out`` as JSON.
 
-CPU only (the plant is CPU compute).
+CPU only (the plant is CPU compute). ``--clock`` as the gate's (default: CPU time of the timing thread).
+Ctrl-C stops early and still prints the table of the comparisons finished.
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ def run_power(
     threshold: float,
     threads: int = 1,
     quick: bool = True,
+    clock: str = "auto",
     max_minutes: float | None = None,
     log=print,
 ) -> dict[str, Any]:
@@ -178,6 +180,7 @@ def run_power(
     with tempfile.TemporaryDirectory(prefix="ganbench-power-") as tmp:
         repo, shas = build_scratch_repo(Path(tmp), plants)
         reps_done = 0
+        interrupted = False
         for i in range(n):
             if max_minutes is not None and time.time() - t0 > max_minutes * 60:
                 log(f"--max-minutes {max_minutes:g} reached after {reps_done} repetitions")
@@ -186,8 +189,14 @@ def run_power(
             for cond in order:
                 _git(repo, "checkout", "-q", "--detach", shas[cond])
                 t = time.time()
-                code, rows = run_ab(shas["base"], gans=gans, settings=settings, rounds=rounds, threshold=threshold,
-                                    threads=threads, cwd=repo, log=lambda s: None)
+                try:
+                    code, rows = run_ab(shas["base"], gans=gans, settings=settings, rounds=rounds,
+                                        threshold=threshold, threads=threads, clock=clock, cwd=repo,
+                                        log=lambda s: None)
+                except (KeyboardInterrupt, SystemExit):  # keep what was measured: the table covers it
+                    log("interrupted: the table covers the comparisons finished so far")
+                    interrupted = True
+                    break
                 la = os.getloadavg()[0]
                 load["during"].append(la)
                 results[cond].append({
@@ -200,6 +209,8 @@ def run_power(
                     + " ".join(f"{r['gan']} {r.get('ratio', float('nan')):.3f} [{r.get('ci_low', float('nan')):.3f}, "
                                f"{r.get('ci_high', float('nan')):.3f}]" for r in rows)
                     + f" ({time.time() - t:.0f} s, load {la:.2f})")
+            if interrupted:
+                break
             reps_done += 1
     load["after"] = os.getloadavg()
     return {
@@ -210,6 +221,7 @@ def run_power(
         "rounds": rounds,
         "threshold": threshold,
         "threads": threads,
+        "clock": ("cpu" if threads == 1 else "wall") if clock == "auto" else clock,
         "calibration": cal,
         "plants": plants,
         "results": results,
@@ -224,7 +236,8 @@ def format_power(res: dict[str, Any]) -> str:
     gans = res["gans"]
     lines = [
         f"gate: ganbench regress --against, {', '.join(gans)}, {res['rounds']} rounds, threshold "
-        f"{res['threshold']:.0%}, {res['threads']} thread(s); {res['repetitions']} repetitions per condition in "
+        f"{res['threshold']:.0%}, {res['threads']} thread(s), {res['clock']} clock; {res['repetitions']} full "
+        f"repetitions (comparisons per condition below) in "
         f"{res['minutes']:.0f} min on {res['cpu_count']} CPUs; load average (1 min) before "
         f"{res['load']['before'][0]:.2f}, during {min(res['load']['during'] or [0]):.2f}–"
         f"{max(res['load']['during'] or [0]):.2f} (median {statistics.median(res['load']['during'] or [0]):.2f}), "
@@ -264,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--threshold", type=float, default=DEFAULT_AB_THRESHOLD, help="the gate's threshold (default 0.05)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per side (default 1)")
     p.add_argument("--full", action="store_true", help="the gate's full settings instead of its quick ones")
+    p.add_argument("--clock", choices=("auto", "cpu", "wall"), default="auto",
+                   help="the gate's clock (default auto: CPU time on one CPU thread)")
     p.add_argument("--max-minutes", type=float, metavar="M",
                    help="start no new repetition after M minutes (the table says how many ran)")
     p.add_argument("--out", metavar="FILE", help="write every comparison and the summary here as JSON")
@@ -278,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for g in args.gans:
             get_gan_entry(g)
         res = run_power(n=args.n, gans=args.gans, fractions=args.plants, rounds=args.rounds,
-                        threshold=args.threshold, threads=args.threads, quick=not args.full,
+                        threshold=args.threshold, threads=args.threads, quick=not args.full, clock=args.clock,
                         max_minutes=args.max_minutes, log=lambda s: print(s, file=sys.stderr, flush=True))
     except UserError as e:
         print(f"gate_power: error: {e}", file=sys.stderr)

@@ -245,6 +245,7 @@ def _cmd_regress_against(args: argparse.Namespace, log: Any) -> int:
         device=args.device,
         threads=args.threads or None,
         allow_dirty=args.allow_dirty,
+        clock=args.clock,
         log=log,
     )
     if args.json:
@@ -389,7 +390,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         epilog="CI (.ci/run): ganbench regress --quick --against HEAD~1 --gans … ; with no parent commit (a "
         "shallow clone) it falls back to ganbench regress --quick --trend. JSON rows with --against: gan, "
         "batch_size, base_ms, head_ms (medians over rounds, ms per step), ratio (head ÷ base), change, ci_low, "
-        "ci_high, confidence, rounds, samples_per_block, base_ms_rounds, head_ms_rounds, verdict (ok, slower, "
+        "ci_high, confidence, rounds, clock, samples_per_block, base_ms_rounds, head_ms_rounds, verdict (ok, slower, "
         "faster, inconclusive, new, error), note, against and head (commit ids). Stored-baseline bounds (checked "
         "on load, --dry-run included; outside them is exit 2): threshold in (0, 0.5], ratio and vs_minimal in "
         "[1e-6, 1e6], batch_size 1..4096, steps 1..1000, overrides only the GAN's config fields with plain values "
@@ -438,6 +439,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=1,
         help="torch CPU threads (default 1: steadier ratios on shared machines; 0 = torch's default)",
+    )
+    p.add_argument(
+        "--clock",
+        choices=("auto", "cpu", "wall"),
+        default="auto",
+        help="with --against: what a step's time is. cpu: the timing process's main-thread CPU time, blind to "
+        "other jobs taking the cores (needs --device cpu --threads 1), and to waits (sleep, I/O); wall: elapsed "
+        "time; auto (default): cpu on the CPU with one thread, else wall. The JSON rows say which (clock)",
     )
     p.add_argument("--dry-run", action="store_true", help="show the GANs and settings without measuring")
     p.add_argument(

@@ -103,6 +103,7 @@ def test_planted_compute_fails_and_comment_only_change_passes(scratch, tmp_path,
     row = rows[0]
     assert row["verdict"] in ("ok", "inconclusive") and row["ci_low"] <= 1.05 and 0.85 < row["ratio"] < 1.15, row
     assert len(row["base_ms_rounds"]) == len(row["head_ms_rounds"]) == 6
+    assert row["clock"] == "cpu"  # one thread on the CPU: the main thread's CPU time, blind to other jobs
     assert "head÷base" in r.stderr and "regression gate passed" in r.stderr
     assert _git(repo, "worktree", "list").count("\n") == 0  # only the main working tree is left
 
