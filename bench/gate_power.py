@@ -8,7 +8,8 @@ this package's ``gans`` and ``bench``, with one commit per condition, each on to
   gated GANs: ``gans/models/core.py`` gains a wrapper around ``train_step`` that runs k matmuls of
   128×128 fp32 before the step (2·128³·k FLOPs). k is chosen per GAN from its step time and the matmul's
   time measured here first (single-threaded, the gate's settings), so the extra time is about the planted
-  fraction of the step; the table also shows the slowdown the gate itself read (median over its runs).
+  fraction of the step (both timed as this thread's CPU time); the table also shows the slowdown the gate
+  itself read (median over its runs), the plant's real size.
 
 It then runs ``--n`` gate comparisons per condition (each: a fresh temporary worktree of the base and
 two fresh timing processes, exactly what ``ganbench regress --against`` does), conditions interleaved
@@ -77,13 +78,13 @@ def calibrate_plants(gans: Sequence[str], settings: dict[str, dict[str, Any]], f
     try:
         a = torch.randn(PLANT_M, PLANT_M)
 
-        def fastest(fn, n: int, reps: int = 5) -> float:
+        def fastest(fn, n: int, reps: int = 5) -> float:  # this thread's CPU time: steady on a loaded machine
             best = math.inf
             for _ in range(reps):
-                t0 = time.perf_counter()
+                t0 = time.thread_time()
                 for _ in range(n):
                     fn()
-                best = min(best, (time.perf_counter() - t0) / n)
+                best = min(best, (time.thread_time() - t0) / n)
             return best * 1000.0
 
         mm_ms = fastest(lambda: a @ a, 200)
