@@ -1,6 +1,6 @@
 """The harness of the pytest-benchmark suites (``pytest bench --benchmark-autosave``); bench/conftest.py wires it in.
 
-Grid: every registered GAN (``gans.list_gans()``, so new families are included automatically)
+Grid: every registered GAN (``gans.models.list_gans()``, so new families are included automatically)
 × batch 96 and 512 × every available device × fp32, changed with ``--gans``, ``--batch-sizes``,
 ``--devices``, ``--precisions`` (and ``--bench-threads`` for the CPU thread count).
 

@@ -6,7 +6,8 @@
 * :mod:`diagnostics.evaluate` — every applicable score of fakes and of held-out reals (the ceiling).
 * :mod:`diagnostics.verdicts` — the collapse verdict and verdicts.json.
 * :mod:`diagnostics.equilibrium` — the windowed D/G equilibrium verdict (live and offline).
-* :mod:`diagnostics.live` — training callbacks; :mod:`diagnostics.cli` — ``ganbench diagnose``.
+* :mod:`diagnostics.live` — training callbacks; :mod:`diagnostics.monitor` — the equilibrium verdict for your
+  own loop (``ganbench.EquilibriumMonitor``). ``ganbench diagnose`` lives in :mod:`ganbench.diagnose`.
 
 Submodules are imported explicitly (e.g. ``from diagnostics.metrics import prdc``)
 so that importing the package stays cheap and free of optional dependencies.

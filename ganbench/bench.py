@@ -1,4 +1,4 @@
-"""``ganbench sweep`` and ``ganbench regress`` (loaded by ganbench/cli.py through ``add_commands``)."""
+"""``ganbench sweep``, ``sweep-merge`` and ``regress`` (loaded by ganbench/cli.py through ``add_commands``)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """``ganbench`` — the command line. A thin shell over the library: parse, call, print.
 
 This package is the top floor: the one place that sees every other package. ``train`` and
-``list`` live here, ``diagnose`` in ``ganbench/diagnose.py``, ``sweep``/``regress``/
-``compare-batch`` in ``ganbench/bench.py``, ``report``/``bench-report``/``index`` in
-``ganbench/reports.py``. Each module exposes ``add_commands(subparsers)``.
+``list`` live here, ``diagnose`` in ``ganbench/diagnose.py``, ``sweep``/``sweep-merge``/``regress`` in
+``ganbench/bench.py``, ``report``/``index``/``compare-batch``/``bench-report`` in
+``ganbench/reports.py``, ``zoo`` in ``ganbench/zoo.py``. Each module exposes ``add_commands(subparsers)``;
+the Python API (``import ganbench``) is ``ganbench/__init__.py``.
 Every user mistake prints one line ``ganbench: error: …`` and exits with code 2.
 """
 

@@ -7,8 +7,8 @@
   equal epochs and equal wall time, conclude from the numbers.
 * :mod:`reports.bench_report` — ``ganbench bench-report``: pytest-benchmark history and sweeps.
 * :mod:`reports.html` (page, tables, index), :mod:`reports.plots` (matplotlib Agg),
-  :mod:`reports.load` (tolerant readers), :mod:`reports.browser` (headless Chromium check),
-  :mod:`reports.testing` (hand-written inputs in the documented formats).
+  :mod:`reports.load` (tolerant readers); the headless Chromium check and hand-written inputs in the
+  documented formats are test helpers (``tests/helpers/browser.py``, ``tests/helpers/reports.py``).
 
 Submodules are imported explicitly so that ``import reports`` stays cheap.
 """

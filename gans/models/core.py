@@ -1,11 +1,11 @@
 """The pieces every GAN family shares: the ``GAN`` base class, update phases, the one
 ``train_step`` used by both training and benchmarks, and the GAN registry.
 
-A family file (``gans/mnist_mlp.py`` and friends) defines a config dataclass, ``Generator``,
+A family file (``gans/models/mnist_mlp.py`` and friends) defines a config dataclass, ``Generator``,
 ``Discriminator`` and a ``GAN`` subclass whose :meth:`GAN.phases` lists its updates as data:
 which network each phase optimises, its loss, how often it runs. :func:`train_step` runs the
 phases; it never synchronises the GPU — every scalar it returns is a detached device tensor,
-summed by :class:`diagnostics.stream.ScalarStream` and read once per log interval.
+summed by :class:`gans.training.stream.ScalarStream` and read once per log interval.
 """
 
 from __future__ import annotations

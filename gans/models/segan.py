@@ -3,7 +3,7 @@ Enhancement Generative Adversarial Network", arXiv:1703.09452), trained with the
 suggested conditional Wasserstein objective (WGAN-GP critic on pairs, Gulrajani et al. 2017).
 
 Also registers the ``speech`` data source (espeak-ng speech + white/babble noise, built and
-cached by :mod:`gans.speech`): x = clean window ``(B, 1, T)`` in the waveform's own scale
+cached by :mod:`gans.data.speech_corpus`): x = clean window ``(B, 1, T)`` in the waveform's own scale
 (peak ≤ 0.5), y = the noisy window ``(B, 1, T)`` it was mixed into — the condition.
 
 What follows SEGAN:
@@ -129,7 +129,7 @@ class SEGANConfig:
 
 
 def preemphasis_t(x: torch.Tensor, coef: float = PREEMPHASIS) -> torch.Tensor:
-    """``y[n] = x[n] − coef·x[n−1]`` along the last axis (torch; same as gans.speech.preemphasis)."""
+    """``y[n] = x[n] − coef·x[n−1]`` along the last axis (torch; same as gans.data.speech_corpus.preemphasis)."""
     return torch.cat([x[..., :1], x[..., 1:] - coef * x[..., :-1]], dim=-1)
 
 
