@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from bench.contention import Probe, judge
 from gans.base import UserError, atomic_write_text, read_jsonl
 
 __all__ = [
@@ -151,16 +152,24 @@ def _worker(spec: dict[str, Any], result: str) -> int:
     if dctx.comm is not None:
         dctx.comm.reset()
     times = []
+    # contention over the timed steps, read on rank 0 for the whole job (bench.contention): its threads are the
+    # world's ranks (one thread each on the CPU); CPU/wall is rank 0's own
+    probe = Probe(dctx.world if device.type == "cpu" else 1)
     t_start = time.perf_counter()
-    for _ in range(spec["steps"]):
-        t0 = time.perf_counter()
-        train_step(gan, real, labels, step=step)
-        step += 1
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)  # per-step times for the median; the total below is what counts
-        times.append(time.perf_counter() - t0)
-    sync()
+    with probe:
+        for _ in range(spec["steps"]):
+            t0 = time.perf_counter()
+            train_step(gan, real, labels, step=step)
+            step += 1
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)  # per-step times for the median; the total below is what counts
+            times.append(time.perf_counter() - t0)
+            if dctx.is_writer:
+                probe.tick()
+        sync()
     total = time.perf_counter() - t_start
+    probe.r.cpu_s *= probe.r.threads  # rank 0's CPU time stands for each rank's (same work, one thread each)
+    load = judge(probe.r, times, gan=spec["gan"])
     comm_s = dctx.comm.busy_s() if dctx.comm is not None else 0.0
     if dctx.is_writer:
         row = {
@@ -175,6 +184,9 @@ def _worker(spec: dict[str, Any], result: str) -> int:
             "ms_median": 1000.0 * statistics.median(times),
             "comm_s": comm_s,
             "comm_share": comm_s / total if total > 0 else float("nan"),
+            # a disturbed cell is marked, not re-measured (every rank would have to agree to run again)
+            "contention": "disturbed" if load.disturbed else "clean",
+            "load": load.to_dict(),
             "comm_source": "DDP comm hook (gradient all-reduce in flight, union of bucket intervals)"
             if dctx.active
             else "none (world size 1)",
@@ -191,13 +203,17 @@ def add_efficiency(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     base = {
         (r["gan"], r["batch_size"], r.get("device", "cpu")): r["images_per_s"]
         for r in rows
-        if r.get("status") == "ok" and r["world_size"] == 1
+        if r.get("status") == "ok" and r["world_size"] == 1 and _clean(r)
     }
     for r in rows:
         b = base.get((r["gan"], r["batch_size"], r.get("device", "cpu")))
-        ok = r.get("status") == "ok" and b
+        ok = r.get("status") == "ok" and b and _clean(r)
         r["efficiency"] = r["images_per_s"] / (r["world_size"] * b) if ok else None
     return rows
+
+
+def _clean(r: dict[str, Any]) -> bool:
+    return r.get("contention") != "disturbed"
 
 
 def run_scaling(
@@ -264,6 +280,10 @@ def format_scaling(rows: Sequence[dict[str, Any]]) -> str:
         if r.get("status") != "ok":
             status = f"{r.get('status')}: {r.get('error')}"
             lines.append(f"{r['gan']:<12} {r['batch_size']:>5} {r['world_size']:>5}  {status}")
+            continue
+        if not _clean(r):
+            why = "; ".join((r.get("load") or {}).get("reasons") or [])
+            lines.append(f"{r['gan']:<12} {r['batch_size']:>5} {r['world_size']:>5}  DISTURBED ({why})")
             continue
         eff = "–" if r.get("efficiency") is None else f"{r['efficiency']:.2f}"
         lines.append(

@@ -32,10 +32,11 @@ def load_scaling(folder: str | os.PathLike) -> list[dict[str, Any]]:
         if r.get("status") == "ok" and isinstance(r.get("images_per_s"), (int, float)):
             rows[str(r.get("key"))] = r
     out = list(rows.values())
-    base = {(r["gan"], r["batch_size"], r.get("device")): r["images_per_s"] for r in out if r["world_size"] == 1}
+    clean = [r for r in out if r.get("contention") != "disturbed"]  # a disturbed cell keeps no clean figure
+    base = {(r["gan"], r["batch_size"], r.get("device")): r["images_per_s"] for r in clean if r["world_size"] == 1}
     for r in out:
         b = base.get((r["gan"], r["batch_size"], r.get("device")))
-        r["efficiency"] = r["images_per_s"] / (r["world_size"] * b) if b else None
+        r["efficiency"] = r["images_per_s"] / (r["world_size"] * b) if b and r in clean else None
     return sorted(out, key=lambda r: (r["gan"], r["batch_size"], str(r.get("device")), r["world_size"]))
 
 
@@ -43,7 +44,8 @@ def scaling_plot(rows: Sequence[dict[str, Any]]) -> bytes | None:
     """images/s against world size per (GAN, batch, device); dashed: ideal linear scaling from N = 1."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        groups.setdefault(f"{r['gan']} · batch {r['batch_size']} · {r.get('device')}", []).append(r)
+        if r.get("contention") != "disturbed":  # no clean figure to plot
+            groups.setdefault(f"{r['gan']} · batch {r['batch_size']} · {r.get('device')}", []).append(r)
     if not groups:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
@@ -74,7 +76,9 @@ def scaling_body(rows: Sequence[dict[str, Any]]) -> Markup:
             r.get("device"),
             r["world_size"],
             r.get("per_rank_batch_size"),
-            f"{r['images_per_s']:.1f}",
+            f"{r['images_per_s']:.1f}"
+            if r.get("contention") != "disturbed"
+            else "DISTURBED: " + "; ".join((r.get("load") or {}).get("reasons") or []),
             "–" if r.get("efficiency") is None else f"{r['efficiency']:.2f}",
             pct(r.get("comm_share")),
             r.get("backend") or "–",

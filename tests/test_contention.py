@@ -273,3 +273,29 @@ def test_pytest_bench_cells_record_and_mark_contention(monkeypatch):
         info = _load_info(load)
         assert info["contention"] == expected and info["load"]["disturbed"] is (expected == "disturbed")
         assert contention._INJECTED["mnist_mlp"] == 1  # measured once: pytest-benchmark allows one pedantic call
+
+
+# ---- scaling: a disturbed world size is marked and leaves efficiency out ----------------------
+
+
+def test_scaling_rows_marked_disturbed_show_no_figure(tmp_path):
+    import json
+
+    from bench.scaling import add_efficiency, format_scaling
+    from reports.scaling import load_scaling, scaling_body
+
+    base = {"gan": "mnist_mlp", "batch_size": 64, "device": "cpu", "status": "ok", "comm_share": 0.1, "backend": "gloo"}
+    rows = [
+        {**base, "key": "w1", "world_size": 1, "per_rank_batch_size": 64, "images_per_s": 1000.0,
+         "contention": "clean"},
+        {**base, "key": "w2", "world_size": 2, "per_rank_batch_size": 32, "images_per_s": 1900.0,
+         "contention": "disturbed", "load": {"reasons": ["CPU/wall per thread 0.40 < 0.8"]}},
+    ]
+    assert [r["efficiency"] for r in add_efficiency([dict(r) for r in rows])] == [1.0, None]
+    text = format_scaling(add_efficiency([dict(r) for r in rows]))
+    assert "DISTURBED (CPU/wall per thread 0.40 < 0.8)" in text and "1900.0" not in text
+    (tmp_path / "scaling.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    loaded = load_scaling(tmp_path)
+    assert [r["efficiency"] for r in loaded] == [1.0, None]
+    body = str(scaling_body(loaded))
+    assert "DISTURBED: CPU/wall per thread 0.40 &lt; 0.8" in body and "1900.0" not in body
