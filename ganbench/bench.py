@@ -263,7 +263,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "writes OUT/results.csv and prints a table per GAN with batch sizes side by side. "
         "An out-of-memory error is recorded as status 'oom' and the sweep goes on. One sweep per OUT: a second "
         "exits 2 naming the first one's PID. Ctrl-C/SIGTERM end the sweep with exit 130/143, its cell subprocess "
-        "killed and its temporary file removed (a cell also dies with a killed sweep).",
+        "killed and its temporary file removed (a cell also dies with a killed sweep). "
+        "Every cell records the load over its own timed steps (results columns load_1m, others_running, "
+        "cpu_per_wall per thread, spread = IQR/median); a cell with other work beyond its idle cores + 0.5, CPU/wall "
+        "under 0.8 or spread over 0.25 is timed once more (remeasured=True), and if disturbed again its contention "
+        "column reads 'disturbed' and the table shows DISTURBED instead of its numbers. MFU above 100 % is never "
+        "shown (a disturbed peak). Test hook: GANBENCH_INJECT_CONTENTION=GAN:N makes that GAN's first N "
+        "measurements per cell read as disturbed.",
         epilog="example: ganbench sweep --gans mnist_mlp dcgan --batch-sizes 96 512 --devices cpu --steps 20 --out "
         "sweeps/cpu",
     )
