@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from diagnostics.speech import SNRImprovement, segmental_snr, snr, snr_improvement
+from gans.data import speech_audio
 from gans.data import speech_corpus as speech
 from gans.data.speech_corpus import (
     SpeechDataError,
@@ -182,7 +183,7 @@ def test_find_espeak_missing_gives_install_hint(monkeypatch, tmp_path):
         "(Debian/Ubuntu) or `brew install espeak-ng`"
     )
     assert isinstance(info.value, ValueError)
-    monkeypatch.setattr(speech.shutil, "which", lambda *a, **k: None)
+    monkeypatch.setattr(speech_audio.shutil, "which", lambda *a, **k: None)
     with pytest.raises(SpeechDataError, match="brew install espeak-ng"):
         synthesize("hello", "en-us")
 
@@ -243,12 +244,12 @@ def test_tiny_corpus_builds_and_caches(tmp_path, monkeypatch):
         assert 1 <= len(u["sentences"]) <= 3
 
     # Second call: loaded from disk, espeak-ng never runs.
-    speech._VERSION_MEMO.clear()  # as in a fresh process: the on-disk memo must be enough
+    speech_audio._VERSION_MEMO.clear()  # as in a fresh process: the on-disk memo must be enough
 
     def boom(*args, **kwargs):
         raise AssertionError(f"espeak-ng was run: {args}")
 
-    monkeypatch.setattr(speech.subprocess, "run", boom)
+    monkeypatch.setattr(speech_audio.subprocess, "run", boom)
     monkeypatch.setattr(subprocess, "run", boom)
     again = build_speech_corpus(tmp_path, **kw)
     for name in ("train_clean", "train_noisy", "train_snrs", "train_noise_types", "train_utterance", "test_snrs"):

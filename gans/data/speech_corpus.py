@@ -6,7 +6,7 @@ original work uses the Valentini et al. (2016) VCTK noisy-speech set, which cann
 be downloaded here, so this module builds a small, fully reproducible stand-in:
 
 * **Clean speech** is synthesised offline with ``espeak-ng`` from a fixed list of
-  24 plain English sentences (:data:`SENTENCES`, written for this project) spoken
+  24 plain English sentences (:data:`SENTENCES`, written for this project, in ``speech_tables.json``) spoken
   by several voices (:data:`VOICES`) at several speaking rates and pitches
   (:data:`SPEEDS`, :data:`PITCHES`), so there are many distinct "speakers".
 * **Noise** is white Gaussian noise or babble (4-6 other synthesised talkers at
@@ -36,17 +36,30 @@ import io
 import json
 import math
 import os
-import shutil
-import subprocess
-import wave
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..base import DataError, atomic_write_bytes
+from ..base import atomic_write_bytes
+from .speech_audio import (
+    BABBLE_TALKERS,
+    PREEMPHASIS,
+    SAMPLE_RATE,
+    STRIDE,
+    WINDOW,
+    SpeechDataError,
+    babble_noise,
+    deemphasis,
+    espeak_version,
+    find_espeak,
+    make_windows,
+    mix_at_snr,
+    preemphasis,
+    synthesize,
+    white_noise,
+)
 
 __all__ = [
     "SpeechDataError",
@@ -71,62 +84,14 @@ __all__ = [
     "build_speech_corpus",
 ]
 
-#: SEGAN's sampling rate, window (2**14 samples, about 1 s) and hop (50 % overlap).
-SAMPLE_RATE = 16000
-WINDOW = 16384
-STRIDE = 8192
-#: SEGAN's pre-emphasis coefficient.
-PREEMPHASIS = 0.95
-
-#: Plain English sentences in the style of the Harvard lists, written for this project.
-SENTENCES: tuple[str, ...] = (
-    "The old barn stood empty at the end of the lane.",
-    "A cold wind blew across the open field all night.",
-    "She packed three apples and a loaf of bread for the trip.",
-    "The red kite rose high above the quiet harbour.",
-    "He fixed the broken gate with a short length of wire.",
-    "Fresh rain washed the dust from the garden path.",
-    "The children counted the boats as they sailed past.",
-    "A small lamp glowed in the window of the cottage.",
-    "The baker sold every loaf before the morning was over.",
-    "We walked along the river until the sun went down.",
-    "The clock in the hall struck nine with a heavy chime.",
-    "A stack of letters waited on the kitchen table.",
-    "The tired dog slept in the shade of the oak tree.",
-    "Thick fog rolled in from the sea before noon.",
-    "The new bridge will open to traffic next spring.",
-    "She painted the fence a bright shade of green.",
-    "The train left the station exactly on time.",
-    "A flock of geese flew south over the hills.",
-    "He poured hot tea into two chipped blue cups.",
-    "The market was crowded with people buying fruit.",
-    "Please close the door quietly when you leave.",
-    "The sailor tied the rope in a firm double knot.",
-    "Bright stars filled the sky above the silent valley.",
-    "The teacher wrote the date in the corner of the board.",
-)
-
-#: espeak-ng voices (``language+variant``), checked against espeak-ng 1.51.
-#: Note: in espeak-ng 1.51 a variant on ``en-gb`` (e.g. ``en-gb+f2``) is silently
-#: ignored, so British variants are spelled ``en+VARIANT`` (``en`` is British English).
-VOICES: tuple[str, ...] = (
-    "en-us",  # American, default male
-    "en-us+f3",  # American, female variant
-    "en+m3",  # British, male variant
-    "en+f2",  # British, female variant
-    "en-gb-scotland",  # Scottish
-    "en-gb-x-rp+f4",  # Received Pronunciation, female variant
-    "en-029",  # Caribbean
-    "en-us-nyc+m7",  # New York City, male variant
-)
-
+_TABLES = json.loads((Path(__file__).with_name("speech_tables.json")).read_text(encoding="utf-8"))
+#: Plain English sentences in the style of the Harvard lists, written for this project (speech_tables.json).
+SENTENCES: tuple[str, ...] = tuple(_TABLES["sentences"])
+#: espeak-ng voices (``language+variant``), checked against espeak-ng 1.51 (British variants spelled ``en+VARIANT``).
+VOICES: tuple[str, ...] = tuple(_TABLES["voices"])
 #: Speaking rates (words per minute; espeak-ng default 175) and pitches (0-99; default 50).
-SPEEDS: tuple[int, ...] = (145, 160, 175, 190)
-PITCHES: tuple[int, ...] = (35, 50, 65)
-
-_ESPEAK_HINT = (
-    "espeak-ng not found: install it with `apt-get install -y espeak-ng` (Debian/Ubuntu) or `brew install espeak-ng`"
-)
+SPEEDS: tuple[int, ...] = tuple(_TABLES["speeds"])
+PITCHES: tuple[int, ...] = tuple(_TABLES["pitches"])
 
 # Everything below that changes the generated audio is part of the cache key.
 _CACHE_FORMAT = 1
@@ -136,259 +101,9 @@ _SILENCE_THRESHOLD = 1e-3  # espeak-ng's leading/trailing silence below this is 
 _SENTENCES_PER_UTTERANCE = (2, 3)
 _CLEAN_PEAK = 0.5  # clean utterances are scaled to this peak
 _MAX_PEAK = 0.99  # noisy mixtures are kept below this peak
-_BABBLE_TALKERS = (4, 6)
+_BABBLE_TALKERS = BABBLE_TALKERS
 _BABBLE_POOL = 8  # single-sentence clips per split used for babble
 _NOISE_TYPES = ("white", "babble")
-
-
-class SpeechDataError(DataError):
-    """A problem with the synthetic speech data (missing espeak-ng, too-short audio, ...)."""
-
-
-# --------------------------------------------------------------------------- espeak
-
-
-def find_espeak() -> str:
-    """Path of the ``espeak-ng`` executable (or legacy ``espeak``).
-
-    Raises :class:`SpeechDataError` with an install hint when neither is on ``PATH``.
-    """
-    for name in ("espeak-ng", "espeak"):
-        path = shutil.which(name)
-        if path:
-            return path
-    raise SpeechDataError(_ESPEAK_HINT)
-
-
-_VERSION_MEMO: dict[str, str] = {}
-_VERSION_MEMO_FILE = "espeak_version.json"
-
-
-def _exe_fingerprint(exe: str) -> str:
-    real = os.path.realpath(exe)
-    st = os.stat(real)
-    return f"{real}|{st.st_size}|{st.st_mtime_ns}"
-
-
-def espeak_version(exe: str | None = None, *, memo_dir: str | os.PathLike | None = None) -> str:
-    """The ``espeak-ng --version`` line, e.g. ``"eSpeak NG text-to-speech: 1.51 ..."``.
-
-    The answer is memoised per executable (path, size and modification time), in
-    memory and, when ``memo_dir`` is given, in ``memo_dir/espeak_version.json``, so
-    that loading a cached corpus does not have to run espeak-ng at all.
-    """
-    exe = exe or find_espeak()
-    fp = _exe_fingerprint(exe)
-    memo_path = Path(memo_dir) / _VERSION_MEMO_FILE if memo_dir is not None else None
-    memo: dict[str, str] = {}
-    if memo_path is not None and memo_path.is_file():
-        try:
-            loaded = json.loads(memo_path.read_text(encoding="utf-8"))
-            if isinstance(loaded, dict):
-                memo = {str(k): str(v) for k, v in loaded.items()}
-        except (OSError, ValueError):
-            memo = {}
-    version = _VERSION_MEMO.get(fp) or memo.get(fp)
-    if version is None:
-        try:
-            proc = subprocess.run([exe, "--version"], capture_output=True, timeout=30, check=False)
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise SpeechDataError(f"could not run {exe} --version: {exc}") from exc
-        version = proc.stdout.decode("utf-8", "replace").strip()
-        if proc.returncode != 0 or not version:
-            err = proc.stderr.decode("utf-8", "replace").strip()
-            raise SpeechDataError(f"{exe} --version failed (exit {proc.returncode}): {err}")
-    _VERSION_MEMO[fp] = version
-    if memo_path is not None and memo.get(fp) != version:  # also when known only in memory
-        memo[fp] = version
-        try:
-            atomic_write_bytes(memo_path, json.dumps(memo, indent=1, sort_keys=True).encode())
-        except OSError:
-            pass  # the memo is only an optimisation
-    return version
-
-
-def _parse_wav(data: bytes) -> tuple[np.ndarray, int]:
-    """Mono float32 samples and the sampling rate of a 16-bit PCM WAV byte string.
-
-    espeak-ng writes a streaming header with a placeholder data size, so the frame
-    count in the header is ignored and the data chunk is read to the end.
-    """
-    try:
-        with wave.open(io.BytesIO(data), "rb") as w:
-            rate = w.getframerate()
-            channels = w.getnchannels()
-            width = w.getsampwidth()
-            frames = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise SpeechDataError(f"espeak-ng produced unreadable WAV output ({len(data)} bytes): {exc}") from exc
-    if width != 2:
-        raise SpeechDataError(f"expected 16-bit WAV from espeak-ng, got {8 * width}-bit")
-    usable = len(frames) - len(frames) % (2 * channels)
-    pcm = np.frombuffer(frames[:usable], dtype="<i2").astype(np.float32) / 32768.0
-    if channels > 1:
-        pcm = pcm.reshape(-1, channels).mean(axis=1)
-    return pcm, rate
-
-
-def synthesize(
-    text: str,
-    voice: str = "en-us",
-    *,
-    sample_rate: int = SAMPLE_RATE,
-    speed: int = 175,
-    pitch: int = 50,
-) -> np.ndarray:
-    """Speak ``text`` with espeak-ng and return mono float32 audio in [-1, 1].
-
-    Runs ``espeak-ng -v VOICE -s SPEED -p PITCH --stdout -- TEXT`` (no shell),
-    parses the WAV it writes (22,050 Hz, mono, 16-bit) and resamples it to
-    ``sample_rate`` with :func:`scipy.signal.resample_poly` (22050 -> 16000 is
-    up 320, down 441).
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise SpeechDataError("synthesize() needs a non-empty text")
-    if not 80 <= int(speed) <= 450:
-        raise SpeechDataError(f"speed must be 80-450 words per minute, got {speed}")
-    if not 0 <= int(pitch) <= 99:
-        raise SpeechDataError(f"pitch must be 0-99, got {pitch}")
-    if int(sample_rate) <= 0:
-        raise SpeechDataError(f"sample_rate must be positive, got {sample_rate}")
-    exe = find_espeak()
-    cmd = [exe, "-v", voice, "-s", str(int(speed)), "-p", str(int(pitch)), "--stdout", "--", text]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise SpeechDataError(f"could not run espeak-ng: {exc}") from exc
-    if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip()
-        raise SpeechDataError(f"espeak-ng failed for voice {voice!r} (exit {proc.returncode}): {err}")
-    audio, rate = _parse_wav(proc.stdout)
-    if audio.size == 0:
-        raise SpeechDataError(f"espeak-ng produced no audio for voice {voice!r} and text {text!r}")
-    if rate != sample_rate:
-        ratio = Fraction(int(sample_rate), int(rate))
-        from scipy.signal import resample_poly  # lazy: scipy.signal costs ~1.5 s at import
-
-        audio = resample_poly(audio.astype(np.float64), ratio.numerator, ratio.denominator)
-    return np.clip(audio, -1.0, 1.0).astype(np.float32)
-
-
-# --------------------------------------------------------------------------- noise
-
-
-def _as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    return np.random.default_rng(rng)
-
-
-def white_noise(n: int, rng: np.random.Generator | int | None = None) -> np.ndarray:
-    """``n`` samples of zero-mean, unit-variance white Gaussian noise (float32)."""
-    n = int(n)
-    if n <= 0:
-        raise SpeechDataError(f"noise length must be positive, got {n}")
-    return _as_rng(rng).standard_normal(n).astype(np.float32)
-
-
-def babble_noise(
-    n: int,
-    rng: np.random.Generator | int | None,
-    utterances: Sequence[np.ndarray],
-) -> np.ndarray:
-    """Babble: the sum of 4-6 talkers from ``utterances`` at random offsets.
-
-    Each chosen utterance is scaled to unit RMS and looped (a talker who keeps
-    talking), a random ``n``-sample stretch of the loop is taken, the talkers
-    are summed and the sum is normalised to unit RMS (float32). Talkers are
-    picked without replacement, so ``utterances`` needs at least 4 entries.
-    """
-    n = int(n)
-    if n <= 0:
-        raise SpeechDataError(f"noise length must be positive, got {n}")
-    lo, hi = _BABBLE_TALKERS
-    if len(utterances) < lo:
-        raise SpeechDataError(f"babble needs at least {lo} other utterances, got {len(utterances)}")
-    rng = _as_rng(rng)
-    k = int(rng.integers(lo, hi + 1))
-    k = min(k, len(utterances))
-    chosen = rng.choice(len(utterances), size=k, replace=False)
-    out = np.zeros(n, dtype=np.float64)
-    for idx in chosen:
-        clip = np.asarray(utterances[int(idx)], dtype=np.float64).ravel()
-        rms = math.sqrt(float(np.mean(clip**2))) if clip.size else 0.0
-        if rms == 0.0:
-            raise SpeechDataError("babble utterances must not be silent")
-        clip = clip / rms
-        offset = int(rng.integers(0, clip.size))
-        reps = (offset + n) // clip.size + 1
-        out += np.tile(clip, reps)[offset : offset + n]
-    rms = math.sqrt(float(np.mean(out**2)))
-    if rms == 0.0:  # pragma: no cover - only for pathological inputs
-        raise SpeechDataError("babble noise came out silent")
-    return (out / rms).astype(np.float32)
-
-
-def mix_at_snr(clean: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """``clean + g * noise`` with ``g`` chosen so that 10 log10(P_clean / P_noise) = snr_db.
-
-    Power is the mean square over the whole signal (pauses included; this is not
-    the ITU-T P.56 active speech level used by Valentini et al.). The result has
-    the dtype of ``clean``/``noise`` promoted to at least float32; it is not clipped.
-    """
-    clean = np.asarray(clean)
-    noise = np.asarray(noise)
-    if clean.shape != noise.shape:
-        raise SpeechDataError(f"clean {clean.shape} and noise {noise.shape} must have the same shape")
-    snr_db = float(snr_db)
-    if not math.isfinite(snr_db):
-        raise SpeechDataError(f"snr_db must be finite, got {snr_db}")
-    c = clean.astype(np.float64)
-    z = noise.astype(np.float64)
-    p_clean = float(np.mean(c**2))
-    p_noise = float(np.mean(z**2))
-    if p_clean == 0.0 or p_noise == 0.0:
-        raise SpeechDataError("clean and noise must both have non-zero power to mix at an SNR")
-    gain = math.sqrt(p_clean / (p_noise * 10.0 ** (snr_db / 10.0)))
-    dtype = np.result_type(clean.dtype, noise.dtype, np.float32)
-    return (c + gain * z).astype(dtype)
-
-
-# --------------------------------------------------------------------------- framing
-
-
-def preemphasis(x: np.ndarray, coef: float = PREEMPHASIS) -> np.ndarray:
-    """SEGAN's pre-emphasis ``y[n] = x[n] - coef * x[n-1]`` (``y[0] = x[0]``), along the last axis."""
-    x = np.asarray(x)
-    y = x.astype(np.result_type(x.dtype, np.float32), copy=True)
-    y[..., 1:] -= coef * x[..., :-1]
-    return y
-
-
-def deemphasis(y: np.ndarray, coef: float = PREEMPHASIS) -> np.ndarray:
-    """Exact inverse of :func:`preemphasis`: ``x[n] = y[n] + coef * x[n-1]``, along the last axis."""
-    y = np.asarray(y)
-    from scipy.signal import lfilter  # lazy: scipy.signal costs ~1.5 s at import
-
-    out = lfilter([1.0], [1.0, -float(coef)], y.astype(np.float64), axis=-1)
-    return out.astype(np.result_type(y.dtype, np.float32))
-
-
-def make_windows(signal: np.ndarray, window: int = WINDOW, stride: int = STRIDE) -> np.ndarray:
-    """Cut a 1-D signal into ``(n, window)`` frames ``stride`` samples apart (a copy).
-
-    As in SEGAN, only whole windows are kept; the tail after the last whole
-    window is dropped. Raises :class:`SpeechDataError` if the signal is shorter
-    than one window.
-    """
-    signal = np.asarray(signal)
-    if signal.ndim != 1:
-        raise SpeechDataError(f"make_windows() expects a 1-D signal, got shape {signal.shape}")
-    window, stride = int(window), int(stride)
-    if window <= 0 or stride <= 0:
-        raise SpeechDataError(f"window and stride must be positive, got {window} and {stride}")
-    if signal.shape[0] < window:
-        raise SpeechDataError(f"audio of {signal.shape[0]} samples is shorter than one window of {window} samples")
-    frames = np.lib.stride_tricks.sliding_window_view(signal, window)[::stride]
-    return np.ascontiguousarray(frames)
 
 
 # --------------------------------------------------------------------------- corpus
