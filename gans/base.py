@@ -203,7 +203,7 @@ def read_jsonl(path: str | os.PathLike, type_: str | None = None) -> Iterator[di
                 continue
             try:
                 rec = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
                 continue
             if isinstance(rec, dict) and (type_ is None or rec.get("type") == type_):
                 yield rec

@@ -334,7 +334,7 @@ def load_run(path: str | os.PathLike) -> RunData:
         raise UserError(f"{p}: not a run directory (no config.json); pass the folder `ganbench train` wrote")
     try:
         config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
         raise UserError(f"{cfg_path}: unreadable JSON ({e})") from None
     except OSError as e:
         raise UserError(f"{cfg_path}: cannot read ({e.strerror or e})") from None
@@ -351,7 +351,7 @@ def load_run(path: str | os.PathLike) -> RunData:
         try:
             verdicts = json.loads(vpath.read_text(encoding="utf-8"))
             sources.append(vpath)
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError):
             verdicts = None
     samples = []
     for s in sorted((p / "samples").glob("*.png")):

@@ -658,3 +658,22 @@ def test_output_under_an_ascii_encoding_works(tmp_path):
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr  # was 2 after the run finished: "→" could not be printed
     assert "\\u2192" in r.stdout and "finished" in r.stdout
+
+
+def test_deeply_nested_run_files_are_user_errors_or_skipped(tmp_path, capsys):
+    from ganbench.cli import main
+    from gans.base import read_jsonl
+    from tests.helpers.reports import write_synthetic_run
+
+    deep = "[" * 100_000 + "]" * 100_000
+    (tmp_path / "m.jsonl").write_text('{"type": "a"}\n' + deep + "\n" + '{"type": "b"}\n')
+    assert [r["type"] for r in read_jsonl(tmp_path / "m.jsonl")] == ["a", "b"]  # was a RecursionError
+    run = tmp_path / "run"
+    write_synthetic_run(run, batch_size=96)
+    (run / "verdicts.json").write_text(deep)
+    assert main(["report", str(run), "-o", str(tmp_path / "r.html")]) == 0
+    (run / "config.json").write_text(deep)
+    assert main(["report", str(run), "-o", str(tmp_path / "r2.html")]) == 2
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "internal error" not in err and err.count("unreadable JSON") == 2

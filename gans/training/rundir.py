@@ -133,7 +133,7 @@ def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
         raise UserError(f"{run_dir}: not a run directory (no {CONFIG})")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
         raise UserError(f"{path}: unreadable JSON ({e})") from None
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
