@@ -533,6 +533,7 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
             "throughput are compared."
         )
     t = judged.get("images_per_s")
+    disturbed = [s for s in runs if s.get("contention") == "disturbed"]
     if t and not t["tie"]:
         summary.append(
             f"Batch {t['winner']} trained faster: {_num(t['winner_mean'])} vs {_num(t['runner_mean'])} images/s"
@@ -543,6 +544,12 @@ def conclusion(comp: dict[str, Any]) -> dict[str, Any]:
                 if load.get("starved") and not load["changed"]
                 else ""
             )
+        )
+    if disturbed:  # whoever won, these runs' images/s and training times are not clean figures
+        summary.append(
+            "Disturbed while training (gans.contention's limits), so not clean figures: "
+            + "; ".join(f"{_label(s, seeds)} ({', '.join(s.get('contention_why') or [])})" for s in disturbed)
+            + "."
         )
     fs = comp.get("final_scalars", {})
     loss_bits = []

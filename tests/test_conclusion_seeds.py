@@ -35,3 +35,22 @@ def test_one_seed_keeps_the_short_names(tmp_path):
     (poor,) = [s for s in c["summary"] if s.startswith("Poor samples from")]
     assert poor.startswith("Poor samples from batch 512 (FID 1,100") and "seed" not in poor
     assert poor.endswith("usable samples from batch 96.")
+
+
+def test_the_throughput_sentence_names_disturbed_runs(tmp_path):
+    import json
+
+    fast = _run(tmp_path / "a", 96, 0, GOOD)
+    slow = _run(tmp_path / "b", 512, 0, {**GOOD, "fid": 60.0})
+    for rd, load, cpw in ((fast, 1.0, 0.99), (slow, 5.0, 0.4)):  # 1 thread on 2 cores; the second beside a load of 5
+        lines = [json.loads(x) for x in (rd / "metrics.jsonl").read_text().splitlines() if x.strip()]
+        for r in lines:
+            if r.get("type") == "scalars":
+                r.update({"load_1m": load, "time/cpu_per_wall": cpw})
+        lines.insert(0, {"type": "event", "step": 0, "event": "start", "cpus": 2, "threads": 1})
+        (rd / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    comp = build_comparison([fast, slow])
+    assert [s["contention"] for s in comp["runs"]] == ["clean", "disturbed"]
+    text = " ".join(comp["conclusion"]["summary"])
+    assert "Disturbed while training (gans.contention's limits), so not clean figures: batch 512 (" in text
+    assert "batch 96 (" not in text.split("Disturbed while training")[1]
