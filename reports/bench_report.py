@@ -439,7 +439,7 @@ def build_bench_report(
                     str(x)
                     for x in (
                         _none(r["gan"]) or r["short"],
-                        _none(r["batch_size"]),
+                        _batch(r["batch_size"]),
                         _none(r["device"]),
                         _none(r["precision"]),
                         None if r["variant"] == "ganbench" else f"{r['variant']} loop",

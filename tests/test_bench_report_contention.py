@@ -77,3 +77,22 @@ def test_timer_overhead_has_its_own_section(tmp_path):
                for r in overhead)
     assert any("test_timer_overhead_analytic" in r and "0.02 %" in r for r in overhead)
     assert "Timer overhead (not a throughput)" in page
+
+
+def test_the_throughput_chart_labels_batch_sizes_as_integers(tmp_path, monkeypatch):
+    import reports.bench_report as br
+
+    seen = []
+    real = br.plots.bar_chart
+    def spy(labels, *a, **k):
+        seen.append(list(labels))
+        return real(labels, *a, **k)
+
+    monkeypatch.setattr(br.plots, "bar_chart", spy)
+    bench = tmp_path / ".benchmarks" / "Linux-CPython-3.11-64bit"
+    bench.mkdir(parents=True)
+    info = {"gan": "mnist_mlp", "batch_size": 96, "device": "cpu", "precision": "fp32", "images_per_s": 16000.0}
+    write_benchmark_json(bench / "0001_abc.json", number=1, datetime="2026-12-01T10:00:00", commit="abc",
+                         benchmarks=[{"name": "test_step", "median": 0.006, "extra_info": info}])
+    build_bench_report(tmp_path / ".benchmarks")
+    assert seen and seen[0] == ["mnist_mlp · 96 · cpu · fp32"]
