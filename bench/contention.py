@@ -18,7 +18,8 @@ Every timed cell therefore records, over its own measurement (:class:`Probe`):
 ``spread``
     inter-quartile range ÷ median of the timed samples.
 
-:func:`judge` applies the limits of :mod:`gans.contention` (other work beyond the idle cores + 0.5,
+On CUDA cells the CPU/wall rule is not applied (the host thread waits for the GPU by design); the
+other two are. :func:`judge` applies the limits of :mod:`gans.contention` (other work beyond the idle cores + 0.5,
 CPU/wall per thread under 0.8, IQR/median over 0.25).
 
 A disturbed cell is measured once more; if the second measurement is disturbed too the cell is
@@ -100,6 +101,7 @@ class Readings:
     others_running: float | None = None
     spread: float | None = None
     injected: bool = False
+    cpu_rule: bool = True  # judge CPU/wall (CPU cells); on CUDA the host thread waits for the GPU by design
     reasons: list[str] = field(default_factory=list)
 
     @property
@@ -135,8 +137,8 @@ class Probe:
     reads a file). Entering and leaving also read it.
     """
 
-    def __init__(self, threads: int, cpus: int | None = None):
-        self.r = Readings(threads=max(1, int(threads)), cpus=int(cpus or os.cpu_count() or 1))
+    def __init__(self, threads: int, cpus: int | None = None, *, cpu_rule: bool = True):
+        self.r = Readings(threads=max(1, int(threads)), cpus=int(cpus or os.cpu_count() or 1), cpu_rule=cpu_rule)
         self._running: list[int] = []
 
     def tick(self) -> None:
@@ -180,7 +182,7 @@ def judge(r: Readings, times: list[float] | None = None, *, gan: str | None = No
             r.others_running, r.cpu_s = float(r.cpus + 2), 0.3 * r.wall_s * r.threads
         else:
             r.others_running, r.cpu_s, r.spread = 0.0, 1.0 * r.wall_s * r.threads, 0.0
-    cpw = r.cpu_per_wall if r.wall_s > 0.05 else None  # too short to say how the CPU was shared
+    cpw = r.cpu_per_wall if r.wall_s > 0.05 and r.cpu_rule else None  # too short to say how the CPU was shared
     r.reasons = disturbance_reasons(
         cpus=r.cpus, threads=r.threads, others=r.others_running, cpu_per_wall=cpw, spread=r.spread
     )

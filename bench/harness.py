@@ -340,7 +340,7 @@ def _pedantic(benchmark, target, prep, rounds: int, iterations: int, warmup_roun
     does that): it is recorded as ``contention="disturbed"`` in extra_info, marked in the terminal summary and
     shown as disturbed by bench-report."""
     threads = torch.get_num_threads() if prep.device.type == "cpu" else 1
-    with Probe(threads) as probe:
+    with Probe(threads, cpu_rule=prep.device.type == "cpu") as probe:
         benchmark.pedantic(target, rounds=rounds, iterations=iterations, warmup_rounds=warmup_rounds)
     stats = benchmark.stats.stats if benchmark.stats is not None else None
     return judge(probe.r, list(stats.data) if stats is not None else None, gan=prep.cell.gan)

@@ -154,7 +154,7 @@ def _worker(spec: dict[str, Any], result: str) -> int:
     times = []
     # contention over the timed steps, read on rank 0 for the whole job (bench.contention): its threads are the
     # world's ranks (one thread each on the CPU); CPU/wall is rank 0's own
-    probe = Probe(dctx.world if device.type == "cpu" else 1)
+    probe = Probe(dctx.world if device.type == "cpu" else 1, cpu_rule=device.type == "cpu")
     t_start = time.perf_counter()
     with probe:
         for _ in range(spec["steps"]):

@@ -317,7 +317,7 @@ def _timed(
     prep: "PreparedStep | ReferencePrepared", samples: int, device: torch.device, rss_start: int, threads: int
 ) -> tuple[list[float], dict[str, Any], Readings]:
     """One measurement: per-step times of ``samples`` cycles, peak memory, judged contention readings."""
-    with peak_memory(device, rss_start) as mem, Probe(threads) as probe:
+    with peak_memory(device, rss_start) as mem, Probe(threads, cpu_rule=device.type == "cpu") as probe:
         times = time_steps(prep.run_cycle, samples, device, between=probe.tick)
     per = [t / prep.cycle for t in times]
     return per, mem, judge(probe.r, per, gan=prep.cell.gan)

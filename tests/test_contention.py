@@ -299,3 +299,12 @@ def test_scaling_rows_marked_disturbed_show_no_figure(tmp_path):
     assert [r["efficiency"] for r in loaded] == [1.0, None]
     body = str(scaling_body(loaded))
     assert "DISTURBED: CPU/wall per thread 0.40 &lt; 0.8" in body and "1900.0" not in body
+
+
+def test_cuda_cells_are_not_judged_on_cpu_per_wall():
+    r = _readings(threads=1, cpu_per_wall=0.2)
+    r.cpu_rule = False  # the host thread of a CUDA cell waits for the GPU by design
+    assert not judge(r).disturbed
+    r = _readings(threads=1, cpu_per_wall=0.2, others=3.0)
+    r.cpu_rule = False
+    assert judge(r).reasons == ["other work wanted 3.0 cores, 1 left idle"]
