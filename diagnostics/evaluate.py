@@ -13,7 +13,10 @@ percentile) for the fakes and for the ceiling; ``seed`` changes every draw.
 key                what                                                    applies to
 =================  ======================================================  =========================
 fid                Fréchet distance of Gaussian fits (features)            always
-kid                unbiased KID (cubic polynomial kernel MMD²)             always
+kid                unbiased KID (cubic polynomial kernel MMD²); above      always
+                   ``KID_EXACT_MAX`` samples the mean over ``KID_SUBSETS``
+                   subsets of ``KID_SUBSET_SIZE`` (torch-fidelity's
+                   protocol), so no m × m kernel matrix is formed
 diversity          mean pairwise feature distance, fake / real reference   always
 duplicates         share of samples with a near-identical twin in the set  always
 class_coverage     fraction of classes covered by confident predictions    classifier features
@@ -26,7 +29,18 @@ modes, mode_kl,    modes captured (known mixture: ≥ 1 % of samples within  2-D
 high_quality       3σ; otherwise modes found by clustering the real set)   or found modes)
                    and the share of samples near a mode
 sharpness          mean |Laplacian| of the images (blur/noise cue)         images
+memorised          share of samples closer to their nearest reference      always
+                   (training) sample than 95 % of held-out samples are
+                   (``MEMO_QUANTILE``): ~5 % for new samples, 100 % for
+                   copies of the training set
+largest_bin        share of the set in its most-populated NDB bin (k-means always
+                   of the real features): near-identical samples put
+                   (almost) all of their mass in one bin
 =================  ======================================================  =========================
+
+When a set has no more samples than the features have dimensions (N ≤ D), the covariance behind FID is
+singular and FID is biased high: the result's notes say so (Inception's 2,048 dimensions need more than
+2,000 samples).
 
 Everything that depends only on the real sets (features, statistics, k-means centres, found
 modes, the ceiling draws) is cached under ``cache_dir()/real_stats`` keyed by the extractor's
@@ -49,7 +63,15 @@ from gans.cache import load_checked, save_checked
 from . import metrics as M
 from .features import FeatureExtractor, get_extractor
 from .metrics.fid import _sqrt_psd, _sym
-from .verdicts import CollapseThresholds, CollapseVerdict, QualityVerdict, collapse_verdict, quality_verdict
+from .verdicts import (
+    CollapseThresholds,
+    CollapseVerdict,
+    MemorisationVerdict,
+    QualityVerdict,
+    collapse_verdict,
+    memorisation_verdict,
+    quality_verdict,
+)
 
 __all__ = [
     "EvalResult",
@@ -72,8 +94,12 @@ MIXTURES = ("ring8", "grid25")
 CEILING_DRAWS = 5  # held-out draws of the fake set's size behind the ceiling
 BOOTSTRAP = 20  # bootstrap resamples behind each FID/KID interval
 KID_MAX_REF = 2000  # reference rows in KID's kernel matrices (a seeded subset beyond this)
+KID_EXACT_MAX = 5000  # above this many samples in a set, KID is averaged over subsets (torch-fidelity's protocol):
+KID_SUBSETS = 100  # … this many subsets
+KID_SUBSET_SIZE = 1000  # … of this many samples of each set; the interval is the mean ± 1.645 standard errors
 MIN_FOR_INTERVAL = 20  # fewer samples than this: no interval, and the result says so
 DUPLICATE_FRACTION = 0.01  # a twin is closer than this fraction of the real median NN distance
+MEMO_QUANTILE = 0.05  # memorised: closer to a training sample than this quantile of the held-out samples' distances
 
 
 @dataclass(frozen=True)
@@ -94,6 +120,7 @@ class EvalResult:
     intervals: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # fake/ceiling → key → [lo, hi]
     notes: tuple[str, ...] = ()
     n_compared: int = 0  # samples per set the comparison used (min of fake and held-out)
+    memorisation: MemorisationVerdict | None = None
 
     def to_record(
         self, *, step: int | None = None, epoch: float | None = None, wall_s: float | None = None
@@ -119,6 +146,8 @@ class EvalResult:
                 "sentence": self.verdict.sentence,
                 "quality": self.quality.verdict if self.quality else None,
                 "quality_sentence": self.quality.sentence if self.quality else None,
+                "memorisation": self.memorisation.verdict if self.memorisation else None,
+                "memorisation_sentence": self.memorisation.sentence if self.memorisation else None,
             },
             "eval_s": round(self.eval_s, 3),
         }
@@ -189,6 +218,16 @@ def _nn_dist(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _nn_to(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Distance from each row of ``a`` to its nearest row of ``b`` (float64, blockwise: O(block) memory)."""
+    a, b = a.double(), b.double()
+    out = torch.empty(a.shape[0], dtype=torch.float64)
+    rows = max(1, 2**22 // max(1, b.shape[0]))
+    for s in range(0, a.shape[0], rows):
+        out[s : s + rows] = torch.cdist(a[s : s + rows], b).min(dim=1).values
+    return out
+
+
 def _kl(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-6) -> float:
     k = p.shape[0]
     p = (p.double() / max(1.0, float(p.sum())) + eps) / (1 + k * eps)
@@ -208,7 +247,7 @@ def _scores(
     out: dict[str, float] = {}
     mu, sigma = M.gaussian_stats(feats)
     out["fid"] = M.frechet_distance(ref["mu"], ref["sigma"], mu, sigma)
-    out["kid"] = _kid(ref, feats)
+    out["kid"] = _kid(ref, feats) if feats.shape[0] <= KID_EXACT_MAX else float(_kid_subsets(ref, feats).mean())
     out["diversity"] = M.diversity_ratio(ref["features"], feats).ratio
     nn = _nn_dist(feats)
     out["duplicates"] = float((nn <= DUPLICATE_FRACTION * ref["nn_median"]).double().mean())
@@ -226,7 +265,10 @@ def _scores(
     out.update(precision=pr.precision, recall=pr.recall, density=pr.density, coverage=pr.coverage)
     nd = M.ndb(ref["features"], feats, k=_ndb_bins(ref["n"]), centers=ref["ndb_centers"])
     out["ndb"], out["ndb_js"] = nd.ndb_over_k, nd.js_divergence
+    out["largest_bin"] = float(max(nd.fake_proportions))
     details["ndb_bins"] = nd.num_bins
+    if ref.get("memo_radius") is not None:
+        out["memorised"] = float((_nn_to(feats, ref["features"]) <= ref["memo_radius"]).double().mean())
     flat = x.reshape(x.shape[0], -1)
     if mixture is not None:
         from gans.data import mixture_centers
@@ -318,6 +360,21 @@ def _kid(
     return ref["kid_rr"] + within - 2.0 * cross
 
 
+def _kid_subsets(ref: dict[str, Any], feats: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """KID of ``KID_SUBSETS`` random subsets of ``KID_SUBSET_SIZE`` reference and ``feats`` rows (torch-fidelity's
+    protocol for large sets): memory O(subset²) whatever the set sizes."""
+    g = torch.Generator().manual_seed(seed)
+    r, f = ref["features"], feats.double()
+    size = min(KID_SUBSET_SIZE, r.shape[0], f.shape[0])
+    vals = []
+    for _ in range(KID_SUBSETS):
+        a = r[torch.randperm(r.shape[0], generator=g)[:size]]
+        b = f[torch.randperm(f.shape[0], generator=g)[:size]]
+        k = M.polynomial_kernel
+        vals.append(M.mmd2_unbiased(k(a, a), k(b, b), k(a, b)))
+    return torch.tensor(vals, dtype=torch.float64)
+
+
 def _fid_weighted(ref: dict[str, Any], feats: torch.Tensor, counts: torch.Tensor) -> float:
     f = feats.double()
     c = counts.double()
@@ -340,13 +397,15 @@ def _bootstrap(
     estimate is (FID clipped at 0).
     """
     fids, kids = [], []
-    parts = [_kid_parts(ref, p) for p in pools]
+    subsets = max(p.shape[0] for p in pools) > KID_EXACT_MAX  # no m × m kernel: KID's interval from its subsets
+    parts = [None if subsets else _kid_parts(ref, p) for p in pools]
     for r in range(reps):
         pool = pools[r % len(pools)]
         idx = torch.randint(pool.shape[0], (m,), generator=g)
         counts = torch.bincount(idx, minlength=pool.shape[0])
         fids.append(_fid_weighted(ref, pool, counts))
-        kids.append(_kid(ref, pool, counts, parts[r % len(pools)]))
+        if not subsets:
+            kids.append(_kid(ref, pool, counts, parts[r % len(pools)]))
 
     def iv(v: list[float], key: str) -> list[float]:
         t = torch.tensor(v, dtype=torch.float64)
@@ -354,6 +413,10 @@ def _bootstrap(
         lo, hi = float(torch.quantile(t, 0.05)) + shift, float(torch.quantile(t, 0.95)) + shift
         return [max(lo, 0.0), max(hi, 0.0)] if key == "fid" else [lo, hi]
 
+    if subsets:
+        vals = torch.cat([_kid_subsets(ref, p) for p in pools])
+        half = 1.645 * float(vals.std()) / math.sqrt(vals.shape[0])
+        return {"fid": iv(fids, "fid"), "kid": [points["kid"] - half, points["kid"] + half]}
     return {"fid": iv(fids, "fid"), "kid": iv(kids, "kid")}
 
 
@@ -388,14 +451,18 @@ def _reference_set(ex: FeatureExtractor, tr: torch.Tensor, mixture: str | None, 
     return dict(ref)
 
 
-_CACHE_VERSION = "3"  # bump when what is cached (or how a ceiling is computed) changes
+_CACHE_VERSION = "4"  # bump when what is cached (or how a ceiling is computed) changes
 
 
 def _reference(
     ex: FeatureExtractor, tr: torch.Tensor, te: torch.Tensor, mixture: str | None, use_cache: bool, *, m: int,
     seed: int, thresholds: CollapseThresholds,
 ) -> dict[str, Any]:
-    """Everything that depends only on the real sets (and the fake-set size and seed), cached on disk."""
+    """When a set has no more samples than the features have dimensions (N ≤ D), the covariance behind FID is
+singular and FID is biased high: the result's notes say so (Inception's 2,048 dimensions need more than
+2,000 samples).
+
+Everything that depends only on the real sets (and the fake-set size and seed), cached on disk."""
     path = None
     if use_cache:
         key = hashlib.sha256(
@@ -424,6 +491,7 @@ def _reference(
             ref["cluster_shares"] = _cluster_counts(ref["features"], centers) / ref["n"]
     test_feats, test_probs = ex.features_and_probs(te, "held-out real (test)")
     test_feats = test_feats.double()
+    ref["memo_radius"] = float(torch.quantile(_nn_to(test_feats, ref["features"]), MEMO_QUANTILE))
     n_te = te.shape[0]
     draws = []
     if n_te > m:
@@ -534,6 +602,14 @@ def evaluate_samples(
         blob = _reference(ex, tr, te, mixture, cache, m=m, seed=seed, thresholds=th)
         details.update(blob["details"])
         ref = blob["ref"]
+        dim = int(ref["features"].shape[1])
+        if min(ref["n"], m) <= dim and dim > 2:
+            notes.append(
+                f"only {min(ref['n'], m)} samples per set for {dim}-dimensional {ex.name} features (N ≤ D): the "
+                "covariance behind FID is singular, so FID is biased high and comparable only at equal N; use more "
+                f"than {dim} samples (--n)."
+            )
+        details["reference_stats"] = {"mu": ref["mu"], "sigma": ref["sigma"], "n": ref["n"]}
         fake_feats, fake_probs = ex.features_and_probs(fk, "fake")
         fake_feats = fake_feats.double()
         metrics = _scores(ref, fake_feats, fake_probs, fk, ex=ex, mixture=mixture, details=details, tag="fake")
@@ -557,6 +633,7 @@ def evaluate_samples(
         notes=tuple(notes),
     )
     quality = quality_verdict(metrics, ceiling, th, notes=tuple(notes))
+    memorisation = memorisation_verdict(metrics, ceiling, th)
     return EvalResult(
         ex.name,
         ex.weights_hash,
@@ -572,6 +649,7 @@ def evaluate_samples(
         intervals,
         tuple(notes),
         m,
+        memorisation,
     )
 
 

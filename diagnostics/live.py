@@ -126,6 +126,7 @@ class EvalCallback:
                 "scores": dict(result.quality.scores),
                 "step": step,
             },
+            memorisation=None if result.memorisation is None else {**result.memorisation.to_dict(), "step": step},
         )
 
 

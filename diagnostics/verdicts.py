@@ -40,6 +40,10 @@ cluster_tv_excess        0.30     would have to move) ≥ 65 % and ≥ 30 points
                                   6 of 10 kinds in uneven shares is about 40 %, partial)
 duplicates_collapsed     0.50     share of fakes with a near-identical twin, above the ceiling's → collapsed
 duplicates_partial       0.10     … → partial
+single_bin_collapsed     0.50     collapse by definition: ≥ 50 % of the fakes in one k-means bin of the real features
+single_bin_excess        0.30     (NDB's bins), ≥ 30 points above the ceiling's largest bin, with diversity ≤
+                                  diversity_collapsed → collapsed whatever the quality (near-identical samples: 64
+                                  grey squares put 100 % in one bin, 3 % diversity); so is duplicates_collapsed
 diversity_collapsed      0.25     mean pairwise distance ratio ≤ 25 % of the ceiling's → collapsed
 diversity_partial        0.60     … < 60 % → partial
 near_data                0.70     PRDC/NDB collapse rules, and "collapsed" from missing modes/classes,
@@ -55,7 +59,13 @@ precision_poor           0.70     precision < 70 % → poor
 density_poor             0.50     density < 50 % → poor
 high_quality_poor        0.70     share within 3σ of a (found) mode < 70 % → poor
 sharpness_low / _high    0.6/1.7  image Laplacian energy ratio below / above → blurred / noisy: poor
+memorised_flag           0.25     memorisation verdict: share of fakes closer to a training (reference) sample than
+memorised_excess         0.15     95 % of held-out samples are ≥ 25 % and ≥ 15 points above the held-out ceiling's
+                                  (~5 % by construction) → ``memorised`` (a copy of the training set: 100 %)
 =======================  =======  ======================================================================
+
+A third verdict, **memorisation** (``memorised`` / ``novel``), is separate from collapse and quality: a
+generator that copies its training images can read healthy and good on every other score.
 
 Agreement these thresholds achieve on the collapse zoo (:mod:`diagnostics.zoo`, both verdicts
 right; measured with ``ganbench zoo``): labelled digits (classifier, n = 120) 13/13 = 100 %;
@@ -91,6 +101,8 @@ __all__ = [
     "QualityVerdict",
     "collapse_verdict",
     "quality_verdict",
+    "MemorisationVerdict",
+    "memorisation_verdict",
     "separated",
     "write_verdicts",
     "read_verdicts",
@@ -129,6 +141,10 @@ class CollapseThresholds:
     high_quality_poor: float = 0.7
     sharpness_low: float = 0.6
     sharpness_high: float = 1.7
+    single_bin_collapsed: float = 0.5
+    single_bin_excess: float = 0.3
+    memorised_flag: float = 0.25
+    memorised_excess: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -161,6 +177,16 @@ class QualityVerdict:
             "scores": dict(self.scores),
             "decided_by": list(self.decided_by),
         }
+
+
+@dataclass(frozen=True)
+class MemorisationVerdict:
+    verdict: str  # memorised | novel
+    sentence: str
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "sentence": self.sentence, "scores": dict(self.scores)}
 
 
 def _num(m: Mapping[str, Any], key: str) -> float | None:
@@ -292,15 +318,29 @@ def collapse_verdict(
                 partial.append(
                     f"{what} histogram KL {kf:.2f} nats vs real {kc:.2f} (excess ≥ {th.imbalance_partial})"
                 )
+    by_definition: list[str] = []  # near-identical samples: collapse whatever their quality
     dup, dup_c = _num(metrics, "duplicates"), _num(ceiling, "duplicates")
     if dup is not None:
         scores["duplicates"] = dup
         excess = dup - (dup_c or 0.0)
         if excess >= th.duplicates_collapsed:
-            collapsed.append(f"{dup:.0%} of fakes have a near-identical twin (real {dup_c or 0:.0%})")
+            by_definition.append(f"{dup:.0%} of fakes have a near-identical twin (real {dup_c or 0:.0%})")
         elif excess >= th.duplicates_partial:
             partial.append(f"{dup:.0%} of fakes have a near-identical twin (real {dup_c or 0:.0%})")
     div = _rel(metrics, ceiling, "diversity")
+    lb, lb_c = _num(metrics, "largest_bin"), _num(ceiling, "largest_bin")
+    if lb is not None and lb_c is not None:
+        scores["largest_bin"] = lb
+        if (
+            lb >= th.single_bin_collapsed
+            and lb - lb_c >= th.single_bin_excess
+            and div is not None
+            and div <= th.diversity_collapsed
+        ):
+            by_definition.append(
+                f"{lb:.0%} of the fakes fall in one cluster of the real features (real at most {lb_c:.0%}) with "
+                f"diversity {div:.0%} of real: near-identical samples"
+            )
     if div is not None:
         scores["diversity_rel"] = div
         grade(
@@ -328,11 +368,12 @@ def collapse_verdict(
         scores["ndb_excess"] = nf - nc
         if near and sep and nf - nc >= th.ndb_partial:
             partial.append(f"NDB/K {nf:.2f} vs real {nc:.2f} (excess ≥ {th.ndb_partial})")
-    if collapsed and prec is not None and not near and (dup is None or dup - (dup_c or 0.0) < th.duplicates_collapsed):
+    if collapsed and prec is not None and not near and not by_definition:
         # samples far from the data miss modes because they miss the data: a quality problem, not collapse
         partial.extend(collapsed)
         partial.append(f"precision only {prec:.0%} of real, so missing modes/classes may be poor quality")
         collapsed = []
+    collapsed = by_definition + collapsed
     ff, fc = _num(metrics, "fid"), _num(ceiling, "fid")
     if ff is not None and fc is not None and fc > 0:
         ratio = ff / fc
@@ -403,6 +444,30 @@ def quality_verdict(
     return QualityVerdict("good", f"good quality: samples lie near the data ({judged or 'no scores'}).{note}", scores)
 
 
+def memorisation_verdict(
+    metrics: Mapping[str, Any], ceiling: Mapping[str, Any], thresholds: CollapseThresholds | None = None
+) -> MemorisationVerdict | None:
+    """Whether the fakes copy training images: the share of fakes nearer a training (reference) sample than 95 % of
+    held-out samples are (``memorised``), against the held-out ceiling's. None without the score."""
+    th = thresholds or CollapseThresholds()
+    f, c = _num(metrics, "memorised"), _num(ceiling, "memorised")
+    if f is None or c is None:
+        return None
+    scores = {"memorised": f, "memorised_real": c}
+    words = (
+        f"{f:.0%} of the fakes lie closer to a training image than 95 % of held-out real images do (held-out "
+        f"real: {c:.0%})"
+    )
+    if f >= th.memorised_flag and f - c >= th.memorised_excess:
+        return MemorisationVerdict(
+            "memorised",
+            f"memorised: {words}; the generator copies training images (≥ {th.memorised_flag:.0%} and "
+            f"{th.memorised_excess:.0%} above held-out).",
+            scores,
+        )
+    return MemorisationVerdict("novel", f"novel: {words}, as new samples do.", scores)
+
+
 def read_verdicts(run_dir: str | Path) -> dict[str, Any]:
     import json
 
@@ -421,9 +486,12 @@ def write_verdicts(
     equilibrium: dict[str, Any] | None = None,
     collapse: dict[str, Any] | None = None,
     quality: dict[str, Any] | None = None,
+    memorisation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Update verdicts.json atomically (keeps the other verdicts when only one is given)."""
     cur = read_verdicts(run_dir)
+    if memorisation is not None:
+        cur["memorisation"] = memorisation
     if equilibrium is not None:
         cur["equilibrium"] = equilibrium
     if collapse is not None:

@@ -454,6 +454,8 @@ def _print_table(out: dict[str, Any]) -> None:
     print(f"collapse verdict: {out['verdict']['collapse']} — {out['verdict']['sentence']}")
     if out.get("quality"):
         print(f"quality verdict: {out['quality']['verdict']} — {out['quality']['sentence']}")
+    if out.get("memorisation"):
+        print(f"memorisation verdict: {out['memorisation']['verdict']} — {out['memorisation']['sentence']}")
     if out.get("equilibrium"):
         eq = out["equilibrium"]
         print(f"equilibrium verdict (training run): {eq['verdict']} — {eq['sentence']}")
@@ -620,6 +622,7 @@ def _result_dict(res: Any) -> dict[str, Any]:
         "quality": {"verdict": res.quality.verdict, "sentence": res.quality.sentence, "scores": res.quality.scores}
         if res.quality
         else None,
+        "memorisation": res.memorisation.to_dict() if res.memorisation else None,
         "intervals": res.intervals,
         "notes": list(res.notes),
         "eval_s": round(res.eval_s, 3),

@@ -50,6 +50,13 @@ def test_folder_sorted_by_class_healthy_reads_healthy(class_folders, capsys):
     assert out["verdict"]["collapse"] == "healthy", out["verdict"]["sentence"]
     assert out["sampling"]["real"] == {"total": 1200, "drawn": 200, "how": "random", "seed": 17}
     assert out["sampling"]["fake"] == {"total": 597, "drawn": 100, "how": "random", "seed": 17}
+    assert out["memorisation"]["verdict"] == "novel", out["memorisation"]["sentence"]
+
+
+def test_fakes_copied_from_the_real_folder_read_memorised(class_folders, capsys):
+    # the same seeded draw: the 100 fakes are real files, about half of them in the reference half
+    out = _diagnose(capsys, "--real", class_folders / "real", "--fake", class_folders / "real", "--n", 100)
+    assert out["memorisation"]["verdict"] == "memorised" and out["metrics"]["memorised"] >= 0.4
 
 
 def test_folder_sorted_by_class_two_classes_read_collapsed(class_folders, capsys):

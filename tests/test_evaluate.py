@@ -71,8 +71,11 @@ def test_digits_held_out_real_is_healthy(digits):
         "coverage",
         "ndb",
         "ndb_js",
+        "largest_bin",
+        "memorised",
     }
     assert rec["verdict"]["collapse"] == "healthy" and rec["verdict"]["sentence"] == res.verdict.sentence
+    assert rec["verdict"]["memorisation"] == "novel" and res.metrics["memorised"] <= 0.1
     assert rec["verdict"]["quality"] == "good"
     # intervals: the fakes' FID interval overlaps the ceiling's (they are the same set)
     f_iv, c_iv = rec["intervals"]["fake"]["fid"], rec["intervals"]["ceiling"]["fid"]
@@ -163,6 +166,7 @@ def test_training_writes_eval_records_and_verdicts(tmp_path):
         assert e["epoch"] == pytest.approx(e["step"] / 22)
     v = json.loads((tmp_path / "run" / "verdicts.json").read_text())
     assert v["collapse"]["verdict"] == evals[-1]["verdict"]["collapse"]
+    assert v["memorisation"]["verdict"] == evals[-1]["verdict"]["memorisation"] and v["memorisation"]["sentence"]
     assert v["equilibrium"]["verdict"] in ("balanced", "d_dominates", "g_dominates", "oscillating", "drifting")
     # the same scores from the library call on the saved generator
     from gans.training.rundir import load_run_gan
@@ -250,3 +254,39 @@ def test_2d_modes_found_without_mixture(mixture, keep, want):
     assert res.ceiling["modes"] == centers.shape[0] and res.metrics["modes"] == keep
     wide = evaluate_samples(train, test, build_mixture_case("wide_modes", mixture, 400, 0), extractor="raw")
     assert wide.quality.verdict == "poor" and wide.verdict.verdict != "collapsed"
+
+
+# --------------------------------------------------------------------------------------------
+# Collapse by definition, and memorisation (known answers)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.01, 0.05])
+def test_near_identical_grey_squares_are_collapsed_whatever_their_quality(digits, noise):
+    g = torch.Generator().manual_seed(0)
+    grey = (0.5 + noise * torch.randn(64, 1, 28, 28, generator=g)).clamp(0, 1)
+    res = _eval_digits(digits, grey)
+    assert res.verdict.verdict == "collapsed", res.verdict.sentence
+    assert res.quality.verdict == "poor" and "may be poor quality" not in res.verdict.sentence
+    assert "near-identical" in res.verdict.sentence
+
+
+def test_copy_of_the_training_set_is_flagged_as_memorised(digits):
+    data, train, test, _ = digits
+    res = _eval_digits(digits, train[:360])
+    assert res.metrics["memorised"] == 1.0 and res.ceiling["memorised"] <= 0.1
+    assert res.memorisation.verdict == "memorised", res.memorisation.sentence
+    assert "100% of the fakes lie closer to a training image" in res.memorisation.sentence
+    # half copies, half new samples: still flagged; held-out samples are not
+    half = _eval_digits(digits, torch.cat([train[:180], test[:180]]))
+    assert half.memorisation.verdict == "memorised" and 0.45 <= half.metrics["memorised"] <= 0.6
+    held = _eval_digits(digits, test)
+    assert held.memorisation.verdict == "novel" and held.metrics["memorised"] == held.ceiling["memorised"]
+
+
+def test_memorisation_verdict_thresholds():
+    from diagnostics.verdicts import memorisation_verdict
+
+    assert memorisation_verdict({"memorised": 0.26}, {"memorised": 0.05}).verdict == "memorised"
+    assert memorisation_verdict({"memorised": 0.24}, {"memorised": 0.05}).verdict == "novel"
+    assert memorisation_verdict({"memorised": 0.3}, {"memorised": 0.2}).verdict == "novel"  # within 15 points
+    assert memorisation_verdict({"fid": 1.0}, {"fid": 1.0}) is None
