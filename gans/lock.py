@@ -27,7 +27,9 @@ LOCK_NAME = ".ganbench.lock"
 class FolderLock:
     """An exclusive, non-blocking lock on ``folder`` for one writer; ``what`` names the writer in messages.
 
-    Use as a context manager, or :meth:`acquire` / :meth:`release`. Acquiring a folder this process already
+    Use as a context manager, or :meth:`acquire` / :meth:`release`. A folder the lock had to create is removed
+    on release when nothing but the lock file is in it (a command that failed before writing leaves nothing).
+    Acquiring a folder this process already
     holds through another :class:`FolderLock` object fails like any second writer (flock locks are per open
     file), so nest locks only on different folders.
     """
@@ -37,12 +39,14 @@ class FolderLock:
         self.path = self.folder / LOCK_NAME
         self.what = what
         self._fd: int | None = None
+        self._created = False
 
     def acquire(self) -> FolderLock:
         import fcntl
 
         if self._fd is not None:
             return self
+        self._created = not self.folder.exists()
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
         try:
@@ -72,6 +76,13 @@ class FolderLock:
         import fcntl
 
         try:
+            if self._created:  # a folder this lock made, left holding nothing else (the command failed early)
+                try:
+                    if [p.name for p in self.folder.iterdir()] == [LOCK_NAME]:
+                        self.path.unlink()
+                        self.folder.rmdir()
+                except OSError:
+                    pass
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             os.close(self._fd)
