@@ -22,7 +22,16 @@ from typing import Any, Sequence, TypeVar
 from gans.base import UserError
 from gans.lock import FolderLock
 
-from .sweep import RESULTS_CSV, RESULTS_JSONL, append_result, read_results, run_sweep, write_csv
+from .sweep import (
+    RESULTS_CSV,
+    RESULTS_JSONL,
+    STOP_CELLS,
+    append_result,
+    read_results,
+    run_sweep,
+    stop_cells,
+    write_csv,
+)
 
 __all__ = ["parse_shard", "shard_cells", "merge_results", "run_sweep_by_device"]
 
@@ -82,7 +91,9 @@ def merge_results(out: str | os.PathLike, sources: Sequence[str | os.PathLike]) 
 
 
 def run_sweep_by_device(cells: Sequence[Any], out_dir: str | os.PathLike, **kwargs: Any) -> list[dict[str, Any]]:
-    """:func:`run_sweep` with one thread per device: each device runs one cell at a time."""
+    """:func:`run_sweep` with one thread per device: each device runs one cell at a time. SIGINT/SIGTERM in the
+    calling thread (``gans.signals.signals_raise``) stop every device's cell (:func:`bench.sweep.stop_cells`)."""
+    STOP_CELLS.clear()  # a new sweep (an earlier stopped one in this process must not stop it)
     groups: dict[str, list[Any]] = {}
     for c in cells:
         groups.setdefault(c.device, []).append(c)
@@ -90,6 +101,10 @@ def run_sweep_by_device(cells: Sequence[Any], out_dir: str | os.PathLike, **kwar
         return run_sweep(cells, out_dir, **kwargs)
     with ThreadPoolExecutor(max_workers=len(groups)) as pool:
         futures = [pool.submit(run_sweep, group, out_dir, **kwargs) for group in groups.values()]
-        by_key = {r["key"]: r for f in futures for r in f.result()}
+        try:
+            by_key = {r["key"]: r for f in futures for r in f.result()}
+        except BaseException:  # a signal in this thread (or a failed device): stop every device's cell, then end
+            stop_cells()
+            raise
     write_csv(Path(out_dir) / RESULTS_CSV, read_results(Path(out_dir) / RESULTS_JSONL))
     return [by_key[c.key] for c in cells if c.key in by_key]

@@ -28,14 +28,17 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import pandas as pd
 
 from gans.base import atomic_write_text, read_jsonl
 from gans.contention import LIMITS_TEXT
+from gans.signals import Interrupted
 
 from .cells import Cell, CellResult
 from .limits import describe_overrides
@@ -174,6 +177,35 @@ def write_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> None:
 
 #: the environment variable that tells a cell subprocess its sweep's PID (it dies with it)
 CELL_PARENT_ENV = "GANBENCH_SWEEP_PID"
+#: set when a sweep is stopped (SIGINT/SIGTERM in the main thread): no further cell starts, running ones are killed
+STOP_CELLS = threading.Event()
+_LIVE_CELLS: set[Any] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+@contextmanager
+def tracked_cell(proc: Any) -> Iterator[None]:
+    """Register a running cell subprocess so that :func:`stop_cells` can kill it from another thread."""
+    with _LIVE_LOCK:
+        _LIVE_CELLS.add(proc)
+    try:
+        yield
+    finally:
+        with _LIVE_LOCK:
+            _LIVE_CELLS.discard(proc)
+
+
+def stop_cells() -> None:
+    """Stop the sweep in every thread: no further cell starts and every running cell subprocess is killed (each
+    thread then removes its cell's temporary file and ends with :class:`gans.signals.Interrupted`)."""
+    STOP_CELLS.set()
+    with _LIVE_LOCK:
+        live = list(_LIVE_CELLS)
+    for proc in live:
+        try:
+            proc.kill()
+        except OSError:
+            pass
 
 
 def run_cell_subprocess(
@@ -209,7 +241,10 @@ def run_cell_subprocess(
             env={**os.environ, CELL_PARENT_ENV: str(os.getpid())},  # the cell dies with this process
         )
         try:
-            output, _ = proc.communicate(timeout=timeout_s)
+            with tracked_cell(proc):  # a sweep stopped in another thread kills it (stop_cells)
+                output, _ = proc.communicate(timeout=timeout_s)
+            if STOP_CELLS.is_set():
+                raise Interrupted(signal.SIGTERM, "the sweep was stopped")
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
@@ -323,6 +358,8 @@ def run_sweep(
     t_start = time.perf_counter()
     walls: dict[str, list[float]] = {}  # GAN -> wall seconds of its cells finished in this sweep
     for i, cell in enumerate(todo, 1):
+        if STOP_CELLS.is_set():  # stopped in another thread: start no further cell
+            raise Interrupted(signal.SIGTERM, "the sweep was stopped")
         log(f"[{i}/{len(todo)}] {cell.key} …")
         row = runner(
             cell,

@@ -677,3 +677,35 @@ def test_deeply_nested_run_files_are_user_errors_or_skipped(tmp_path, capsys):
     assert main(["train", "--resume", str(run)]) == 2
     err = capsys.readouterr().err
     assert "internal error" not in err and err.count("unreadable JSON") == 2
+
+
+def test_a_stopped_multi_device_sweep_kills_every_devices_cell(tmp_path):
+    """Several devices run their cells in threads; a signal in the main thread must stop all of them (before, the
+    pool waited for every device's remaining cells)."""
+    import threading
+
+    from bench import sweep
+    from bench.cells import Cell
+    from bench.shard import run_sweep_by_device
+    from gans.signals import Interrupted, signals_raise
+
+    started: list[subprocess.Popen] = []
+
+    def runner(cell, **kw):
+        proc = subprocess.Popen(["sleep", "600"])
+        started.append(proc)
+        with sweep.tracked_cell(proc):
+            proc.wait()
+        if sweep.STOP_CELLS.is_set():
+            raise Interrupted(signal.SIGTERM)
+        return {"key": cell.key, "status": "ok"}
+
+    cells = [Cell(gan="mnist_mlp", batch_size=b, device=d, precision="fp32", compile=False)
+             for d in ("cuda:0", "cuda:1") for b in (2, 4)]
+    threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+    t0 = time.monotonic()
+    with pytest.raises(Interrupted) as e, signals_raise():
+        run_sweep_by_device(cells, tmp_path / "sw", steps=1, warmup=0, runner=runner, log=lambda s: None)
+    assert e.value.exit_code == 143 and time.monotonic() - t0 < 30
+    assert len(started) == 2 and all(p.poll() is not None for p in started)  # one per device, both killed
+    assert not (tmp_path / "sw" / "results.jsonl").exists()
