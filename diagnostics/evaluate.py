@@ -365,11 +365,10 @@ def _kid_subsets(ref: dict[str, Any], feats: torch.Tensor, seed: int = 0) -> tor
     protocol for large sets): memory O(subset²) whatever the set sizes."""
     g = torch.Generator().manual_seed(seed)
     r, f = ref["features"], feats.double()
-    size = min(KID_SUBSET_SIZE, r.shape[0], f.shape[0])
     vals = []
     for _ in range(KID_SUBSETS):
-        a = r[torch.randperm(r.shape[0], generator=g)[:size]]
-        b = f[torch.randperm(f.shape[0], generator=g)[:size]]
+        a = r[torch.randperm(r.shape[0], generator=g)[:KID_SUBSET_SIZE]]
+        b = f[torch.randperm(f.shape[0], generator=g)[:KID_SUBSET_SIZE]]
         k = M.polynomial_kernel
         vals.append(M.mmd2_unbiased(k(a, a), k(b, b), k(a, b)))
     return torch.tensor(vals, dtype=torch.float64)

@@ -24,7 +24,7 @@
                    inception when its weights file is on disk, else contrastive.
 
 **Inception weights, for FIDs comparable with papers**: install torch-fidelity
-(``pip install torch-fidelity``) and put its FID weights file
+(``pip install 'ganbench[inception]'``) and put its FID weights file
 ``weights-inception-2015-12-05-6726825d.pth`` (from torch-fidelity's GitHub releases,
 ``https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth``)
 in ``$TORCH_HOME/hub/checkpoints/`` (``~/.cache/torch/hub/checkpoints/`` by default), or point
@@ -620,7 +620,7 @@ def _inception(data, *, shape, device, real=None) -> FeatureExtractor:
         import torch_fidelity  # noqa: F401
     except ImportError:
         raise UserError(
-            "the inception extractor needs torch-fidelity (pip install torch-fidelity) and its FID weights file "
+            "the inception extractor needs torch-fidelity (pip install 'ganbench[inception]') and its FID weights file "
             f"{INCEPTION_WEIGHTS_FILE} on disk (set ${INCEPTION_WEIGHTS_ENV}=PATH or put it in "
             f"{Path(torch.hub.get_dir()) / 'checkpoints'}); "
             "ganbench never downloads it — or use --features classifier/random-conv"
