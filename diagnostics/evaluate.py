@@ -38,6 +38,10 @@ largest_bin        share of the set in its most-populated NDB bin (k-means alway
                    (almost) all of their mass in one bin
 =================  ======================================================  =========================
 
+Above ``NN_MAX`` (10,000) samples per set, the nearest-neighbour scores (PRDC, duplicates, memorised) read a
+fixed seeded subset of ``NN_MAX`` per set, and KID averages subsets; FID, NDB and the clusters read every
+sample. So 50,000 against 50,000 needs no N × N matrix and no N² pass over pairs.
+
 When a set has no more samples than the features have dimensions (N ≤ D), the covariance behind FID is
 singular and FID is biased high: the result's notes say so (Inception's 2,048 dimensions need more than
 2,000 samples).
@@ -94,6 +98,8 @@ MIXTURES = ("ring8", "grid25")
 CEILING_DRAWS = 5  # held-out draws of the fake set's size behind the ceiling
 BOOTSTRAP = 20  # bootstrap resamples behind each FID/KID interval
 KID_MAX_REF = 2000  # reference rows in KID's kernel matrices (a seeded subset beyond this)
+NN_MAX = 10_000  # PRDC, near-duplicates, memorisation: a seeded subset of this many per set beyond it (Naeem et al.
+#                 used 10,000); every pass over pairs is then O(NN_MAX × N) at most, not O(N²)
 KID_EXACT_MAX = 5000  # above this many samples in a set, KID is averaged over subsets (torch-fidelity's protocol):
 KID_SUBSETS = 100  # … this many subsets
 KID_SUBSET_SIZE = 1000  # … of this many samples of each set; the interval is the mean ± 1.645 standard errors
@@ -204,6 +210,13 @@ def sharpness(x: torch.Tensor) -> float | None:
     return float(lap.abs().mean())
 
 
+def _nn_subset(x: torch.Tensor) -> torch.Tensor:
+    """At most ``NN_MAX`` rows of ``x`` (a fixed seeded subset beyond that): what the nearest-neighbour scores read."""
+    if x.shape[0] <= NN_MAX:
+        return x
+    return x[torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(NN_MAX))[:NN_MAX]]
+
+
 def _nn_dist(x: torch.Tensor) -> torch.Tensor:
     """Distance from each row to its nearest other row (float64, blockwise)."""
     x = x.double()
@@ -249,7 +262,8 @@ def _scores(
     out["fid"] = M.frechet_distance(ref["mu"], ref["sigma"], mu, sigma)
     out["kid"] = _kid(ref, feats) if feats.shape[0] <= KID_EXACT_MAX else float(_kid_subsets(ref, feats).mean())
     out["diversity"] = M.diversity_ratio(ref["features"], feats).ratio
-    nn = _nn_dist(feats)
+    near_feats = _nn_subset(feats)  # the nearest-neighbour scores read at most NN_MAX samples per set
+    nn = _nn_dist(near_feats)
     out["duplicates"] = float((nn <= DUPLICATE_FRACTION * ref["nn_median"]).double().mean())
     if ex.num_classes and ref["probs"] is not None and probs is not None:
         th = ref["thresholds"]
@@ -261,14 +275,14 @@ def _scores(
         details[f"{tag}_class_counts"] = list(cov.fake_counts)
         details[f"{tag}_classes_missing"] = list(cov.missing)
         details["real_class_counts"] = list(cov.real_counts)
-    pr = M.prdc(ref["features"], feats, k=PRDC_K)
+    pr = M.prdc(ref.get("near_features", ref["features"]), near_feats, k=PRDC_K)
     out.update(precision=pr.precision, recall=pr.recall, density=pr.density, coverage=pr.coverage)
     nd = M.ndb(ref["features"], feats, k=_ndb_bins(ref["n"]), centers=ref["ndb_centers"])
     out["ndb"], out["ndb_js"] = nd.ndb_over_k, nd.js_divergence
     out["largest_bin"] = float(max(nd.fake_proportions))
     details["ndb_bins"] = nd.num_bins
     if ref.get("memo_radius") is not None:
-        out["memorised"] = float((_nn_to(feats, ref["features"]) <= ref["memo_radius"]).double().mean())
+        out["memorised"] = float((_nn_to(near_feats, ref["features"]) <= ref["memo_radius"]).double().mean())
     flat = x.reshape(x.shape[0], -1)
     if mixture is not None:
         from gans.data import mixture_centers
@@ -434,7 +448,8 @@ def _reference_set(ex: FeatureExtractor, tr: torch.Tensor, mixture: str | None, 
     ref: dict[str, Any] = {"features": feats, "probs": probs, "mu": mu.cpu(), "sigma": sigma.cpu(), "n": tr.shape[0]}
     ref["sigma_root"] = _sqrt_psd(ref["sigma"])
     ref["ndb_centers"] = torch.from_numpy(M.ndb_centers(feats, k=_ndb_bins(ref["n"]), seed=seed))
-    ref["nn_median"] = float(_nn_dist(feats).median())
+    ref["near_features"] = _nn_subset(feats)
+    ref["nn_median"] = float(_nn_dist(ref["near_features"]).median())
     kid_ref = feats
     if feats.shape[0] > KID_MAX_REF:
         kid_ref = feats[torch.randperm(feats.shape[0], generator=g)[:KID_MAX_REF]]
@@ -450,14 +465,18 @@ def _reference_set(ex: FeatureExtractor, tr: torch.Tensor, mixture: str | None, 
     return dict(ref)
 
 
-_CACHE_VERSION = "4"  # bump when what is cached (or how a ceiling is computed) changes
+_CACHE_VERSION = "5"  # bump when what is cached (or how a ceiling is computed) changes
 
 
 def _reference(
     ex: FeatureExtractor, tr: torch.Tensor, te: torch.Tensor, mixture: str | None, use_cache: bool, *, m: int,
     seed: int, thresholds: CollapseThresholds,
 ) -> dict[str, Any]:
-    """When a set has no more samples than the features have dimensions (N ≤ D), the covariance behind FID is
+    """Above ``NN_MAX`` (10,000) samples per set, the nearest-neighbour scores (PRDC, duplicates, memorised) read a
+fixed seeded subset of ``NN_MAX`` per set, and KID averages subsets; FID, NDB and the clusters read every
+sample. So 50,000 against 50,000 needs no N × N matrix and no N² pass over pairs.
+
+When a set has no more samples than the features have dimensions (N ≤ D), the covariance behind FID is
 singular and FID is biased high: the result's notes say so (Inception's 2,048 dimensions need more than
 2,000 samples).
 
@@ -490,7 +509,7 @@ Everything that depends only on the real sets (and the fake-set size and seed), 
             ref["cluster_shares"] = _cluster_counts(ref["features"], centers) / ref["n"]
     test_feats, test_probs = ex.features_and_probs(te, "held-out real (test)")
     test_feats = test_feats.double()
-    ref["memo_radius"] = float(torch.quantile(_nn_to(test_feats, ref["features"]), MEMO_QUANTILE))
+    ref["memo_radius"] = float(torch.quantile(_nn_to(_nn_subset(test_feats), ref["features"]), MEMO_QUANTILE))
     n_te = te.shape[0]
     draws = []
     if n_te > m:

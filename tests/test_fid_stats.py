@@ -136,3 +136,18 @@ def test_stats_of_other_features_are_refused(tmp_path, capsys, features, message
                  "--features", features]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ganbench: error: ") and message in err and err.count("\n") == 1
+
+
+def test_nearest_neighbour_scores_read_a_subset_beyond_nn_max(monkeypatch):
+    import diagnostics.evaluate as E
+
+    real, test = _images(300, 7), _images(200, 8)
+    monkeypatch.setattr(E, "NN_MAX", 60)
+    copy = E.evaluate_samples(real, test, real[:200], extractor="random-conv", cache=False)
+    assert copy.metrics["memorised"] == 1.0 and copy.memorisation.verdict == "memorised"
+    one = E.evaluate_samples(real, test, test[:1].repeat(200, 1, 1, 1), extractor="random-conv", cache=False)
+    assert one.metrics["duplicates"] == 1.0 and one.verdict.verdict == "collapsed"
+    held = E.evaluate_samples(real, test, _images(200, 9), extractor="random-conv", cache=False)
+    assert held.memorisation.verdict == "novel" and 0.5 < held.metrics["coverage"] <= 1.0
+    assert E._nn_subset(torch.arange(100.0).reshape(50, 2)).shape == (50, 2)  # at most NN_MAX rows: all of them
+    assert E._nn_subset(torch.arange(200.0).reshape(100, 2)).shape == (60, 2)
