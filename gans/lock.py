@@ -13,7 +13,9 @@ ever getting in a writer's way.
 
 from __future__ import annotations
 
+import errno
 import os
+import sys
 from pathlib import Path
 
 from .base import UserError
@@ -59,8 +61,12 @@ class FolderLock:
                 f"{self.folder} is being written by {who} (another ganbench {self.what}); wait for it to end, "
                 "or choose another folder"
             ) from None
-        except OSError:
+        except OSError as e:
             os.close(fd)
+            if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):  # a file system without locks
+                print(f"ganbench: note: {self.folder}: this file system cannot lock files ({e.strerror}); "
+                      "nothing stops a second writer here", file=sys.stderr)
+                return self
             raise
         try:
             os.ftruncate(fd, 0)
