@@ -58,6 +58,13 @@ def _wait_for(pred, timeout: float = 90.0, proc: subprocess.Popen | None = None,
         time.sleep(every)
 
 
+def _reap(p: subprocess.Popen) -> None:
+    """A process a failed test left running is killed (never left behind)."""
+    if p.poll() is None:
+        p.kill()
+        p.communicate()
+
+
 def _holder(folder: Path, tmp_path: Path) -> subprocess.Popen:
     """A process that holds ``folder``'s lock until killed (prints 'held' once it does)."""
     code = (
@@ -428,9 +435,12 @@ def test_sigterm_during_the_final_evaluation_is_honoured_and_resume_finishes(tmp
                    "--eval-samples", "200", "--quiet", "--out", str(run)], tmp_path)
     # the final checkpoint is written just before the final evaluation (features, real statistics, ceilings:
     # about a second here); the signal lands within 20 ms of it
-    _wait_for(lambda: (run / "checkpoint.pt").is_file(), proc=a, timeout=180, every=0.02)
-    a.send_signal(signal.SIGTERM)
-    _, err = a.communicate(timeout=120)
+    try:
+        _wait_for(lambda: (run / "checkpoint.pt").is_file(), proc=a, timeout=180, every=0.02)
+        a.send_signal(signal.SIGTERM)
+        _, err = a.communicate(timeout=120)
+    finally:
+        _reap(a)
     assert a.returncode == 143, err  # was 0: the evaluation ran on and the run said "finished"
     assert _events(run) == ["start", "interrupted"]
     r = _run(["train", "--resume", str(run), "--quiet", "--no-diagnostics"], tmp_path)
@@ -443,9 +453,12 @@ def test_compare_batch_sigterm_stops_with_143_and_compares_nothing(tmp_path):
     a = _ganbench(["compare-batch", "mnist_mlp", "--batch-sizes", "4", "8", "--dataset", "fake", "--time-budget",
                    "600", "--no-diagnostics", "--quiet", "--out", str(out)], tmp_path)
     first = out / "runs" / "mnist_mlp-bs4-seed0"
-    _wait_for(lambda: (first / "metrics.jsonl").is_file() and len(_scalar_steps(first)) >= 1, proc=a)
-    a.send_signal(signal.SIGTERM)
-    _, err = a.communicate(timeout=120)
+    try:
+        _wait_for(lambda: (first / "metrics.jsonl").is_file() and len(_scalar_steps(first)) >= 1, proc=a)
+        a.send_signal(signal.SIGTERM)
+        _, err = a.communicate(timeout=120)
+    finally:
+        _reap(a)
     assert a.returncode == 143, err  # was 0 after training the second run and comparing a half run
     assert "no comparison was written" in err.strip().splitlines()[-1]
     assert not (out / "comparison.json").exists() and not (out / "runs" / "mnist_mlp-bs8-seed0").exists()
@@ -484,10 +497,13 @@ def test_a_stopped_sweep_takes_its_cell_subprocess_and_temp_file_with_it(tmp_pat
          "10000000", "--warmup", "0", "--no-references", "--quiet", "--out", str(tmp_path / "sw")],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    _wait_for(lambda: bool(_cell_pids(tmpdir)) and bool(list(tmpdir.glob("ganbench-cell-*.json"))), proc=a)
-    cells = _cell_pids(tmpdir)
-    a.send_signal(sig)
-    a.communicate(timeout=60)
+    try:
+        _wait_for(lambda: bool(_cell_pids(tmpdir)) and bool(list(tmpdir.glob("ganbench-cell-*.json"))), proc=a)
+        cells = _cell_pids(tmpdir)
+        a.send_signal(sig)
+        a.communicate(timeout=60)
+    finally:
+        _reap(a)
     assert a.returncode == (143 if sig == signal.SIGTERM else -9)
     _wait_for(lambda: not any(_alive(p) for p in cells), timeout=20)  # the cell is gone (was: left running)
     if sig == signal.SIGTERM:
@@ -523,7 +539,11 @@ def test_ranks_with_different_settings_stop_together_with_one_line(tmp_path):
     run = tmp_path / "run"
     p = _torchrun(tmp_path, ["train", "mnist_mlp", "--dataset", "fake", "--steps", "4", "--batch-size", "4",
                              "--no-diagnostics", "--quiet", "--out", str(run)], {0: "--seed 1", 1: "--seed 2"})
-    out, _ = p.communicate(timeout=300)
+    try:
+        out, _ = p.communicate(timeout=300)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
     assert p.returncode != 0  # was 0 on both ranks, config.json saying rank 0's seed
     line = "ganbench: error: the ranks were launched with different seed (rank 0: 1, rank 1: 2)"
     assert out.count(line) == 2, out[-3000:]
