@@ -186,7 +186,7 @@ BAD_OTHER = [
     ["sweep", "--gans", "mnist_mlp", "--out", "{tmp}/sw", "--cell-timeout", "-3"],
     ["sweep", "--gans", "mnist_mlp", "--out", "{tmp}/sw", "--cell-timeout", "nan"],
     ["sweep", "--gans", "mnist_mlp", "--out", "{tmp}/sw", "--threads", "-1"],
-    ["sweep", "--gans", "mnist_mlp", "--out", "{tmp}/sw", "--threads", "0"],
+    ["sweep", "--gans", "mnist_mlp", "--out", "{tmp}/sw", "--threads", "5000"],  # 0 is valid: torch's default
     ["sweep", "--gans", "mnist_mlp", "--out", "{tmp}/sw", "--set", "mnist_mlp:nosuch=1"],
     ["sweep", "--gans", "mnist_mlp", "--out", "{tmp}/sw", "--set", "mnist_mlp:lr=-1"],
     ["sweep", "--gans", "mnist_mlp", "--out", "{tmp}/sw", "--set", "dcgan:lr=0.1"],
