@@ -33,10 +33,11 @@ from typing import Any, Callable, Sequence
 from diagnostics.live import training_callbacks
 from gans.base import UserError, check_batch_sizes
 from gans.models import get_gan_entry
+from gans.runfolder import CHECKPOINT, CONFIG, ENDED, read_run_config, read_status
 from gans.signals import Interrupted
-from gans.training import TrainConfig, read_metrics, train
-from gans.training.loop import first_conflict, saved_train_config
-from gans.training.rundir import CHECKPOINT, CONFIG, load_checkpoint, read_run_config
+from gans.training import TrainConfig, train
+from gans.training.config import first_conflict, saved_train_config
+from gans.training.rundir import load_checkpoint
 
 __all__ = ["ComparisonRuns", "compare_batch", "plan_runs", "DEFAULT_EPOCHS", "DEFAULT_EVALS", "DEFAULT_EVAL_SAMPLES"]
 
@@ -56,17 +57,6 @@ class ComparisonRuns:
 
     run_dirs: list[Path]
     plan: dict[str, Any]
-
-
-def _run_status(run_dir: Path) -> str | None:
-    """The last status event of an existing run directory (None when it has none yet)."""
-    if not (run_dir / "metrics.jsonl").is_file():
-        return None
-    status = None
-    for rec in read_metrics(run_dir, "event"):
-        if rec.get("event") in ("finished", "diverged", "interrupted", "start", "resume"):
-            status = rec.get("event")
-    return status
 
 
 @contextmanager
@@ -100,8 +90,8 @@ def check_existing_run(cfg: TrainConfig, rd: Path) -> None:
     fix = "choose another --out, or delete that folder to train it again"
     if not rd.is_dir() or rd.is_symlink():
         raise UserError(f"{rd} is in the way of this comparison's run (not a run folder); {fix}")
-    status = _run_status(rd)
-    if status not in ("finished", "diverged") and not (rd / CHECKPOINT).is_file():
+    status = read_status(rd)
+    if status not in ENDED and not (rd / CHECKPOINT).is_file():
         return  # nothing trained to keep (empty, or stopped before its first checkpoint): it starts again
     if not (rd / CONFIG).is_file() or status is None:
         raise UserError(f"{rd} holds no readable run (no {CONFIG} or no status in metrics.jsonl); {fix}")
@@ -123,7 +113,7 @@ def check_existing_run(cfg: TrainConfig, rd: Path) -> None:
         name, new, old = conflict
         what = _LABELS.get(name, name.replace("_", " "))
         raise UserError(f"{rd} holds a run with {what} {old!r}, but this comparison asks for {new!r}; {fix}")
-    if status not in ("finished", "diverged"):
+    if status not in ENDED:
         load_checkpoint(rd / CHECKPOINT)  # the run to resume must load safely before anything trains
 
 
@@ -175,17 +165,12 @@ def compare_batch(
     bss = check_batch_sizes(batch_sizes, at_least=2)
     if epochs is not None and time_budget is not None:
         raise UserError("give --epochs or --time-budget, not both")
-    if time_budget is not None and not (time_budget > 0 and time_budget < float("inf")):
-        raise UserError("--time-budget must be a positive number of seconds")
-    if epochs is not None and epochs <= 0:
-        raise UserError("--epochs must be a positive integer")
     if evals < 1:
         raise UserError("--evals must be ≥ 1")
     seeds = list(dict.fromkeys(int(s) for s in seeds)) or [0]
     if epochs is None and time_budget is None and steps_per_run is None:
         epochs = DEFAULT_EPOCHS
     out = Path(out)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
     plan: dict[str, Any] = {
         "gan": gan,
         "batch_sizes": bss,
@@ -218,17 +203,19 @@ def compare_batch(
             evals=evals,
         )
 
-    # every run already in OUT/runs must be this plan's run, and one to resume must load safely,
-    # before anything trains
+    # every run's config is checked, every run already in OUT/runs must be this plan's run, and one to resume
+    # must load safely, before anything trains
     for bs, seed, rd in plan_runs(gan, bss, seeds, out):
+        cfg = config_for(bs, seed).checked()
         if rd.exists() or rd.is_symlink():
-            check_existing_run(config_for(bs, seed), rd)
+            check_existing_run(cfg, rd)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
     run_dirs: list[Path] = []
     t_all = time.perf_counter()
     for bs, seed, rd in plan_runs(gan, bss, seeds, out):
         run_dirs.append(rd)
-        status = _run_status(rd)
-        if status in ("finished", "diverged"):
+        status = read_status(rd)
+        if status in ENDED:
             log(f"reusing {rd} ({status})")
             continue
         if rd.is_dir() and any(rd.iterdir()) and not (rd / CHECKPOINT).is_file():

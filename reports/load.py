@@ -20,6 +20,7 @@ from typing import Any
 from gans.base import UserError, read_jsonl
 from gans.bounds import load_json_bounded
 from gans.contention import disturbance_reasons
+from gans.runfolder import CONFIG, METRICS, read_config, run_status
 
 __all__ = ["RunData", "load_run", "SweepRow", "load_sweep", "BenchRun", "load_benchmarks", "finite", "median"]
 
@@ -127,10 +128,8 @@ class RunData:
 
     @property
     def status(self) -> str:
-        for e in reversed(self.events):
-            if e.get("event") in ("finished", "interrupted", "diverged"):
-                return str(e["event"])
-        return "incomplete"
+        """finished, interrupted, diverged or incomplete (gans.runfolder.run_status: the one definition)."""
+        return run_status(self.events) or "incomplete"
 
     def train_wall_s(self) -> float | None:
         """Wall time of the whole run: the ``finished`` event's, else the last record's."""
@@ -327,19 +326,8 @@ def is_inside(f: Path, root: Path) -> bool:
 def load_run(path: str | os.PathLike) -> RunData:
     """Read a run directory (config.json + metrics.jsonl, optional verdicts.json and samples/)."""
     p = Path(path)
-    cfg_path, met_path = p / "config.json", p / "metrics.jsonl"
-    if not p.is_dir():
-        raise UserError(f"{p}: no such run directory")
-    if not cfg_path.is_file():
-        raise UserError(f"{p}: not a run directory (no config.json); pass the folder `ganbench train` wrote")
-    try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
-        raise UserError(f"{cfg_path}: unreadable JSON ({e})") from None
-    except OSError as e:
-        raise UserError(f"{cfg_path}: cannot read ({e.strerror or e})") from None
-    if not isinstance(config, dict):
-        raise UserError(f"{cfg_path}: not a run configuration (expected a JSON object)")
+    config = read_config(p)  # the one reader of config.json (gans.runfolder)
+    cfg_path, met_path = p / CONFIG, p / METRICS
     sources = [cfg_path]
     records: list[dict[str, Any]] = []
     if met_path.is_file():

@@ -68,8 +68,7 @@ class Data:
         return max(1, self.n_train // batch_size)
 
     def check_batch_size(self, batch_size: int) -> None:
-        if batch_size <= 0:
-            raise UserError(f"batch size must be a positive integer, got {batch_size}")
+        """A batch that fits the data (that it is a positive integer is checked once, by ``TrainConfig.checked``)."""
         if self.finite and batch_size > self.n_train:
             raise UserError(
                 f"batch size {batch_size} is larger than the data: {self.name} has "

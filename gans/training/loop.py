@@ -10,21 +10,31 @@ is kept and the run says so).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
-from ..base import PRECISIONS, UserError, atomic_write_bytes, atomic_write_json
+from ..base import UserError
 from ..data import DataOptions, load_data
 from ..lock import LOCK_NAME, FolderLock
 from ..models import build_gan, get_gan_entry, train_step
+from ..runfolder import METRICS, remove_stray_temporaries, truncate_metrics, write_config
+from .config import (
+    UNBOUNDED_STEPS,
+    TrainConfig,
+    first_conflict,
+    resolve,
+    resumed_config,
+    saved_config_problem,
+    saved_train_config,
+    schedule,
+)
 from .distributed import AGREED_SETTINGS, leave_group, shard_batch, split_sync_bn
 from .distributed import context as dist_context
 from .rundir import (
@@ -40,40 +50,21 @@ from .rundir import (
 from .runtime import autocast_dtype, host, resolve_device, rng_state, seed_everything, set_rng_state, versions
 from .stream import ScalarStream
 
-__all__ = ["TrainConfig", "RunResult", "Callback", "train", "EXIT_DIVERGED", "EXIT_INTERRUPTED"]
+__all__ = [
+    "TrainConfig",
+    "RunResult",
+    "Callback",
+    "train",
+    "EXIT_DIVERGED",
+    "EXIT_INTERRUPTED",
+    # defined in config.py, still importable from here
+    "first_conflict",
+    "saved_config_problem",
+    "saved_train_config",
+]
 
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
-UNBOUNDED_STEPS = 2**62  # the step cap of a run bounded by --time-budget alone
-
-
-@dataclass
-class TrainConfig:
-    """Everything that decides a training run besides the GAN's own config."""
-
-    gan: str  # registered GAN name
-    dataset: str | None = None  # data source; None → the family's default
-    data_root: str | None = None  # folder / file for on-disk data sets
-    download: bool = False  # allow downloading mnist / fashion-mnist
-    batch_size: int | None = None  # None → the seed's batch size for this GAN
-    epochs: int | None = None  # None → the seed's epoch count (ignored when steps is set)
-    steps: int | None = None  # total training steps; overrides epochs
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    seed: int = 0  # seeds Python, NumPy, torch, the data order and the sample z
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
-    log_every: int = 50  # steps between scalar flushes (the only GPU sync)
-    sample_every: int = 0  # steps between sample grids; 0 → about 8 grids per run
-    checkpoint_every: int = 1000  # steps between checkpoints (also at the end and on Ctrl-C)
-    eval_every: int = 0  # steps between evaluations by callbacks; 0 → at the end only
-    overrides: dict[str, Any] = field(default_factory=dict)  # GAN config fields (--set k=v)
-    skip_corrupt: bool = False  # image-folder: skip unreadable images instead of failing
-    workers: int = 0  # DataLoader workers for streamed data sets
-    epoch_size: int | None = None  # synthetic data sets: samples per epoch
-    time_budget: float | None = None  # seconds of training (evaluations excluded); the run stops at the first
-    #                                   flush at or past it, so within one log interval of the budget
-    eval_every_s: float = 0.0  # seconds of training between evaluations (at the next flush); 0 → by steps only
-    evals: int = 0  # evaluations at equal fractions of the run, the last at the end (sets eval_every or
-    #                 eval_every_s when neither is given; whole epochs when the epochs divide evenly)
 
 
 @dataclass
@@ -103,54 +94,6 @@ class Callback(Protocol):
     def on_scalars(self, run: "Run", step: int, means: dict[str, float]) -> None: ...
     def on_eval(self, run: "Run", step: int) -> None: ...
     def on_end(self, run: "Run") -> None: ...
-
-
-def _resolve(cfg: TrainConfig) -> TrainConfig:
-    entry = get_gan_entry(cfg.gan)
-    cls = entry.cls
-    cfg = dataclasses.replace(
-        cfg,
-        dataset=cfg.dataset or cls.default_dataset,
-        batch_size=cfg.batch_size if cfg.batch_size is not None else cls.default_batch_size,
-        # a time budget alone runs until the budget is spent; otherwise the seed's epoch count
-        epochs=cfg.epochs
-        if cfg.epochs is not None
-        else (None if cfg.time_budget is not None and cfg.steps is None else cls.default_epochs),
-    )
-    if cfg.precision not in PRECISIONS:
-        raise UserError(f"unknown precision {cfg.precision!r}; valid: {', '.join(PRECISIONS)}")
-    for name in ("log_every", "checkpoint_every", "sample_every", "eval_every", "evals"):
-        if getattr(cfg, name) < 0:
-            raise UserError(f"--{name.replace('_', '-')} must be ≥ 0")
-    if cfg.time_budget is not None and not (cfg.time_budget > 0 and math.isfinite(cfg.time_budget)):
-        raise UserError(f"--time-budget must be a positive number of seconds, got {cfg.time_budget}")
-    if not (cfg.eval_every_s >= 0 and math.isfinite(cfg.eval_every_s)):
-        raise UserError(f"eval_every_s must be a non-negative number of seconds, got {cfg.eval_every_s}")
-    if cfg.steps is not None and cfg.steps <= 0:
-        raise UserError(f"--steps must be a positive integer, got {cfg.steps}")
-    if cfg.epochs is not None and cfg.epochs <= 0:
-        raise UserError(f"--epochs must be a positive integer, got {cfg.epochs}")
-    if cfg.batch_size is not None and cfg.batch_size <= 0:
-        raise UserError(f"batch size must be a positive integer, got {cfg.batch_size}")
-    return cfg
-
-
-def _schedule(cfg: TrainConfig, total: int, spe: int, bounded: bool) -> TrainConfig:
-    """Resolve ``log_every=0`` (about 100 logged points, at most every 50 steps) and ``evals``."""
-    log_every = cfg.log_every or (max(1, min(50, total // 100)) if bounded else 50)
-    eval_every, eval_every_s = cfg.eval_every, cfg.eval_every_s
-    if cfg.evals and not eval_every and not eval_every_s:
-        if not bounded:
-            eval_every_s = cfg.time_budget / cfg.evals
-        else:
-            if cfg.steps is None and cfg.epochs % cfg.evals == 0:
-                eval_every = spe * (cfg.epochs // cfg.evals)  # whole epochs: the same epoch points at every batch size
-            else:
-                eval_every = max(1, total // cfg.evals)
-            eval_every = max(log_every, eval_every // log_every * log_every)  # evaluations land on logged steps
-            if eval_every >= total:
-                eval_every = 0  # at the end only
-    return dataclasses.replace(cfg, log_every=log_every, eval_every=eval_every, eval_every_s=eval_every_s)
 
 
 def train(
@@ -200,7 +143,7 @@ def _train_locked(
         lock.acquire()
         return _train(cfg, out, dctx, resume, callbacks, progress, explicit)
     except BaseException:
-        if created and lock.held and not (out / "metrics.jsonl").exists():
+        if created and lock.held and not (out / METRICS).exists():
             _remove_unused_folder(out)
         raise
     finally:
@@ -239,18 +182,18 @@ def _train(
                 "start it again with a new --out"
             )
         ckpt = load_checkpoint(out / CHECKPOINT)
-        cfg = _resumed_config(cfg, saved["train"], out, explicit)
+        cfg = resumed_config(cfg, saved["train"], out, explicit)
     else:
-        if (out / CHECKPOINT).exists() or (out / "metrics.jsonl").exists():
+        if (out / CHECKPOINT).exists() or (out / METRICS).exists():
             raise UserError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    cfg = _resolve(cfg)
+    cfg = resolve(cfg)
     # every rank runs the same settings (one collective); a difference stops all of them with one line
     dctx.check_agree({k: getattr(cfg, k) for k in AGREED_SETTINGS} | {"resume": resume})
     dctx.check_batch(cfg.batch_size)
     dctx.barrier()  # every rank has checked the run directory before rank 0 writes into it
     gan_overrides, dctx.sync_bn = split_sync_bn(cfg.overrides)
     if dctx.is_writer:
-        _remove_stray_temporaries(out)
+        remove_stray_temporaries(out)
 
     # (1) device, seeds, GAN, data ------------------------------------------------------------
     device = dctx.device(resolve_device(cfg.device))
@@ -277,7 +220,7 @@ def _train(
     bounded = cfg.steps is not None or cfg.epochs is not None
     total = cfg.steps if cfg.steps is not None else cfg.epochs * spe if cfg.epochs is not None else UNBOUNDED_STEPS
     # sample grids: about 8 per run; a run bounded by time alone draws them at each evaluation
-    cfg = _schedule(cfg, total, spe, bounded)
+    cfg = schedule(cfg, total, spe, bounded)
     sample_every = cfg.sample_every or (max(1, total // 8) if bounded else 0)
 
     if ckpt is not None:
@@ -311,9 +254,9 @@ def _train(
         "command": sys.argv,
         "distributed": dctx.info(cfg.batch_size),
     }
-    dropped = _truncate_metrics(out, int(ckpt["step"])) if ckpt is not None and dctx.is_writer else 0
+    dropped = truncate_metrics(out, int(ckpt["step"])) if ckpt is not None and dctx.is_writer else 0
     if dctx.is_writer:
-        atomic_write_json(out / "config.json", config)
+        write_config(out, config)
     if dctx.active:
         data = dataclasses.replace(data, _epoch=_sharded(data._epoch, dctx.rank, dctx.world))
     run = Run(out, gan, data, cfg, device) if dctx.is_writer else _SilentRun(out, gan, data, cfg, device)
@@ -624,185 +567,6 @@ def _isolated(fn: Any, *args: Any) -> Any:
         return fn(*args)
     finally:
         set_rng_state(state)
-
-
-# Fields that define a run; on --resume each must match the saved run (steps and epochs may extend it).
-_RUN_DEFINING = (
-    "gan",
-    "dataset",
-    "data_root",
-    "batch_size",
-    "seed",
-    "precision",
-    "overrides",
-    "device",
-    "log_every",
-    "sample_every",
-    "checkpoint_every",
-    "eval_every",
-    "skip_corrupt",
-    "epoch_size",
-    "time_budget",
-    "eval_every_s",
-    "evals",
-)
-
-
-def _json_kind_ok(value: Any, annotation: str) -> bool:
-    """Whether a JSON value fits a TrainConfig annotation (``int``, ``float | None``, ``dict[str, Any]`` …)."""
-    kinds = [k.strip() for k in annotation.split("|")]
-    if value is None:
-        return "None" in kinds
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    for kind in kinds:
-        if kind == "bool" and isinstance(value, bool):
-            return True
-        if kind == "int" and number and isinstance(value, int):
-            return True
-        if kind == "float" and number and math.isfinite(value):
-            return True
-        if kind == "str" and isinstance(value, str):
-            return True
-        if kind.startswith("dict") and isinstance(value, dict):
-            return True
-    return False
-
-
-#: fields that must be ≥ 1 when set, and fields that must be ≥ 0
-_POSITIVE_FIELDS = ("batch_size", "epochs", "steps", "epoch_size", "time_budget")
-_NON_NEGATIVE_FIELDS = (
-    "log_every",
-    "sample_every",
-    "checkpoint_every",
-    "eval_every",
-    "workers",
-    "evals",
-    "eval_every_s",
-)
-
-
-def saved_config_problem(saved: Any) -> str | None:
-    """What makes a run's saved ``train`` section unusable, in words (None when it is sound).
-
-    config.json comes with a run directory, possibly from someone else: every field is checked
-    for its JSON type and sign before a value reaches the loop (a text batch size or a list seed
-    would otherwise fail deep inside, a fractional log interval would be taken as is)."""
-    if not isinstance(saved, dict):
-        return "the 'train' section is not an object"
-    for f in dataclasses.fields(TrainConfig):
-        if f.name not in saved:
-            continue
-        v = saved[f.name]
-        if not _json_kind_ok(v, str(f.type)):
-            return f"{f.name} {v!r} is not {str(f.type).replace(' | None', ' or null')}"
-        if v is not None and not isinstance(v, (bool, str, dict)):
-            if f.name in _POSITIVE_FIELDS and v <= 0:
-                return f"{f.name} {v!r} is not positive"
-            if f.name in _NON_NEGATIVE_FIELDS and v < 0:
-                return f"{f.name} {v!r} is negative"
-    return None
-
-
-def saved_train_config(saved: Any, path: Path) -> TrainConfig:
-    """A run's saved ``train`` section as a :class:`TrainConfig`; anything unsound is a :class:`UserError`."""
-    problem = saved_config_problem(saved)
-    if problem:
-        raise UserError(f"{path}: not a ganbench run configuration ({problem})")
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    try:
-        return TrainConfig(**{k: v for k, v in saved.items() if k in known})
-    except TypeError as e:
-        raise UserError(f"{path}: not a ganbench run configuration ({e})") from None
-
-
-def first_conflict(
-    given: TrainConfig, run: TrainConfig, explicit: frozenset[str], fields: Sequence[str] = _RUN_DEFINING
-) -> tuple[str, Any, Any] | None:
-    """The first of ``fields`` where ``given`` asks for something else than the saved ``run``, as
-    (field, asked, saved); a value equal to the default counts as asked only when it is in ``explicit``."""
-    defaults = TrainConfig(gan=run.gan)
-    for name in fields:
-        new, old, default = getattr(given, name), getattr(run, name), getattr(defaults, name)
-        if name == "gan" or new == old or (new == default and name not in explicit):
-            continue
-        if (name == "device" and str(new) == "auto") or (name == "log_every" and new == 0):
-            continue  # "auto" and log_every 0 ask for the default the saved run already resolved
-        return name, new, old
-    return None
-
-
-def _resumed_config(
-    given: TrainConfig, saved: dict[str, Any], out: Path, explicit: frozenset[str] = frozenset()
-) -> TrainConfig:
-    """The saved run's config, extended by ``given``'s steps/epochs; any other differing option is an error
-    (a value equal to the default counts as given only when it is in ``explicit``)."""
-    cfg = saved_train_config(saved, out / "config.json")
-    conflict = first_conflict(given, cfg, explicit)
-    if conflict:
-        name, new, old = conflict
-        flag = {"overrides": "--set", "data_root": "--data-root", "epoch_size": "--epoch-size"}.get(
-            name, "--" + name.replace("_", "-")
-        )
-        raise UserError(f"--resume {out}: {flag} {_show(new)} conflicts with the run's {_show(old)}; drop {flag}")
-    if given.gan and given.gan != cfg.gan:
-        if _same_external_class(given.gan, cfg.gan):  # the user's family file moved: train on from where it is now
-            cfg = dataclasses.replace(cfg, gan=given.gan)
-        else:
-            raise UserError(f"--resume {out}: the GAN {given.gan!r} conflicts with the run's {cfg.gan!r}; drop it")
-    if given.steps is not None or given.epochs is not None:  # resume may extend the run
-        cfg = dataclasses.replace(cfg, steps=given.steps, epochs=given.epochs if given.steps is None else cfg.epochs)
-    return cfg
-
-
-def _same_external_class(given: str, saved: str) -> bool:
-    """Two specs of one external family: the same class name in a file of the same name, or the same module
-    path (a run records its family's spec; a moved checkout names the file again from its new place)."""
-    if ":" not in given or ":" not in saved:
-        return False
-    (g_where, g_cls), (s_where, s_cls) = given.rsplit(":", 1), saved.rsplit(":", 1)
-    return g_cls == s_cls and os.path.basename(g_where) == os.path.basename(s_where)
-
-
-def _show(v: Any) -> str:
-    if isinstance(v, dict):
-        return ",".join(f"{k}={x}" for k, x in v.items()) or "(none)"
-    return repr(v)
-
-
-def _remove_stray_temporaries(out: Path) -> None:
-    """Half-written files of an atomic write cut short by a kill (``.NAME.*.tmp``) are removed."""
-    for folder in (out, out / "samples"):
-        if not folder.is_dir() or folder.is_symlink():
-            continue
-        for p in folder.glob(".*.tmp"):
-            try:
-                if p.is_file() and not p.is_symlink():
-                    p.unlink()
-            except OSError:
-                pass
-
-
-def _truncate_metrics(out: Path, step: int) -> int:
-    """Drop metrics.jsonl records past ``step`` (they were logged after the checkpoint); returns how many."""
-    path = out / "metrics.jsonl"
-    if not path.is_file():
-        return 0
-    keep, dropped = [], 0
-    with open(path, "rb") as f:
-        for raw in f:
-            try:
-                rec = json.loads(raw)
-            except ValueError:
-                dropped += bool(raw.strip())  # a torn line from a kill
-                continue
-            s = rec.get("step") if isinstance(rec, dict) else None
-            if isinstance(s, (int, float)) and not isinstance(s, bool) and s > step:
-                dropped += 1
-                continue
-            keep.append(raw if raw.endswith(b"\n") else raw + b"\n")
-    if dropped:
-        atomic_write_bytes(path, b"".join(keep))
-    return dropped
 
 
 class _SilentRun(Run):

@@ -1,6 +1,7 @@
-"""The run directory: what a training run writes, and how it is read back.
+"""The run directory's torch side: the live run the loop writes, checkpoints, and the GAN read back.
 
-A run directory holds::
+The format itself (file names, status, config.json and metrics.jsonl) is ``gans/runfolder.py``, which needs
+no torch; its names are re-exported here. A run directory holds::
 
     config.json      fully resolved: GAN config, training options, data set actually used, versions
     metrics.jsonl    append-only, flushed per line: {"type": "scalars" | "event" | "eval" | ...}
@@ -12,24 +13,24 @@ A run directory holds::
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..base import UserError, atomic_torch_save, atomic_write_bytes, read_jsonl, safe_torch_load
+from ..base import UserError, atomic_torch_save, atomic_write_bytes, safe_torch_load
 from ..data import Data
 from ..lock import still_written_note
 from ..models import GAN, build_gan
+from ..runfolder import CHECKPOINT, CONFIG, METRICS, MetricsLog, event_record, read_metrics, read_run_config
 from .render import render_samples
 from .runtime import resolve_device, rng_state
 
 __all__ = [
     "Run",
+    "SilentRun",
     "read_metrics",
     "load_checkpoint",
     "load_gan_state",
@@ -43,10 +44,6 @@ __all__ = [
     "CONFIG",
 ]
 
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.jsonl"
-CONFIG = "config.json"
-
 
 class Run:
     """A live run directory: metrics file, events, samples, checkpoints."""
@@ -56,35 +53,33 @@ class Run:
         self.step = 0
         self.status = "running"
         self.postfix: dict[str, str] = {}  # extra progress-bar fields (e.g. the verdict)
-        self._metrics = open(out / METRICS, "a", buffering=1, encoding="utf-8")
+        self._metrics = MetricsLog(out)
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one JSON line to metrics.jsonl and flush it to the OS."""
-        self._metrics.write(json.dumps(record, default=_json_default, allow_nan=True) + "\n")
-        self._metrics.flush()
+        self._metrics.write(record)
 
     def event(self, event: str, message: str = "", **fields: Any) -> None:
-        self.write(
-            {"type": "event", "step": self.step, "event": event, "message": message, "time": time.time(), **fields}
-        )
+        self.write(event_record(self.step, event, message, **fields))
 
     def close(self) -> None:
         self._metrics.close()
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, torch.Tensor):
-        return o.tolist()
-    if dataclasses.is_dataclass(o):
-        return dataclasses.asdict(o)
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
+class SilentRun(Run):
+    """A rank other than 0 of a DDP run: the same run state, nothing written."""
 
+    def __init__(self, out, gan, data, cfg, device):  # noqa: D107 - no metrics file is opened
+        self.dir, self.gan, self.data, self.cfg, self.device = out, gan, data, cfg, device
+        self.step = 0
+        self.status = "running"
+        self.postfix = {}
 
-def read_metrics(run_dir: str | os.PathLike, type_: str | None = None) -> list[dict[str, Any]]:
-    """The records of a run's metrics.jsonl (a torn last line from a crash is skipped)."""
-    return list(read_jsonl(Path(run_dir) / METRICS, type_))
+    def write(self, record):
+        pass
+
+    def close(self):
+        pass
 
 
 def save_checkpoint(run: Run, wall: float, train_s: float | None = None, extra: dict[str, Any] | None = None) -> None:
@@ -124,24 +119,6 @@ def load_gan_state(gan: GAN, ckpt: dict[str, Any], path: str | os.PathLike, *, o
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{path}: this checkpoint does not fit the run's GAN ({first[:200]})") from None
-
-
-def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """A run directory's config.json as a dict; anything else is a :class:`UserError` naming the file."""
-    path = Path(run_dir) / CONFIG
-    if not path.is_file():
-        raise UserError(f"{run_dir}: not a run directory (no {CONFIG})")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:  # RecursionError: nested too deep
-        raise UserError(f"{path}: unreadable JSON ({e})") from None
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
-    if not isinstance(config, dict) or not isinstance(config.get("train"), dict) or not config.get("gan"):
-        raise UserError(f"{path}: not a ganbench run configuration (expected an object with gan and train)")
-    if not isinstance(config["gan"], str) or not isinstance(config.get("gan_config", {}), (dict, type(None))):
-        raise UserError(f"{path}: not a ganbench run configuration (gan must be a name, gan_config an object)")
-    return config
 
 
 def load_run_gan(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[GAN, dict[str, Any]]:
