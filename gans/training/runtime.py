@@ -12,7 +12,15 @@ import torch
 
 from ..base import UserError
 
-__all__ = ["resolve_device", "seed_everything", "rng_state", "set_rng_state", "versions", "autocast_dtype"]
+__all__ = [
+    "resolve_device",
+    "seed_everything",
+    "rng_state",
+    "set_rng_state",
+    "rng_isolated",
+    "versions",
+    "autocast_dtype",
+]
 
 
 def autocast_dtype(precision: str) -> torch.dtype | None:
@@ -114,3 +122,14 @@ def versions() -> dict[str, str]:
         out["gpu"] = torch.cuda.get_device_name(0)
         out["cudnn"] = str(torch.backends.cudnn.version())
     return out
+
+
+def rng_isolated(fn: Any, *args: Any) -> Any:
+    """Call ``fn`` with the global RNG state saved before and restored after (training's stream is untouched)."""
+    if fn is None:
+        return None
+    state = rng_state()
+    try:
+        return fn(*args)
+    finally:
+        set_rng_state(state)
