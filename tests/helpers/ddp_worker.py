@@ -15,10 +15,13 @@ import signal
 import sys
 from pathlib import Path
 
-import torch
+# run as a script, this folder is sys.path[0], where helpers/reports.py would shadow the reports package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import gans.training.loop as loop
-from ganbench.cli import main
+import torch  # noqa: E402
+
+import gans.training.loop as loop  # noqa: E402
+from ganbench.cli import main  # noqa: E402
 
 #: (name, GAN, data set, global batch, extra CLI args)
 EQUIVALENCE = [
