@@ -12,6 +12,7 @@ Every user mistake prints one line ``ganbench: error: …`` and exits with code 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -173,13 +174,54 @@ def _log_folder() -> str | None:
         return None
 
 
+#: OSErrors of the user's machine, never of ganbench: a full disk or quota, no permission, a read-only file
+#: system, too many open files, a file too large or a name too long for the file system, a link loop
+ENVIRONMENT_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EMFILE", "ENFILE", "EFBIG", "ENAMETOOLONG", "ELOOP")
+    if hasattr(errno, name)
+)
+#: OSErrors that are the user's when they concern a path the user named (or a file inside it)
+PATH_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOTEMPTY})
+
+
+def users_os_error(e: OSError, args: argparse.Namespace | None) -> bool:
+    """Whether an OSError is the user's: their machine's (``ENVIRONMENT_ERRNOS``), or a missing file, a file
+    that is a folder or the like (``PATH_ERRNOS``) on a path named on the command line. Any other is a bug."""
+    if e.errno in ENVIRONMENT_ERRNOS:
+        return True
+    if e.errno not in PATH_ERRNOS or args is None:
+        return False
+    named = _named_paths(args)
+    for f in (e.filename, e.filename2):
+        if f is None or isinstance(f, int):
+            continue
+        path = os.path.abspath(os.fsdecode(f))
+        if any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in named):
+            return True
+    return False
+
+
+def _named_paths(args: argparse.Namespace) -> list[str]:
+    """Every argument that may be a path, made absolute (a PATH.py:CLASS spec counts by its file)."""
+    out: list[str] = []
+    for value in vars(args).values():
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (str, os.PathLike)) and str(v).strip():
+                v = os.fspath(v)
+                out.append(os.path.abspath(v))
+                if ".py:" in v:
+                    out.append(os.path.abspath(v.rsplit(":", 1)[0]))
+    return out
+
+
 def _user_error_line(e: BaseException) -> str:
     if isinstance(e, OSError):
         what = e.strerror or str(e) or type(e).__name__
         name = e.filename if e.filename is not None else ""
-        if isinstance(e, PermissionError) or e.errno in (30,):  # EROFS
+        if isinstance(e, PermissionError) or e.errno == errno.EROFS:
             what = f"{what} (cannot write or read here)"
-        if e.errno == 28:  # ENOSPC
+        if e.errno == errno.ENOSPC:
             what = f"{what} (the disk is full)"
         return f"{os.fsdecode(name) + ': ' if name != '' else ''}{what}"
     if isinstance(e, UnicodeError):
@@ -270,6 +312,7 @@ def _printable_streams() -> None:
 def _main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Exit codes: 0 done, 2 a user mistake (one line), 1 an internal error (one line and
     a log file), 3 diverged, 130/143 interrupted by SIGINT/SIGTERM (checkpoint saved); a closed pipe is quiet."""
+    args = None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -290,11 +333,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return 0
     except MemoryError:
         return _error("out of memory; use smaller sizes (--n, --eval-samples, --batch-size)")
-    except (OSError, ValueError, UnicodeError, OverflowError) as e:  # json.JSONDecodeError is a ValueError
+    except OSError as e:  # the user's machine (a full disk, no permission, …) or a path they named; else a bug
+        return _error(_user_error_line(e)) if users_os_error(e, args) else _internal_error(e)
+    except UnicodeError as e:  # a file or an argument that is not valid UTF-8
         return _error(_user_error_line(e))
     except SystemExit:
         raise
-    except Exception as e:
+    except Exception as e:  # a ValueError too: a mistake that is known is raised as UserError where it is known
         return _internal_error(e)
 
 
