@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from ..base import PRECISIONS, UserError
 from ..models import get_gan_entry
+from ..runfolder import CONFIG
 
 __all__ = [
     "TrainConfig",
@@ -237,7 +238,7 @@ def resumed_config(
 ) -> TrainConfig:
     """The saved run's config, extended by ``given``'s steps/epochs; any other differing option is an error
     (a value equal to the default counts as given only when it is in ``explicit``)."""
-    cfg = saved_train_config(saved, out / "config.json")
+    cfg = saved_train_config(saved, out / CONFIG)
     conflict = first_conflict(given, cfg, explicit)
     if conflict:
         name, new, old = conflict
