@@ -128,7 +128,10 @@ _LABELS = {
 
 def plan_runs(gan: str, batch_sizes: Sequence[int], seeds: Sequence[int], out: Path) -> list[tuple[int, int, Path]]:
     """(batch size, seed, run directory) for every run of the comparison, seeds outermost."""
-    return [(bs, seed, out / "runs" / f"{gan}-bs{bs}-seed{seed}") for seed in seeds for bs in batch_sizes]
+    from gans.families import folder_name
+
+    name = folder_name(gan)  # a PATH.py:CLASS spec must not become a path
+    return [(bs, seed, out / "runs" / f"{name}-bs{bs}-seed{seed}") for seed in seeds for bs in batch_sizes]
 
 
 def compare_batch(

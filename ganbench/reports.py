@@ -123,7 +123,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         )
         kw["steps_per_run"] = 2
     else:
-        out = args.out or os.path.join("runs", f"compare-{args.gan}-{time.strftime('%Y%m%d-%H%M%S')}")
+        from gans.families import folder_name
+
+        out = args.out or os.path.join("runs", f"compare-{folder_name(args.gan)}-{time.strftime('%Y%m%d-%H%M%S')}")
     _check_compare_out(Path(out))
     temporary = args.dry_run and args.out is None
     try:

@@ -19,6 +19,7 @@ import tempfile
 from typing import Any
 
 from gans.base import UserError
+from gans.families import folder_name
 
 from .cli import add_data_args, argv_of, gan_help, parse_overrides
 
@@ -157,7 +158,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         out = args.out or (
             tempfile.mkdtemp(prefix="ganbench-dry-")
             if args.dry_run
-            else os.path.join("runs", f"{args.gan}-{_timestamp()}")
+            else os.path.join("runs", f"{folder_name(args.gan)}-{_timestamp()}")
         )
         check_train_out(out)
         out = dctx.broadcast_object(out)  # one run directory: rank 0's name

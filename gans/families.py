@@ -22,7 +22,16 @@ from typing import Literal
 
 from .base import UserError
 
-__all__ = ["GROUP", "BUILTIN_DIST", "Spec", "entry_point_table", "family_names", "is_spec", "parse_spec"]
+__all__ = [
+    "GROUP",
+    "BUILTIN_DIST",
+    "Spec",
+    "entry_point_table",
+    "family_names",
+    "folder_name",
+    "is_spec",
+    "parse_spec",
+]
 
 #: the entry-point group families register under
 GROUP = "ganbench.gans"
@@ -75,6 +84,16 @@ def family_names() -> list[str]:
 def is_spec(text: str) -> bool:
     """True for ``PATH.py:CLASS`` and ``MODULE:CLASS`` (anything with a colon), False for a plain name."""
     return ":" in text
+
+
+def folder_name(gan: str) -> str:
+    """A family's name as a file or folder name: a registered name as it is; a spec (whose path would nest or
+    escape the folder) as its class name and a short hash of the spec, e.g. ``TinyGAN-3f2a9c1b``."""
+    if not is_spec(gan):
+        return gan
+    import hashlib
+
+    return f"{gan.rpartition(':')[2]}-{hashlib.sha256(gan.encode()).hexdigest()[:8]}"
 
 
 def parse_spec(text: str) -> Spec:

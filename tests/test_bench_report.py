@@ -163,6 +163,8 @@ def test_bench_report_reads_real_sweep_and_benchmark_files(tmp_path):
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root), "GANBENCH_CACHE": str(tmp_path / "cache")}
     env.pop("GANBENCH_INJECT_SLOWDOWN", None)
+    for key in [k for k in env if k.startswith("PYTEST_XDIST")]:  # else pytest-benchmark switches itself off
+        env.pop(key)
     storage = tmp_path / ".benchmarks"
     r = subprocess.run(
         [sys.executable, "-m", "pytest", str(root / "bench" / "test_steps.py"), "-p", "no:cacheprovider", "-q",

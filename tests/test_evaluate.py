@@ -53,7 +53,11 @@ def test_digits_held_out_real_is_healthy(digits):
     res = _eval_digits(digits, test)
     assert res.verdict.verdict == "healthy", res.verdict.sentence
     assert res.extractor == "classifier" and res.metrics["class_coverage"] == 1.0
-    assert res.metrics == res.ceiling  # the fakes *are* the held-out set
+    # the fakes *are* the held-out set (to float rounding: two feature passes over a loaded machine's threads
+    # have differed in FID's 7th digit, 16.30255694 against 16.30255549)
+    assert res.metrics.keys() == res.ceiling.keys()
+    for k, v in res.metrics.items():
+        assert v == pytest.approx(res.ceiling[k], rel=1e-6, abs=1e-9, nan_ok=True), k
     rec = res.to_record(step=5, epoch=0.5, wall_s=1.0)
     assert RECORD_KEYS <= set(rec) and rec["type"] == "eval" and rec["weights_hash"] == res.weights_hash
     assert set(rec["metrics"]) == {

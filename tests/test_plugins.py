@@ -204,6 +204,12 @@ def test_example_family_trains_sweeps_gates_and_compares(tmp_path, cache):
              cache=cache)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (out / "comparison.html").is_file() and (out / "comparison.json").is_file()
+    from gans.families import folder_name
+
+    name = folder_name(SPEC)  # a spec never becomes a path: the runs stay inside --out
+    assert name.startswith("TinyGAN-") and "/" not in name
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [f"{name}-bs16-seed0", f"{name}-bs32-seed0"]
+    assert not list(EXAMPLE.glob("*-bs*"))
 
 
 def test_installed_entry_point_works_like_a_builtin_name(tmp_path, cache):

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GANS = ["pattern1010", "mnist_mlp"]
 
 
+@pytest.mark.slow  # wall-clock ratios across three gate runs: needs the cores to itself (CI runs slow tests serially)
 def test_gate_passes_unchanged_and_fails_on_injected_slowdown(tmp_path, monkeypatch):
     monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("GANBENCH_INJECT_SLOWDOWN", raising=False)
