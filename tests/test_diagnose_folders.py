@@ -13,13 +13,6 @@ from PIL import Image
 from ganbench.cli import main
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GANBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "ganbench-cache"))
-        yield
-
-
 @pytest.fixture(scope="module")
 def class_folders(tmp_path_factory):
     """scikit-learn's digits at 28×28 saved as ``class{k}_{i}.png``: names sort by class, as exported sets do."""

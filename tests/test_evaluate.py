@@ -28,13 +28,6 @@ RECORD_KEYS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GANBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "ganbench-cache"))
-        yield
-
-
 @pytest.fixture(scope="module")
 def digits():
     data = load_data("digits", (1, 28, 28))
