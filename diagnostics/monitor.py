@@ -27,7 +27,7 @@ import torch
 from gans.base import UserError
 from gans.training.stream import ScalarStream
 
-from .equilibrium import VERDICTS, EquilibriumThresholds, EquilibriumTracker, VerdictSpan
+from .equilibrium import EquilibriumThresholds, EquilibriumTracker, VerdictSpan
 
 __all__ = ["EquilibriumMonitor", "EquilibriumVerdict"]
 
@@ -123,7 +123,6 @@ class EquilibriumMonitor:
         """Every verdict so far, oldest first (each with the step it began)."""
         return [EquilibriumVerdict.of(s, self.logs, 0) for s in self.tracker.spans]
 
-    STATES = VERDICTS
 
 
 def _mean(value: Any, arg: str, *, sigmoid: bool = False) -> torch.Tensor:
