@@ -92,3 +92,9 @@ if __name__ == "__main__":
 
     faulthandler.dump_traceback_later(400, exit=True)  # a hung collective fails the test with stacks
     main_worker(Path(sys.argv[1]), sys.argv[2])
+    faulthandler.cancel_dump_traceback_later()
+    from gans.training.distributed import leave_group
+
+    # leave the process group before the interpreter ends: torch's gloo threads torn down at exit with the group
+    # still alive aborted rank 0 once ("terminate called without an active exception", exit -6)
+    leave_group()
