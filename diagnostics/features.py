@@ -12,6 +12,7 @@
 ``inception``      torchmetrics' 2048-d InceptionV3 (``NoTrainInceptionV3``, torch-fidelity's FID
                    weights) — only when torch-fidelity is installed and the weights are already on
                    disk (``$GANBENCH_INCEPTION_WEIGHTS`` or the torch hub cache). Never downloads.
+                   The network and the weights' lookup are in :mod:`diagnostics.inception`.
 ``contrastive``    a small SimCLR-style encoder trained on the real images themselves (no labels, no
                    download; ≈ 20 s once per real set, cached by the images' hash, with a progress
                    bar): the default for *unlabelled* images (photos, celeba-h5, image-folder,
@@ -43,7 +44,6 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from gans.base import UserError, atomic_write_json, cache_dir, unknown_name
 from gans.cache import load_checked, save_checked
 
+from .inception import INCEPTION_WEIGHTS_ENV, INCEPTION_WEIGHTS_FILE, build_inception, inception_available
 from .metrics import module_weights_hash
 
 __all__ = [
@@ -72,8 +73,6 @@ __all__ = [
     "RAW_MAX_DIM",
 ]
 
-INCEPTION_WEIGHTS_ENV = "GANBENCH_INCEPTION_WEIGHTS"
-INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's FID weights
 RAW_MAX_DIM = 4096  # raw features beyond this make the D×D FID covariance impractical
 
 
@@ -569,76 +568,14 @@ def _contrastive(data, *, shape, device, real=None) -> FeatureExtractor:
 
 
 # --------------------------------------------------------------------------------------------
-# inception (never downloads)
-
-
-def inception_available() -> bool:
-    """True when torch-fidelity is importable and its FID weights file is on disk (never downloads)."""
-    import importlib.util
-
-    if importlib.util.find_spec("torch_fidelity") is None:
-        return False
-    try:
-        return _inception_weights_path() is not None
-    except UserError:
-        return False
-
-
-def _inception_weights_path() -> Path | None:
-    env = os.environ.get(INCEPTION_WEIGHTS_ENV)
-    if env:
-        p = Path(env)
-        if not p.is_file():
-            raise UserError(
-                f"${INCEPTION_WEIGHTS_ENV}={env}: no such file; point it at torch-fidelity's {INCEPTION_WEIGHTS_FILE}"
-            )
-        return p
-    p = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_FILE
-    return p if p.is_file() else None
-
-
-class _InceptionAdapter(nn.Module):
-    """[0, 1] float images (any channels/size) → uint8 RGB → NoTrainInceptionV3's 2048-d pool."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-        self.num_features = 2048
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        x = (x.clamp(0, 1) * 255).round().to(torch.uint8)
-        return self.net(x).reshape(x.shape[0], -1)
+# inception (never downloads; the network is in diagnostics/inception.py)
 
 
 @register_extractor("inception", "torchmetrics' 2048-d InceptionV3 (weights must already be on disk)")
 def _inception(data, *, shape, device, real=None) -> FeatureExtractor:
     if shape is not None and len(shape) != 3:
         raise UserError(f"inception features need images (C, H, W); got samples of shape {shape}")
-    try:
-        import torch_fidelity  # noqa: F401
-    except ImportError:
-        raise UserError(
-            "the inception extractor needs torch-fidelity (pip install 'ganbench[inception]') and its FID weights file "
-            f"{INCEPTION_WEIGHTS_FILE} on disk (set ${INCEPTION_WEIGHTS_ENV}=PATH or put it in "
-            f"{Path(torch.hub.get_dir()) / 'checkpoints'}); "
-            "ganbench never downloads it — or use --features classifier/random-conv"
-        ) from None
-    path = _inception_weights_path()
-    if path is None:
-        raise UserError(
-            f"InceptionV3 weights not found: put torch-fidelity's {INCEPTION_WEIGHTS_FILE} in "
-            f"{Path(torch.hub.get_dir()) / 'checkpoints'} "
-            f"or set ${INCEPTION_WEIGHTS_ENV}=PATH (ganbench never downloads); or use --features classifier/random-conv"
-        )
-    from torchmetrics.image.fid import NoTrainInceptionV3
-
-    net = NoTrainInceptionV3(
-        name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path)
-    )
-    m = _InceptionAdapter(net).to(device)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    m, digest, path = build_inception(device)
     return FeatureExtractor(
         "inception", m, weights_hash=digest, input_shape=shape, info={"weights": str(path)}, batch_size=64
     )
