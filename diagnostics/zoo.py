@@ -202,6 +202,7 @@ class ZooRow:
     quality: str
     sentence: str
     seconds: float
+    seed: int = 0
 
     @property
     def agrees(self) -> bool:
@@ -228,7 +229,8 @@ def run_path(
     """Score every case of one feature path.
 
     ``labelled``/``unlabelled``: ``data`` is a labelled image ``gans.data.Data``; its train split
-    gives the reference (``n_ref``) and the pool, its test split the held-out set (≤ n).
+    gives the reference (``n_ref``, at most half the split) and the pool, its test split the held-out set (≤ n;
+    the fakes have as many samples).
     ``2d-mixture``/``2d-found``: ``mixture`` names the toy, scored with and without ``--mixture``.
     """
     from .evaluate import evaluate_samples
@@ -236,6 +238,7 @@ def run_path(
 
     rows: list[ZooRow] = []
     if path in ("labelled", "unlabelled"):
+        n_ref = min(n_ref, data.n_train // 2)  # the rest of the train split is the pool the fakes are built from
         x_tr, y_tr = data.real(data.n_train, "train", seed=0)
         n_te = min(n, int(data.info.get("n_test", 0)))
         x_te, _ = data.real(n_te, "test", seed=0)
@@ -253,7 +256,7 @@ def run_path(
             res = evaluate_samples(ref, x_te, fake, extractor=ex, seed=seed)
             rows.append(
                 ZooRow(path, source, case, res.verdict.verdict, res.quality.verdict, res.verdict.sentence,
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, seed)
             )
             if progress:
                 progress(_row_line(rows[-1]))
@@ -278,7 +281,7 @@ def run_path(
         )
         rows.append(
             ZooRow(path, mixture, case, res.verdict.verdict, res.quality.verdict, res.verdict.sentence,
-                   time.perf_counter() - t0)
+                   time.perf_counter() - t0, seed)
         )
         if progress:
             progress(_row_line(rows[-1]))
@@ -288,7 +291,7 @@ def run_path(
 def _row_line(r: ZooRow) -> str:
     mark = "ok " if r.agrees else "XX "
     return (
-        f"{mark}{r.path:<11}{r.source:<14}{r.case.name:<16} collapse {r.collapse:<9} (want "
+        f"{mark}{r.path:<11}{r.source:<14}s{r.seed:<3}{r.case.name:<16} collapse {r.collapse:<9} (want "
         f"{_expected(r.case, 'collapse'):<16}) quality {r.quality:<4} (want {_expected(r.case, 'quality')})"
         f"  {r.seconds:.1f}s"
     )

@@ -12,6 +12,13 @@ __all__ = ["add_commands", "cmd_zoo"]
 PATHS = ("labelled", "unlabelled", "2d-mixture", "2d-found")
 
 
+class _OneSeed(argparse.Action):
+    """``--seed N``: the same as ``--seeds N``."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        setattr(namespace, self.dest, [values])
+
+
 def add_commands(sub: Any) -> None:
     p = sub.add_parser(
         "zoo",
@@ -22,11 +29,25 @@ def add_commands(sub: Any) -> None:
         "agreement and every unambiguous case right), 1 below those floors, 2 bad input.",
     )
     p.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated subset of {', '.join(PATHS)}")
-    p.add_argument("--data", default="digits", help="labelled image data set for the image paths (default digits)")
+    p.add_argument(
+        "--data", default="digits",
+        help="labelled image data set for the image paths: digits (default), glyphs, fashion-mnist, mnist; the "
+        "unlabelled path never reads its labels except to build the class cases",
+    )
     p.add_argument("--data-root", metavar="PATH", help="where --data lives (mnist, fashion-mnist)")
-    p.add_argument("--n", type=int, default=120, help="fake samples per case (default 120)")
-    p.add_argument("--n-ref", type=int, default=700, help="real reference samples (default 700)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the case draws (default 0)")
+    p.add_argument(
+        "--n", type=int, default=120,
+        help="fake samples per case (default 120); image paths compare at most the data set's test split (digits: 360)",
+    )
+    p.add_argument(
+        "--n-ref", type=int, default=700,
+        help="real reference samples (default 700); at most half the train split, the rest builds the fakes",
+    )
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], metavar="SEED",
+        help="seeds of the case draws, each scored in turn (default 0); the tables count every seed's cases",
+    )
+    p.add_argument("--seed", type=int, dest="seeds", action=_OneSeed, metavar="SEED", help="the same as --seeds SEED")
     p.set_defaults(func=cmd_zoo)
 
 
@@ -49,11 +70,12 @@ def cmd_zoo(args: argparse.Namespace) -> int:
     ok = True
     for path in paths:
         rows = []
-        if path in ("labelled", "unlabelled"):
-            rows = run_path(path, data=data, n=args.n, n_ref=args.n_ref, seed=args.seed, progress=print)
-        else:
-            for mixture in ("ring8", "grid25"):
-                rows += run_path(path, mixture=mixture, n=args.n, n_ref=args.n_ref, seed=args.seed, progress=print)
+        for seed in args.seeds:
+            if path in ("labelled", "unlabelled"):
+                rows += run_path(path, data=data, n=args.n, n_ref=args.n_ref, seed=seed, progress=print)
+            else:
+                for mixture in ("ring8", "grid25"):
+                    rows += run_path(path, mixture=mixture, n=args.n, n_ref=args.n_ref, seed=seed, progress=print)
         overall, unamb = agreement(rows)
         print(f"\n== {path}: {overall:.0%} agreement, {unamb:.0%} on the unambiguous cases ==")
         print("collapse:\n" + confusion(rows, "collapse"))
