@@ -9,34 +9,9 @@ smaller than the fake set, the fakes are scored on a random subset of that size,
 result says so. FID and KID get bootstrap intervals (``BOOTSTRAP`` resamples, 5th–95th
 percentile) for the fakes and for the ceiling; ``seed`` changes every draw.
 
-=================  ======================================================  =========================
-key                what                                                    applies to
-=================  ======================================================  =========================
-fid                Fréchet distance of Gaussian fits (features)            always
-kid                unbiased KID (cubic polynomial kernel MMD²); above      always
-                   ``KID_EXACT_MAX`` samples the mean over ``KID_SUBSETS``
-                   subsets of ``KID_SUBSET_SIZE`` (torch-fidelity's
-                   protocol), so no m × m kernel matrix is formed
-diversity          mean pairwise feature distance, fake / real reference   always
-duplicates         share of samples with a near-identical twin in the set  always
-class_coverage     fraction of classes covered by confident predictions    classifier features
-class_kl           KL(fake ‖ real) of confident predicted-class histograms classifier features
-precision/recall/  PRDC, k = 5 (Naeem et al. 2020)                         always
-density/coverage
-ndb, ndb_js        NDB/K (fraction of k-means bins that differ, α=0.05)    always
-                   and the bins' JS divergence (nats)
-modes, mode_kl,    modes captured (known mixture: ≥ 1 % of samples within  2-D data (``--mixture``
-high_quality       3σ; otherwise modes found by clustering the real set)   or found modes)
-                   and the share of samples near a mode
-sharpness          mean |Laplacian| of the images (blur/noise cue)         images
-memorised          share of samples closer to their nearest reference      always
-                   (training) sample than 95 % of held-out samples are
-                   (``MEMO_QUANTILE``): ~5 % for new samples, 100 % for
-                   copies of the training set
-largest_bin        share of the set in its most-populated NDB bin (k-means always
-                   of the real features): near-identical samples put
-                   (almost) all of their mass in one bin
-=================  ======================================================  =========================
+The metrics, their directions, units and where each applies are one table, the registry
+(:mod:`diagnostics.metric_registry`; README's metrics table is rendered from it): the built-in ones are computed
+here in groups (:func:`_scores`), and every spec with a ``compute`` function is called on each set as well.
 
 Above ``NN_MAX`` (10,000) samples per set, the nearest-neighbour scores (PRDC, duplicates, memorised) read a
 fixed seeded subset of ``NN_MAX`` per set, and KID averages subsets; FID, NDB and the clusters read every
@@ -54,7 +29,6 @@ identity, the real samples' bytes, the fake-set size and the seed.
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,9 +38,18 @@ import torch
 from gans.base import UserError, cache_dir
 from gans.cache import load_checked, save_checked
 
+from . import metric_registry as registry
 from . import metrics as M
 from .features import FeatureExtractor, get_extractor
-from .metrics.fid import _sqrt_psd, _sym
+from .metric_registry import MetricInput
+from .metrics import intervals as IV
+from .metrics.fid import _sqrt_psd
+from .metrics.intervals import kid as _kid
+from .metrics.neighbours import histogram_kl as _kl
+from .metrics.neighbours import nn_distances as _nn_dist
+from .metrics.neighbours import nn_distances_to as _nn_to
+from .metrics.neighbours import sharpness
+from .metrics.neighbours import two_histogram_p as _two_sample_p
 from .verdicts import (
     CollapseThresholds,
     CollapseVerdict,
@@ -195,19 +178,7 @@ def _bytes_hash(t: torch.Tensor) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Cues computed in data space
-
-
-def sharpness(x: torch.Tensor) -> float | None:
-    """Mean absolute 4-neighbour Laplacian of images (N, C, H, W) in [0, 1]; None for vectors.
-
-    Blur lowers it, pixel noise raises it: the quality verdict compares it with the real images'.
-    """
-    if x.ndim != 4 or x.shape[-1] < 3 or x.shape[-2] < 3:
-        return None
-    g = x.float().mean(dim=1)
-    lap = 4 * g[:, 1:-1, 1:-1] - g[:, :-2, 1:-1] - g[:, 2:, 1:-1] - g[:, 1:-1, :-2] - g[:, 1:-1, 2:]
-    return float(lap.abs().mean())
+# Which rows the nearest-neighbour scores read
 
 
 def _nn_subset(x: torch.Tensor) -> torch.Tensor:
@@ -215,37 +186,6 @@ def _nn_subset(x: torch.Tensor) -> torch.Tensor:
     if x.shape[0] <= NN_MAX:
         return x
     return x[torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(NN_MAX))[:NN_MAX]]
-
-
-def _nn_dist(x: torch.Tensor) -> torch.Tensor:
-    """Distance from each row to its nearest other row (float64, blockwise)."""
-    x = x.double()
-    n = x.shape[0]
-    out = torch.empty(n, dtype=torch.float64)
-    rows = max(1, 2**22 // max(1, n))
-    for s in range(0, n, rows):
-        d = torch.cdist(x[s : s + rows], x)
-        idx = torch.arange(d.shape[0])
-        d[idx, idx + s] = math.inf
-        out[s : s + rows] = d.min(dim=1).values
-    return out
-
-
-def _nn_to(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Distance from each row of ``a`` to its nearest row of ``b`` (float64, blockwise: O(block) memory)."""
-    a, b = a.double(), b.double()
-    out = torch.empty(a.shape[0], dtype=torch.float64)
-    rows = max(1, 2**22 // max(1, b.shape[0]))
-    for s in range(0, a.shape[0], rows):
-        out[s : s + rows] = torch.cdist(a[s : s + rows], b).min(dim=1).values
-    return out
-
-
-def _kl(p: torch.Tensor, q: torch.Tensor, eps: float = 1e-6) -> float:
-    k = p.shape[0]
-    p = (p.double() / max(1.0, float(p.sum())) + eps) / (1 + k * eps)
-    q = (q.double() / max(1.0, float(q.sum())) + eps) / (1 + k * eps)
-    return max(0.0, float((p * (p / q).log()).sum()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -316,23 +256,12 @@ def _scores(
     sh = sharpness(x)
     if sh is not None:
         out["sharpness"] = sh
+    given = MetricInput(x, feats, ref["features"], probs, ref["probs"], ex.num_classes)
+    for spec in registry.computed():  # every other registered metric: its own compute function
+        value = spec.compute(given)
+        if value is not None:
+            out[spec.name] = float(value)
     return out
-
-
-def _two_sample_p(a: torch.Tensor, b: torch.Tensor) -> float:
-    """p-value of Pearson's χ² test that two histograms (counts over the same bins) share one distribution:
-    the 2 × K contingency table without continuity correction, as ``scipy.stats.chi2_contingency(table,
-    correction=False)`` computes it (tested against it); the survival function of χ²(K − 1) is the regularised
-    upper incomplete gamma Q((K − 1)/2, X²/2)."""
-    keep = (a + b) > 0
-    k = int(keep.sum())
-    if k < 2:
-        return 1.0
-    table = torch.stack([a[keep], b[keep]]).double()
-    expected = table.sum(1, keepdim=True) * table.sum(0, keepdim=True) / table.sum()
-    x2 = float(((table - expected) ** 2 / expected).sum())
-    f64 = torch.float64
-    return float(torch.special.gammaincc(torch.tensor((k - 1) / 2.0, dtype=f64), torch.tensor(x2 / 2.0, dtype=f64)))
 
 
 def _cluster_bins(m: int) -> int:
@@ -350,87 +279,18 @@ def _captured(counts: torch.Tensor, shares: torch.Tensor, n: int) -> float:
     return float((counts.double() >= torch.clamp(CAPTURE_SHARE * shares * n, min=1.0)).sum())
 
 
-def _kid_parts(ref: dict[str, Any], feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The kernel matrix of a set and its kernel column sums against the reference (for KID)."""
-    f = feats.double()
-    return M.polynomial_kernel(f, f), M.polynomial_kernel(ref["kid_ref"], f).sum(dim=0)
-
-
-def _kid(
-    ref: dict[str, Any], feats: torch.Tensor, counts: torch.Tensor | None = None, parts: tuple | None = None
-) -> float:
-    """Unbiased KID of ``feats`` (optionally weighted by bootstrap ``counts``) against the reference.
-
-    With counts, pairs that repeat one original sample are left out of the within-set term, so a
-    bootstrap draw stays an unbiased U-statistic (see :func:`diagnostics.metrics.mmd2_unbiased`).
-    """
-    k_ff, rf_sum = parts if parts is not None else _kid_parts(ref, feats)
-    n_r = ref["kid_ref"].shape[0]
-    c = torch.ones(k_ff.shape[0], dtype=torch.float64) if counts is None else counts.double()
-    m = float(c.sum())
-    pairs = m * m - float((c * c).sum())
-    within = float((c @ k_ff @ c - (c * c * k_ff.diagonal()).sum()) / max(pairs, 1.0))
-    cross = float(rf_sum @ c) / (n_r * m)
-    return ref["kid_rr"] + within - 2.0 * cross
-
-
 def _kid_subsets(ref: dict[str, Any], feats: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """KID of ``KID_SUBSETS`` random subsets of ``KID_SUBSET_SIZE`` reference and ``feats`` rows (torch-fidelity's
-    protocol for large sets): memory O(subset²) whatever the set sizes."""
-    g = torch.Generator().manual_seed(seed)
-    r, f = ref["features"], feats.double()
-    vals = []
-    for _ in range(KID_SUBSETS):
-        a = r[torch.randperm(r.shape[0], generator=g)[:KID_SUBSET_SIZE]]
-        b = f[torch.randperm(f.shape[0], generator=g)[:KID_SUBSET_SIZE]]
-        k = M.polynomial_kernel
-        vals.append(M.mmd2_unbiased(k(a, a), k(b, b), k(a, b)))
-    return torch.tensor(vals, dtype=torch.float64)
-
-
-def _fid_weighted(ref: dict[str, Any], feats: torch.Tensor, counts: torch.Tensor) -> float:
-    f = feats.double()
-    c = counts.double()
-    m = float(c.sum())
-    mu = (c @ f) / m
-    cov = ((f * c.unsqueeze(1)).transpose(0, 1) @ f - m * torch.outer(mu, mu)) / (m - 1)
-    root = ref["sigma_root"]
-    tr = torch.linalg.eigvalsh(_sym(root @ cov @ root)).clamp_min(0).sqrt().sum()
-    val = (ref["mu"] - mu).square().sum() + torch.trace(ref["sigma"]) + torch.trace(cov) - 2 * tr
-    return max(float(val), 0.0)
+    """KID of ``KID_SUBSETS`` random subsets of ``KID_SUBSET_SIZE`` reference and ``feats`` rows."""
+    return IV.kid_subsets(ref, feats, subsets=KID_SUBSETS, size=KID_SUBSET_SIZE, seed=seed)
 
 
 def _bootstrap(
     ref: dict[str, Any], pools: list[torch.Tensor], m: int, reps: int, g: torch.Generator, points: dict[str, float]
 ) -> dict:
-    """FID/KID 90 % intervals from ``reps`` resamples (with replacement) of ``m`` rows of the pools.
-
-    Resampling with replacement repeats samples, which biases FID upwards; the percentile interval
-    is therefore shifted by (point estimate − bootstrap median), so that it is centred where the
-    estimate is (FID clipped at 0).
-    """
-    fids, kids = [], []
-    subsets = max(p.shape[0] for p in pools) > KID_EXACT_MAX  # no m × m kernel: KID's interval from its subsets
-    parts = [None if subsets else _kid_parts(ref, p) for p in pools]
-    for r in range(reps):
-        pool = pools[r % len(pools)]
-        idx = torch.randint(pool.shape[0], (m,), generator=g)
-        counts = torch.bincount(idx, minlength=pool.shape[0])
-        fids.append(_fid_weighted(ref, pool, counts))
-        if not subsets:
-            kids.append(_kid(ref, pool, counts, parts[r % len(pools)]))
-
-    def iv(v: list[float], key: str) -> list[float]:
-        t = torch.tensor(v, dtype=torch.float64)
-        shift = points[key] - float(t.median())
-        lo, hi = float(torch.quantile(t, 0.05)) + shift, float(torch.quantile(t, 0.95)) + shift
-        return [max(lo, 0.0), max(hi, 0.0)] if key == "fid" else [lo, hi]
-
-    if subsets:
-        vals = torch.cat([_kid_subsets(ref, p) for p in pools])
-        half = 1.645 * float(vals.std()) / math.sqrt(vals.shape[0])
-        return {"fid": iv(fids, "fid"), "kid": [points["kid"] - half, points["kid"] + half]}
-    return {"fid": iv(fids, "fid"), "kid": iv(kids, "kid")}
+    """FID/KID 90 % intervals (:func:`diagnostics.metrics.intervals.bootstrap`); KID over subsets above
+    ``KID_EXACT_MAX`` samples."""
+    large = max(p.shape[0] for p in pools) > KID_EXACT_MAX
+    return IV.bootstrap(ref, pools, m, reps, g, points, subset_kid=(lambda p: _kid_subsets(ref, p)) if large else None)
 
 
 _REF_MEMO: dict[str, dict[str, Any]] = {}  # reference sets of this process (the zoo, evaluations during training)
@@ -472,20 +332,12 @@ def _reference(
     ex: FeatureExtractor, tr: torch.Tensor, te: torch.Tensor, mixture: str | None, use_cache: bool, *, m: int,
     seed: int, thresholds: CollapseThresholds,
 ) -> dict[str, Any]:
-    """Above ``NN_MAX`` (10,000) samples per set, the nearest-neighbour scores (PRDC, duplicates, memorised) read a
-fixed seeded subset of ``NN_MAX`` per set, and KID averages subsets; FID, NDB and the clusters read every
-sample. So 50,000 against 50,000 needs no N × N matrix and no N² pass over pairs.
-
-When a set has no more samples than the features have dimensions (N ≤ D), the covariance behind FID is
-singular and FID is biased high: the result's notes say so (Inception's 2,048 dimensions need more than
-2,000 samples).
-
-Everything that depends only on the real sets (and the fake-set size and seed), cached on disk."""
+    """Everything that depends only on the real sets (and the fake-set size and seed), cached on disk."""
     path = None
     if use_cache:
         key = hashlib.sha256(
             f"{_CACHE_VERSION}|{ex.identity()}|{_bytes_hash(tr)}|{_bytes_hash(te)}|{mixture}|{m}|{seed}|"
-            f"{thresholds}".encode()
+            f"{thresholds}|{registry.registry_key()}".encode()
         ).hexdigest()[:24]
         path = cache_dir() / "real_stats" / f"{ex.name}-n{tr.shape[0]}-m{m}-{key}.pt"
         blob = load_checked(path, "real-data statistics")  # content hash checked; a damaged entry is recomputed

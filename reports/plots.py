@@ -15,6 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from diagnostics import metric_registry as registry  # noqa: E402
+
 from .load import RunData  # noqa: E402
 
 __all__ = [
@@ -58,32 +60,12 @@ LN2 = math.log(2.0)
 # Per-term loss at the equilibrium D = 1/2 everywhere: BCE −ln ½ = ln 2; least squares (½)² = 0.25.
 EQUILIBRIUM_REFERENCE = {"bce": (LN2, "ln 2 ≈ 0.693 (D = ½)"), "mse": (0.25, "0.25 (D = ½)")}
 
-METRIC_LABELS = {  # name → (axis label with unit, better: "lower" / "higher" / "target" (the real data's) / None)
-    "fid": ("FID (feature units², lower is better)", "lower"),
-    "kid": ("KID (feature units², lower is better)", "lower"),
-    "diversity": ("diversity (ratio to real, 1 = real)", "target"),
-    "duplicates": ("near-duplicates (fraction, lower is better)", "lower"),
-    "class_coverage": ("class coverage (fraction of classes)", "higher"),
-    "class_kl": ("class KL (nats, lower is better)", "lower"),
-    "class_max_share": ("largest class share (fraction, real ≈ 1/classes)", "target"),
-    "precision": ("precision (fraction)", "higher"),
-    "recall": ("recall (fraction)", "higher"),
-    "density": ("density (ratio, ≈1 = real)", "target"),
-    "coverage": ("coverage (fraction)", "higher"),
-    "ndb": ("NDB (fraction of bins differing)", "lower"),
-    "ndb_js": ("NDB JS divergence (nats)", "lower"),
-    "modes": ("modes covered (count)", "higher"),
-    "high_quality": ("high-quality samples (fraction)", "higher"),
-    "mode_kl": ("mode KL (nats, lower is better)", "lower"),
-    "clusters": ("real clusters captured (fraction)", "higher"),
-    "cluster_kl": ("cluster KL (nats, lower is better)", "lower"),
-    "cluster_tv": ("cluster total variation (fraction, lower is better)", "lower"),
-    "cluster_p": ("cluster two-sample p-value (not a quality ranking)", None),
-    "sharpness": ("sharpness (mean |Laplacian|, real = target)", "target"),
-}
+# name → (axis label with unit, better: "lower" / "higher" / "target" (the real data's) / None): a view of the
+# metric registry (diagnostics.metric_registry), kept for callers that read the old table
+METRIC_LABELS = {s.name: (s.label, s.direction) for s in registry.specs()}
 # where a "target" measure has no real-data ceiling in the runs: ratios to the real data aim at 1; others
 # (a largest class share, a sharpness) have no target without the real data, so they are not ranked
-DEFAULT_TARGET = {"diversity": 1.0, "density": 1.0}
+DEFAULT_TARGET = {s.name: s.default_target for s in registry.specs() if s.default_target is not None}
 
 X_LABELS = {"step": "training step (steps)", "epoch": "epoch (passes over the data)", "wall_s": "wall-clock time (s)"}
 
@@ -207,7 +189,7 @@ def quality_plot(run: RunData, metrics: Sequence[str] | None = None) -> bytes | 
                 ax.plot(cx, cy, "--", color="#2e7d32", lw=1.3, label="real-data ceiling")
         ax.set_title(m)
         ax.set_xlabel(X_LABELS["step"])
-        ax.set_ylabel(METRIC_LABELS.get(m, (m, ""))[0], fontsize=10)
+        ax.set_ylabel(registry.label(m), fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=9)
     for j in range(len(names), nrows * ncols):

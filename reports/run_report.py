@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from diagnostics import metric_registry as registry
+
 from . import plots
 from .html import H, Markup, check_page_target, img_png, join, page, section, table, verdict_badge, write_page
 from .load import RunData, load_run
@@ -25,7 +27,11 @@ RUN_SECTIONS = ("config", "losses", "discriminator", "quality", "samples", "verd
 
 def pick_samples(run: RunData, k: int = 6) -> list[tuple[int, Path]]:
     """Up to ``k`` sample grids spread evenly over training, first and last included."""
-    s = run.samples
+    return spread_samples(run.samples, k)
+
+
+def spread_samples(s: list[tuple[int, Path]], k: int) -> list[tuple[int, Path]]:
+    """Up to ``k`` of the (step, grid) pairs ``s``, spread evenly, first and last included."""
     if len(s) <= k:
         return list(s)
     idx = sorted({round(i * (len(s) - 1) / (k - 1)) for i in range(k)})
@@ -154,7 +160,7 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
                 m,
                 with_iv((last.get("metrics") or {}).get(m), "fake", m),
                 with_iv((last.get("ceiling") or {}).get(m), "ceiling", m),
-                plots.METRIC_LABELS.get(m, (m, ""))[0],
+                registry.label(m),
             )
             for m in names
         ]
@@ -256,11 +262,14 @@ def build_run_report(run_dir: str | os.PathLike | RunData, *, max_grids: int = 6
     )
 
 
-def write_run_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, *, force: bool = False) -> Path:
+def write_run_report(
+    run_dir: str | os.PathLike | RunData, out: str | os.PathLike | None = None, *, force: bool = False
+) -> Path:
     """Write the report (default ``RUN_DIR/report.html``) atomically; returns its path.
 
     A file ganbench did not write is replaced only with ``force``; a run's own files never.
     """
-    out = Path(out) if out is not None else Path(run_dir) / "report.html"
+    folder = run_dir.path if isinstance(run_dir, RunData) else run_dir
+    out = Path(out) if out is not None else Path(folder) / "report.html"
     check_page_target(out, force=force)
     return write_page(out, build_run_report(run_dir), force=force)
