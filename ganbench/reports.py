@@ -139,11 +139,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             shutil.rmtree(out, ignore_errors=True)
     el = time.perf_counter() - t0
     if args.json:
-        print(json.dumps({"out": str(out), "conclusion": comp["conclusion"]["text"], "elapsed_s": el}, indent=2))
+        print(json.dumps({"out": str(out), "conclusion": comp.conclusion.text, "elapsed_s": el}, indent=2))
     else:
-        c = comp["conclusion"]
-        print(c["headline"])
-        for s in c["summary"]:
+        c = comp.conclusion
+        print(c.headline)
+        for s in c.summary:
             print("  " + s)
         if temporary:
             print(f"dry run: reports built in a temporary folder, now removed ({el:.0f} s)")

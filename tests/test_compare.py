@@ -44,14 +44,14 @@ def _pair(tmp_path, fid96, fid512, cov96=0.5, cov512=0.5, seed=0, tag="a"):
 def test_conclusion_flips_when_the_data_does(tmp_path):
     c1 = build_comparison(_pair(tmp_path, fid96=40.0, fid512=80.0, cov96=0.8, cov512=0.4, tag="x"))
     c2 = build_comparison(_pair(tmp_path, fid96=80.0, fid512=40.0, cov96=0.4, cov512=0.8, tag="y"))
-    j1, j2 = c1["conclusion"]["judged"], c2["conclusion"]["judged"]
-    assert j1["fid at_equal_epochs"]["winner"] == 96 and j2["fid at_equal_epochs"]["winner"] == 512
-    assert j1["coverage at_equal_epochs"]["winner"] == 96 and j2["coverage at_equal_epochs"]["winner"] == 512
-    assert "batch 96 gave the better samples at equal epochs on 2 of 2" in c1["conclusion"]["headline"]
-    assert "batch 512 gave the better samples at equal epochs on 2 of 2" in c2["conclusion"]["headline"]
-    assert c1["conclusion"]["text"] != c2["conclusion"]["text"]
+    j1, j2 = c1.conclusion.judged, c2.conclusion.judged
+    assert j1["fid at_equal_epochs"].winner == 96 and j2["fid at_equal_epochs"].winner == 512
+    assert j1["coverage at_equal_epochs"].winner == 96 and j2["coverage at_equal_epochs"].winner == 512
+    assert "batch 96 gave the better samples at equal epochs on 2 of 2" in c1.conclusion.headline
+    assert "batch 512 gave the better samples at equal epochs on 2 of 2" in c2.conclusion.headline
+    assert c1.conclusion.text != c2.conclusion.text
     # by how much: FID 40 vs 80 is 50 % lower; coverage 0.8 vs 0.4 is 100 % higher
-    s = c1["conclusion"]["sentences"]
+    s = c1.conclusion.sentences
     assert any(
         x.startswith("fid at equal epochs (6): batch 96 was better — 40.0 vs 80.0 for batch 512 (50% lower)") for x in s
     ), s
@@ -59,21 +59,21 @@ def test_conclusion_flips_when_the_data_does(tmp_path):
         "coverage at equal epochs (6): batch 96 was better — 0.800 vs 0.400 for batch 512 (100% higher)" in x for x in s
     ), s
     # throughput: 2400 vs 900 images/s = 2.67×
-    assert j1["images_per_s"]["winner"] == 512
+    assert j1["images_per_s"].winner == 512
     assert any("2.67× as many" in x for x in s)
     # the notes' loss claim is stated as numbers
-    assert "final G loss batch 96: 2.00, batch 512: 3.00" in " ".join(c1["conclusion"]["summary"])
+    assert "final G loss batch 96: 2.00, batch 512: 3.00" in " ".join(c1.conclusion.summary)
 
 
 def test_equal_wall_time_point_and_eval_pauses(tmp_path):
     # batch 512 is 4x faster per image; T = batch 512's last eval; batch 96 contributes its eval nearest T
     runs = _pair(tmp_path, fid96=30.0, fid512=60.0)
     c = build_comparison(runs)
-    s96, s512 = sorted(c["runs"], key=lambda s: s["batch_size"])
-    assert c["equal_train_wall_s"] == pytest.approx(s512["evals"][-1]["train_wall_s"])
-    T = c["equal_train_wall_s"]
-    want = min(s96["evals"], key=lambda e: abs(e["train_wall_s"] - T))
-    assert s96["at_equal_wall"]["step"] == want["step"]
+    s96, s512 = sorted(c.runs, key=lambda s: s.batch_size)
+    assert c.equal_train_wall_s == pytest.approx(s512.evals[-1].train_wall_s)
+    T = c.equal_train_wall_s
+    want = min(s96.evals, key=lambda e: abs(e.train_wall_s - T))
+    assert s96.at_equal_wall.step == want.step
     # evaluation pauses (eval_time records) are excluded from training wall time
     r = write_synthetic_run(
         tmp_path / "paused",
@@ -84,24 +84,24 @@ def test_equal_wall_time_point_and_eval_pauses(tmp_path):
         eval_pause_s=50.0,
     )
     c = build_comparison([r, runs[1]])
-    sp = [s for s in c["runs"] if s["batch_size"] == 96][0]
-    assert sp["evals"][-1]["train_wall_s"] == pytest.approx(s96["evals"][-1]["train_wall_s"], rel=1e-6)
-    assert sp["evals"][-1]["wall_s"] > sp["evals"][-1]["train_wall_s"] + 49
+    sp = [s for s in c.runs if s.batch_size == 96][0]
+    assert sp.evals[-1].train_wall_s == pytest.approx(s96.evals[-1].train_wall_s, rel=1e-6)
+    assert sp.evals[-1].wall_s > sp.evals[-1].train_wall_s + 49
 
 
 def test_seed_spread_decides_clear_wins(tmp_path):
     # FID 50±10 vs 55±10 over two seeds: within the spread → no clear winner
     runs = _pair(tmp_path, 40.0, 45.0, seed=0, tag="s") + _pair(tmp_path, 60.0, 65.0, seed=1, tag="s")
     c = build_comparison(runs)
-    j = c["conclusion"]["judged"]["fid at_equal_epochs"]
-    assert j["winner"] == 96 and j["n"] == 2 and not j["clear"]
-    assert j["spread_sd"] == pytest.approx(14.142, rel=1e-3)
-    assert "not a clear win" in " ".join(c["conclusion"]["sentences"])
-    assert "no batch size was clearly better" in c["conclusion"]["headline"]
+    j = c.conclusion.judged["fid at_equal_epochs"]
+    assert j.winner == 96 and j.n == 2 and not j.clear
+    assert j.spread_sd == pytest.approx(14.142, rel=1e-3)
+    assert "not a clear win" in " ".join(c.conclusion.sentences)
+    assert "no batch size was clearly better" in c.conclusion.headline
     # FID 40/41 vs 80/81: far beyond the spread
     runs = _pair(tmp_path, 40.0, 80.0, seed=0, tag="t") + _pair(tmp_path, 41.0, 81.0, seed=1, tag="t")
-    j = build_comparison(runs)["conclusion"]["judged"]["fid at_equal_epochs"]
-    assert j["winner"] == 96 and j["clear"]
+    j = build_comparison(runs).conclusion.judged["fid at_equal_epochs"]
+    assert j.winner == 96 and j.clear
 
 
 @pytest.mark.slow
@@ -188,10 +188,10 @@ def test_comparison_report_files(tmp_path):
         "sources",
     ):
         assert f'data-section="{sid}"' in page, sid
-    assert h.escape(comp["conclusion"]["headline"]) in page
+    assert h.escape(comp.conclusion.headline) in page
     assert (
         json.loads((tmp_path / "out" / "comparison.json").read_text())["conclusion"]["headline"]
-        == comp["conclusion"]["headline"]
+        == comp.conclusion.headline
     )
     assert (tmp_path / "out" / "index.html").is_file()
 
@@ -253,5 +253,5 @@ def test_time_budget_stops_each_run_within_one_log_interval(tmp_path):
         assert train_s[-1] - budget <= interval
         assert any(r.get("event") == "finished" for r in read_metrics(rd, "event"))
     comp = write_comparison_report(runs.run_dirs, tmp_path / "tb", plan=runs.plan)
-    assert comp["plan"]["time_budget_s"] == budget
+    assert comp.plan["time_budget_s"] == budget
     assert "of training per run" in (tmp_path / "tb" / "comparison.html").read_text()

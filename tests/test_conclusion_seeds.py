@@ -23,16 +23,16 @@ def test_two_seeds_name_each_run(tmp_path):
         _run(tmp_path / "b0", 512, 0, failed),
         _run(tmp_path / "b1", 512, 1, {**failed, "fid": 1231.0}),
     ]
-    c = build_comparison(runs)["conclusion"]
-    (poor,) = [s for s in c["summary"] if s.startswith("Poor samples from")]
+    c = build_comparison(runs).conclusion
+    (poor,) = [s for s in c.summary if s.startswith("Poor samples from")]
     assert "batch 512 seed 0 (FID 1,174" in poor and "batch 512 seed 1 (FID 1,231" in poor
     assert poor.endswith("usable samples from batch 96 seed 0, batch 96 seed 1.")
 
 
 def test_one_seed_keeps_the_short_names(tmp_path):
     failed = {"fid": 1100.0, "precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
-    c = build_comparison([_run(tmp_path / "a", 96, 0, GOOD), _run(tmp_path / "b", 512, 0, failed)])["conclusion"]
-    (poor,) = [s for s in c["summary"] if s.startswith("Poor samples from")]
+    c = build_comparison([_run(tmp_path / "a", 96, 0, GOOD), _run(tmp_path / "b", 512, 0, failed)]).conclusion
+    (poor,) = [s for s in c.summary if s.startswith("Poor samples from")]
     assert poor.startswith("Poor samples from batch 512 (FID 1,100") and "seed" not in poor
     assert poor.endswith("usable samples from batch 96.")
 
@@ -50,7 +50,7 @@ def test_the_throughput_sentence_names_disturbed_runs(tmp_path):
         lines.insert(0, {"type": "event", "step": 0, "event": "start", "cpus": 2, "threads": 1})
         (rd / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     comp = build_comparison([fast, slow])
-    assert [s["contention"] for s in comp["runs"]] == ["clean", "disturbed"]
-    text = " ".join(comp["conclusion"]["summary"])
+    assert [s.contention for s in comp.runs] == ["clean", "disturbed"]
+    text = " ".join(comp.conclusion.summary)
     assert "Disturbed while training (gans.contention's limits), so not clean figures: batch 512 (" in text
     assert "batch 96 (" not in text.split("Disturbed while training")[1]

@@ -20,16 +20,16 @@ def main_job(tmp_path_factory):
     out = tmp_path_factory.mktemp("cmp")
     runs = compare_batch("mnist_mlp", [96, 512], out=out, dataset="glyphs", progress=False)
     comp = write_comparison_report(runs.run_dirs, out, plan=runs.plan)
-    fid = comp["conclusion"]["judged"]["fid at_equal_epochs"]
-    winner = next((d for d in runs.run_dirs if f"-bs{fid['winner']}-" in d.name), None)
+    fid = comp.conclusion.judged["fid at_equal_epochs"]
+    winner = next((d for d in runs.run_dirs if f"-bs{fid.winner}-" in d.name), None)
     seen = recognised_classes(winner, n=1000) if winner is not None else None
     return comp, winner, seen
 
 
 def test_main_job_has_a_winner_judged_partial_not_poor(main_job):
     comp, winner, seen = main_job
-    assert winner is not None, comp["conclusion"]["text"]
-    assert not comp["conclusion"]["all_poor"], comp["conclusion"]["text"]
+    assert winner is not None, comp.conclusion.text
+    assert not comp.conclusion.all_poor, comp.conclusion.text
     verdicts = json.loads((winner / "verdicts.json").read_text())
     assert verdicts["collapse"]["verdict"] in ("healthy", "partial"), verdicts
     if "quality" in verdicts:

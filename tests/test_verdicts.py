@@ -100,15 +100,12 @@ def test_separated():
 
 
 def test_comparison_calls_a_difference_only_when_intervals_separate():
-    from reports.compare import _judge
+    from diagnostics.comparison import Measure, Stats, judge
 
-    meas = {
-        "better": "lower",
-        "by_batch": {"16": {"mean": 10.0, "sd": None, "n": 1}, "64": {"mean": 14.0, "sd": None, "n": 1}},
-        "intervals": {"16": [8.0, 12.5], "64": [12.0, 16.0]},
-    }
-    j = _judge(meas)
-    assert j["winner"] == 16 and j["intervals_separate"] is False and not j["clear"]
-    meas["intervals"] = {"16": [8.0, 11.0], "64": [12.0, 16.0]}
-    j = _judge(meas)
-    assert j["intervals_separate"] is True and j["clear"]
+    by_batch = {16: Stats(10.0, None, 1), 64: Stats(14.0, None, 1)}
+    meas = Measure("fid", "at_equal_epochs", "lower", None, by_batch, {16: [8.0, 12.5], 64: [12.0, 16.0]})
+    j = judge(meas)
+    assert j.winner == 16 and j.intervals_separate is False and not j.clear
+    meas.intervals = {16: [8.0, 11.0], 64: [12.0, 16.0]}
+    j = judge(meas)
+    assert j.intervals_separate is True and j.clear
