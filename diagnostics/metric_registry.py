@@ -24,6 +24,7 @@ __all__ = [
     "MetricInput",
     "REGISTRY",
     "DIRECTIONS",
+    "APPLIES",
     "spec",
     "specs",
     "computed",
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 DIRECTIONS = ("lower", "higher", "target")  # target: closest to the real data's own value (the ceiling)
+APPLIES = ("always", "images", "classifier features", "unlabelled images", "2-D data")  # where a metric is computed
 TABLE_START = "<!-- metrics-table -->"
 TABLE_END = "<!-- /metrics-table -->"
 

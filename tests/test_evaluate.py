@@ -10,6 +10,7 @@ import torch
 
 import diagnostics.metrics as M
 from diagnostics.evaluate import evaluate_gan, evaluate_samples
+from diagnostics.metric_registry import REGISTRY
 from gans.base import UserError
 from gans.data import load_data, mixture_centers
 
@@ -53,7 +54,12 @@ def test_digits_held_out_real_is_healthy(digits):
         assert v == pytest.approx(res.ceiling[k], rel=1e-6, abs=1e-9, nan_ok=True), k
     rec = res.to_record(step=5, epoch=0.5, wall_s=1.0)
     assert RECORD_KEYS <= set(rec) and rec["type"] == "eval" and rec["weights_hash"] == res.weights_hash
+    # exactly the registered metrics that apply to labelled images (the registry says where each applies) …
     assert set(rec["metrics"]) == {
+        m for m, s in REGISTRY.items() if s.applies in ("always", "images", "classifier features")
+    }
+    # … and at least these
+    assert set(rec["metrics"]) >= {
         "fid",
         "kid",
         "diversity",

@@ -14,7 +14,7 @@ import torch
 from markupsafe import escape
 
 from diagnostics import metric_registry as registry
-from diagnostics.metric_registry import DIRECTIONS, REGISTRY, MetricSpec
+from diagnostics.metric_registry import APPLIES, DIRECTIONS, REGISTRY, MetricSpec
 from tests.helpers.reports import write_synthetic_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ def test_every_metric_is_whole():
     for name, s in REGISTRY.items():
         assert s.name == name and re.fullmatch(r"[a-z][a-z0-9_]*", name), name
         assert s.direction in DIRECTIONS or (s.direction is None and len(s.unranked) > 10), name
-        assert s.label and "(" in s.label and s.unit and s.what and s.applies, name  # the label carries its unit
+        assert s.label and "(" in s.label and s.unit and s.what and s.applies in APPLIES, name  # label with unit
         assert (s.source or s.compute) and not (s.source and s.compute), name  # computed in one place
         assert s.render(0.123456) == format(0.123456, s.fmt) and s.render(None) == "–", name
         if s.direction == "target":  # ranked against the real data's value, or a declared default
