@@ -98,6 +98,16 @@ class MetricSpec:
         return self.direction or f"not ranked: {self.unranked}"
 
 
+def _class_score(s: MetricInput) -> float | None:
+    """The Inception Score's formula on the classifier's class probabilities, exp(E_x KL(p(y|x) ‖ p(y))) (Salimans
+    et al. 2016): 1 when every sample gets the same prediction (or none is confident), up to the number of classes
+    when each sample is confidently one class and the classes are drawn evenly."""
+    if s.probs is None or len(s.probs) == 0:
+        return None
+    p = s.probs.double().clamp_min(1e-12)
+    return float((p * (p.log() - p.mean(dim=0, keepdim=True).log())).sum(dim=1).mean().exp())
+
+
 def _spec(*args: Any, **kw: Any) -> MetricSpec:
     return MetricSpec(*args, **kw)
 
@@ -139,6 +149,12 @@ REGISTRY: dict[str, MetricSpec] = {
             "class_max_share", "largest class share (fraction, real ≈ 1/classes)", "fraction", "target",
             "share of the confident predictions in the most-drawn class", applies="classifier features",
             source="diagnostics.metrics.class_coverage: max_share",
+        ),
+        _spec(
+            "class_score", "classifier score (effective classes, higher is better)", "effective classes", "higher",
+            "the Inception Score's formula, exp(E KL(p(y|x) ‖ p(y))), on the classifier's class probabilities: "
+            "1 to the number of classes",
+            applies="classifier features", compute=_class_score,
         ),
         _spec(
             "precision", "precision (fraction)", "fraction", "higher",

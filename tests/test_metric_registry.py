@@ -4,6 +4,7 @@ every report, computed by evaluate through the registry alone, and README's tabl
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -180,3 +181,20 @@ def test_the_registry_and_the_comparison_load_no_torch():
         [sys.executable, "-c", code.replace(", reports.compare", "")], capture_output=True, text=True, cwd=ROOT
     )
     assert r.stdout.strip() == "[]", r.stdout
+
+
+def test_class_score_known_answers():
+    """The Inception Score's formula on class probabilities: K for confident, evenly drawn classes; 1 for one."""
+    score = REGISTRY["class_score"].compute
+
+    def given(probs):
+        return registry.MetricInput(x=None, features=None, ref_features=None, probs=probs, num_classes=4)
+
+    even = torch.eye(4).repeat(3, 1)  # 12 samples, each confidently one of 4 classes, 3 per class
+    assert score(given(even)) == pytest.approx(4.0, rel=1e-9)
+    skewed = math.exp(0.75 * math.log(4 / 3) + 0.25 * math.log(4))  # p(y) = (¾, ¼): KL log 4/3 and log 4
+    assert score(given(torch.eye(4)[[0, 0, 0, 1]])) == pytest.approx(skewed)
+    assert score(given(torch.eye(4)[[2] * 6])) == pytest.approx(1.0, rel=1e-9)  # one class: no variety
+    assert score(given(torch.full((6, 4), 0.25))) == pytest.approx(1.0, rel=1e-9)  # no confident prediction
+    assert score(given(None)) is None  # no classifier: the metric does not apply
+    assert REGISTRY["class_score"].direction == "higher" and REGISTRY["class_score"].applies == "classifier features"
