@@ -198,3 +198,10 @@ def test_class_score_known_answers():
     assert score(given(torch.full((6, 4), 0.25))) == pytest.approx(1.0, rel=1e-9)  # no confident prediction
     assert score(given(None)) is None  # no classifier: the metric does not apply
     assert REGISTRY["class_score"].direction == "higher" and REGISTRY["class_score"].applies == "classifier features"
+
+
+def test_every_metric_the_verdicts_read_is_registered():
+    """A verdict reads scores by their registry keys: a renamed or unregistered key fails here, not silently."""
+    src = (ROOT / "diagnostics" / "verdicts.py").read_text(encoding="utf-8")
+    keys = set(re.findall(r'_(?:num|rel)\((?:metrics|ceiling)(?:, ceiling)?, "(\w+)"\)', src))
+    assert len(keys) >= 15 and keys <= set(REGISTRY), keys - set(REGISTRY)
