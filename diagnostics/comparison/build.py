@@ -61,20 +61,24 @@ class RunLike(Protocol):
     def series(self, key: str, x: str = "step") -> tuple[list[float], list[float]]: ...
 
 
+def _paused_before(run: RunLike, step: Any) -> float:
+    """Seconds the run spent evaluating before ``step`` (its ``eval_time`` records)."""
+    return sum(
+        float(r["eval_s"])
+        for r in run.other
+        if r.get("type") == "eval_time" and finite(r.get("eval_s")) and int(r.get("step", 0)) < step
+    )
+
+
 def train_wall(run: RunLike) -> dict[Any, float]:
     """Training wall time at each logged step: the loop's ``train_s``, else wall time less the evaluation pauses."""
-    pauses = sorted(
-        (int(r.get("step", 0)), float(r["eval_s"]))
-        for r in run.other
-        if r.get("type") == "eval_time" and finite(r.get("eval_s"))
-    )
     out: dict[Any, float] = {}
     for r in run.scalars:
         step = r.get("step")
         if finite(r.get("train_s")):
             out[step] = float(r["train_s"])
         elif finite(r.get("wall_s")) and step not in out:
-            out[step] = max(0.0, float(r["wall_s"]) - sum(s for st, s in pauses if st < step))
+            out[step] = max(0.0, float(r["wall_s"]) - _paused_before(run, step))
     return out
 
 
@@ -83,9 +87,7 @@ def _at(walls: dict[Any, float], run: RunLike, step: Any, raw_wall: Any) -> floa
         return walls[step]
     if not finite(raw_wall):
         return None
-    paused = sum(float(r["eval_s"]) for r in run.other if r.get("type") == "eval_time" and finite(r.get("eval_s"))
-                 and int(r.get("step", 0)) < step)  # fmt: skip
-    return max(0.0, float(raw_wall) - paused)
+    return max(0.0, float(raw_wall) - _paused_before(run, step))
 
 
 def _quality_field(rec: dict[str, Any]) -> str | None:
