@@ -23,7 +23,13 @@ module              metrics
                     (Richardson & Weiss 2018)
 ``modes``           :func:`mixture_modes` — modes captured on the 2-D Gaussian-mixture toys
                     (VEEGAN / PacGAN protocol), with :func:`ring8_centers`, :func:`grid25_centers`
+``neighbours``      nearest-neighbour distances, histogram KL and χ² p-value, image sharpness
+                    (imported from the submodule: ``diagnostics.metrics.neighbours``)
+``intervals``       KID and FID weighted by bootstrap counts against a prepared reference, and
+                    their bootstrap intervals (``diagnostics.metrics.intervals``)
 ==================  ============================================================================
+
+Labels, units, directions and where each score applies: :mod:`diagnostics.metric_registry`.
 """
 
 from __future__ import annotations
