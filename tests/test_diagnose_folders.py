@@ -12,14 +12,18 @@ from PIL import Image
 
 from ganbench.cli import main
 
+# the digits' own 8×8 (64 raw features): at 28×28, FID's bootstrap over 784 raw features took most of this file's
+# time (the first test alone 87 s of CPU, loaded; at 8×8 the file takes 8 s of CPU)
+SIDE = 8
+
 
 @pytest.fixture(scope="module")
 def class_folders(tmp_path_factory):
-    """scikit-learn's digits at 28×28 saved as ``class{k}_{i}.png``: names sort by class, as exported sets do."""
+    """scikit-learn's digits at SIDE×SIDE saved as ``class{k}_{i}.png``: names sort by class, as exported sets do."""
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    x = F.interpolate(torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16, size=(28, 28), mode="bilinear")
+    x = F.interpolate(torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16, size=(SIDE, SIDE), mode="bilinear")
     x = (x.clamp(0, 1) * 255).round().byte().numpy()[:, 0]
     y = d.target
     perm = np.random.default_rng(0).permutation(len(y))
@@ -65,7 +69,7 @@ def test_folder_draw_is_seeded(class_folders):
     c, _ = load_samples(str(class_folders / "healthy"), n=50, role="fake", seed=4)
     assert torch.equal(a, b) and not torch.equal(a, c) and ia["sampling"]["seed"] == 20
     small, info = load_samples(str(class_folders / "two"), n=500, role="fake")
-    assert small.shape == (102, 1, 28, 28) and info["sampling"]["how"] == "all"
+    assert small.shape == (102, 1, SIDE, SIDE) and info["sampling"]["how"] == "all"
 
 
 def _err(capsys, *args):
