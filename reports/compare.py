@@ -89,6 +89,16 @@ def _curves(comp: Comparison, x: str) -> bytes | None:
     )
 
 
+def _unranked(m: str) -> str:
+    """Why the comparison does not rank ``m``: the registry's reason, an unknown metric, or no real value to aim at."""
+    spec = registry.spec(m)
+    if spec is None:
+        return "not ranked: not a metric this version knows"
+    if spec.direction is None:
+        return f"not ranked: {spec.unranked}"
+    return "not ranked: no real-data value to aim at"
+
+
 def _quality_table(comp: Comparison, point: str) -> str:
     rows = []
     for m in comp.metrics:
@@ -99,7 +109,7 @@ def _quality_table(comp: Comparison, point: str) -> str:
         cells: list[Any] = [
             H('<span title="{}">{}</span>', registry.label(m), m),
             {"lower": "lower", "higher": "higher", "target": f"closer to {num(meas.target)}"}.get(
-                meas.better or "", "not ranked"
+                meas.better or "", _unranked(m)
             ),
         ]
         for b in comp.batch_sizes:

@@ -80,6 +80,7 @@ def test_every_registered_metric_is_ranked_in_its_direction_on_the_comparison_pa
             assert meas.better == s.direction and js["measures"][key]["better"] == s.direction, name
             if s.direction is None:
                 assert key not in comp.conclusion.judged, name  # declared unranked: shown, never ranked
+                assert f"not ranked: {escape(s.unranked)}" in page, name  # … with the registry's reason
                 continue
             j = comp.conclusion.judged[key]
             # lower: 0.3 < 0.5 → batch 512; higher → batch 96; target 0.6 (the real data's): 0.5 is closer → 96
