@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +12,6 @@ import torch
 
 import ganbench
 from ganbench import EquilibriumMonitor, UserError
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _feed(monitor: EquilibriumMonitor, steps: int, fn) -> None:
@@ -138,17 +132,16 @@ def test_monitor_mistakes_are_user_errors(kwargs, match):
         m.update(d_real="0.5", d_fake=0.5)
 
 
-def test_monitor_gives_the_cli_verdicts_on_the_same_stream(tmp_path, session_cache):
-    """Train with the CLI, logging every step; feed the monitor the same per-step D outputs and losses: its
-    verdict spans are the verdict events the CLI wrote, and its final verdict is verdicts.json's."""
+def test_monitor_gives_the_cli_verdicts_on_the_same_stream(tmp_path, capsys):
+    """Train with the CLI (in-process, through its ``main``), logging every step; feed the monitor the same per-step
+    D outputs and losses: its verdict spans are the verdict events the CLI wrote, and its final verdict is
+    verdicts.json's."""
+    from ganbench.cli import main
+
     run = tmp_path / "run"
-    r = subprocess.run(
-        [sys.executable, "-m", "ganbench", "train", "mnist_mlp", "--dataset", "digits", "--steps", "150",
-         "--log-every", "1", "--eval-samples", "200", "--out", str(run), "--quiet"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-        env={**os.environ, "GANBENCH_CACHE": str(session_cache)},
-    )
-    assert r.returncode == 0, r.stderr
+    rc = main(["train", "mnist_mlp", "--dataset", "digits", "--steps", "150", "--log-every", "1", "--eval-samples",
+               "200", "--out", str(run), "--quiet"])
+    assert rc == 0, capsys.readouterr().err
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     events = [
         (e["verdict"], e["since_step"]) for e in records if e.get("type") == "event" and e.get("kind") == "equilibrium"
@@ -190,22 +183,22 @@ def test_evaluate_one_class_is_collapsed_and_held_out_is_healthy():
     assert "fid" in res.metrics and res.intervals
 
 
-def test_evaluate_takes_a_callable_and_gives_the_cli_verdicts(tmp_path, session_cache):
-    """The same samples as a callable to evaluate and as a .npy file to `ganbench diagnose`: the same verdicts,
-    sentences and metrics."""
+def test_evaluate_takes_a_callable_and_gives_the_cli_verdicts(tmp_path, capsys):
+    """The same samples as a callable to evaluate and as a .npy file to `ganbench diagnose` (in-process, through
+    the command's ``main``): the same verdicts, sentences and metrics."""
+    from ganbench.cli import main
+
     x, y = _digits("train")
     pool = torch.cat([x[y == 1][:60], x[y == 7][:60]])
     batches = iter(pool.split(40))
     res = ganbench.evaluate(fake=lambda: next(batches), real="digits", n=120, seed=3)
     np.save(tmp_path / "fake.npy", pool.numpy())
-    r = subprocess.run(
-        [sys.executable, "-m", "ganbench", "diagnose", "--real", "digits", "--fake", str(tmp_path / "fake.npy"),
-         "--n", "120", "--seed", "3", "--json"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-        env={**os.environ, "GANBENCH_CACHE": str(session_cache)},
-    )
-    assert r.returncode == 0, r.stderr
-    cli = json.loads(r.stdout)
+    capsys.readouterr()
+    rc = main(["diagnose", "--real", "digits", "--fake", str(tmp_path / "fake.npy"), "--n", "120", "--seed", "3",
+               "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    cli = json.loads(out)
     assert (res.collapse.verdict, res.collapse.sentence) == (cli["verdict"]["collapse"], cli["verdict"]["sentence"])
     assert (res.quality.verdict, res.quality.sentence) == (cli["quality"]["verdict"], cli["quality"]["sentence"])
     assert res.metrics == cli["metrics"]

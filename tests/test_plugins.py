@@ -170,45 +170,55 @@ def test_contract_checks_name_what_is_missing(tmp_path, capsys):
 # The example package, end to end (small steps)
 
 
-def test_example_family_trains_sweeps_gates_and_compares(tmp_path, cache):
+def _main(capsys, *args: str) -> tuple[int, str, str]:
+    """``ganbench ARGS`` in-process (the console script's ``main``): (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    rc = main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_example_family_trains_sweeps_gates_and_compares(tmp_path, capsys):
     """The ~25-line example trains, sweeps, records a gate baseline and passes the gate, and compare-batch
-    compares two batch sizes: no code beyond the family."""
+    compares two batch sizes: no code beyond the family. (In-process through ``main``; the sweep's cell and the
+    gate's timing children are still their own processes.)"""
     run = tmp_path / "run"
-    r = _cli("train", SPEC, "--steps", "30", "--log-every", "10", "--out", str(run), "--quiet", "--json", cache=cache)
-    assert r.returncode == 0, r.stderr
-    summary = json.loads(r.stdout)
+    rc, out, err = _main(capsys, "train", SPEC, "--steps", "30", "--log-every", "10", "--out", str(run), "--quiet",
+                         "--json")
+    assert rc == 0, err
+    summary = json.loads(out)
     assert summary["status"] == "finished" and summary["step"] == 30 and summary["dataset"] == "digits"
     config = json.loads((run / "config.json").read_text())
     assert config["gan"] == SPEC and config["gan_config"]["hidden"] == 128
     assert (run / "verdicts.json").is_file() and (run / "checkpoint.pt").is_file()
 
     sweep = tmp_path / "sweep"
-    r = _cli("sweep", "--gans", SPEC, "--batch-sizes", "8", "--steps", "3", "--warmup", "1", "--out", str(sweep),
-             cache=cache)
-    assert r.returncode == 0, r.stdout + r.stderr
+    rc, out, err = _main(capsys, "sweep", "--gans", SPEC, "--batch-sizes", "8", "--steps", "3", "--warmup", "1",
+                         "--out", str(sweep))
+    assert rc == 0, out + err
     rows = [json.loads(line) for line in (sweep / "results.jsonl").read_text().splitlines()]
     assert [(row["gan"], row["batch_size"], row["status"]) for row in rows] == [(SPEC, 8, "ok")]
     assert rows[0]["ms_median"] > 0
 
     baseline = tmp_path / "baseline.json"
     gate = ("regress", "--quick", "--gans", SPEC, "--baseline", str(baseline), "--rounds", "3")
-    r = _cli(*gate, "--update-baseline", cache=cache)
-    assert r.returncode == 0, r.stdout + r.stderr
+    rc, out, err = _main(capsys, *gate, "--update-baseline")
+    assert rc == 0, out + err
     stored = json.loads(baseline.read_text())["modes"]["quick"]["gans"]
     assert list(stored) == [SPEC] and stored[SPEC]["batch_size"] == 64 and stored[SPEC]["ratio"] > 0
-    r = _cli(*gate, "--threshold", "0.9", cache=cache)  # unchanged code against its own fresh baseline
-    assert r.returncode == 0, r.stdout + r.stderr
+    rc, out, err = _main(capsys, *gate, "--threshold", "0.9")  # unchanged code against its own fresh baseline
+    assert rc == 0, out + err
 
-    out = tmp_path / "cmp"
-    r = _cli("compare-batch", SPEC, "--batch-sizes", "16", "32", "--dry-run", "--out", str(out), "--quiet",
-             cache=cache)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert (out / "comparison.html").is_file() and (out / "comparison.json").is_file()
+    out_dir = tmp_path / "cmp"
+    rc, out, err = _main(capsys, "compare-batch", SPEC, "--batch-sizes", "16", "32", "--dry-run", "--out",
+                         str(out_dir), "--quiet")
+    assert rc == 0, out + err
+    assert (out_dir / "comparison.html").is_file() and (out_dir / "comparison.json").is_file()
     from gans.families import folder_name
 
     name = folder_name(SPEC)  # a spec never becomes a path: the runs stay inside --out
     assert name.startswith("TinyGAN-") and "/" not in name
-    assert sorted(p.name for p in (out / "runs").iterdir()) == [f"{name}-bs16-seed0", f"{name}-bs32-seed0"]
+    assert sorted(p.name for p in (out_dir / "runs").iterdir()) == [f"{name}-bs16-seed0", f"{name}-bs32-seed0"]
     assert not list(EXAMPLE.glob("*-bs*"))
 
 
