@@ -20,6 +20,23 @@ USER_CACHE_ENV = os.environ.get("GANBENCH_CACHE")
 SHARED_MODELS_MIN_TESTS = 50  # fewer tests (a single file): models are built by the first test that needs them
 
 
+def _worker_threads() -> int | None:
+    """torch's intra-op threads for a pytest-xdist worker: its share of the cores (at least one), or None outside
+    xdist. Two workers with two threads each on two cores spin OpenMP threads against each other, which slows
+    compute by integer factors."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
+    if not os.environ.get("PYTEST_XDIST_WORKER") or workers < 2:
+        return None
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if (threads := _worker_threads()) is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.getbasetemp()
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
@@ -42,10 +59,17 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixt
 
 def _build_shared_models() -> None:
     """The cached models many tests read: the digits classifier extractor (trained once, then cached)."""
+    import torch
+
     from diagnostics.features import get_extractor
     from gans.data import load_data
 
-    get_extractor("classifier", load_data("digits", (1, 28, 28)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)  # the other workers wait for it: it has every core
+    try:
+        get_extractor("classifier", load_data("digits", (1, 28, 28)))
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,10 @@ from gans.training import train
 from tests.helpers.robust import tiny_cfg
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def base_run(tmp_path_factory) -> Path:
-    """A finished 4-step run (checkpoint at step 4), copied by each test that changes it."""
+    """A finished 4-step run (checkpoint at step 4), copied by each test that changes it; built once per session
+    (per xdist worker) for every module here, never changed itself."""
     out = tmp_path_factory.mktemp("robust") / "run"
     r = train(tiny_cfg(), out, progress=False)
     assert r.status == "finished"
