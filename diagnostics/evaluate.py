@@ -38,6 +38,7 @@ import torch
 from gans.base import UserError, cache_dir
 from gans.cache import load_checked, save_checked
 
+from . import clusters as C
 from . import metric_registry as registry
 from . import metrics as M
 from .features import FeatureExtractor, get_extractor
@@ -74,9 +75,6 @@ __all__ = [
 PRDC_K = 5
 NDB_MAX_BINS = 100  # Richardson & Weiss use K = 100; fewer when the reference set is small
 NDB_MIN_PER_BIN = 10  # the reference set must give each k-means bin at least this many on average
-CLUSTER_PER_BIN = 10  # feature clusters (unlabelled data): about this many fakes per cluster …
-CLUSTER_MAX = 20  # … and at most this many clusters
-CAPTURE_SHARE = 0.25  # a found mode or cluster counts as captured at ≥ 25 % of its real share
 MIXTURES = ("ring8", "grid25")
 CEILING_DRAWS = 5  # held-out draws of the fake set's size behind the ceiling
 BOOTSTRAP = 20  # bootstrap resamples behind each FID/KID interval
@@ -238,19 +236,17 @@ def _scores(
         counts, near = M.found_mode_counts(flat, fm)
         shares = torch.tensor(fm.shares, dtype=torch.float64)
         n = flat.shape[0]
-        out["modes"], out["high_quality"] = _captured(counts, shares, n), near
+        out["modes"], out["high_quality"] = C.captured(counts, shares, n), near
         out["mode_kl"] = _kl(counts, shares)
         details["num_modes"] = len(fm.shares)
         details["modes_found_by"] = "clustering the real set"
         details[f"{tag}_mode_counts"] = [int(c) for c in counts]
     if ref.get("cluster_centers") is not None:  # no class or mode signal: clusters of the real features
-        counts = _cluster_counts(feats, ref["cluster_centers"])
+        counts = C.cluster_counts(feats, ref["cluster_centers"])
         shares = ref["cluster_shares"]
-        n = feats.shape[0]
-        out["clusters"] = _captured(counts, shares, n)
+        out.update(C.cluster_scores(counts, shares))  # clusters, cluster_mass, cluster_tv (diagnostics.clusters)
         out["cluster_kl"] = _kl(counts, shares)
         out["cluster_p"] = _two_sample_p(counts, shares * ref["n"])
-        out["cluster_tv"] = 0.5 * float((counts / max(1.0, float(counts.sum())) - shares).abs().sum())
         details["num_clusters"] = int(shares.shape[0])
         details[f"{tag}_cluster_counts"] = [int(c) for c in counts]
     sh = sharpness(x)
@@ -262,21 +258,6 @@ def _scores(
         if value is not None:
             out[spec.name] = float(value)
     return out
-
-
-def _cluster_bins(m: int) -> int:
-    """k-means clusters of the real features for a fake set of ``m`` samples: about ten fakes per cluster."""
-    return int(max(2, min(CLUSTER_MAX, m // CLUSTER_PER_BIN)))
-
-
-def _cluster_counts(feats: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
-    nearest = torch.from_numpy(M.nearest_center(feats.double().numpy(), centers.double().numpy()))
-    return torch.bincount(nearest, minlength=centers.shape[0]).double()
-
-
-def _captured(counts: torch.Tensor, shares: torch.Tensor, n: int) -> float:
-    """Modes (or clusters) holding at least CAPTURE_SHARE of their real share of ``n`` samples (and at least one)."""
-    return float((counts.double() >= torch.clamp(CAPTURE_SHARE * shares * n, min=1.0)).sum())
 
 
 def _kid_subsets(ref: dict[str, Any], feats: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -325,7 +306,7 @@ def _reference_set(ex: FeatureExtractor, tr: torch.Tensor, mixture: str | None, 
     return dict(ref)
 
 
-_CACHE_VERSION = "5"  # bump when what is cached (or how a ceiling is computed) changes
+_CACHE_VERSION = "6"  # bump when what is cached (or how a ceiling is computed) changes
 
 
 def _reference(
@@ -354,11 +335,12 @@ def _reference(
     ref["thresholds"] = thresholds
     ref["cluster_centers"] = ref["cluster_shares"] = None
     if mixture is None and ref.get("found_modes") is None and not (ex.num_classes and ref["probs"] is not None):
-        k = _cluster_bins(m)
+        k = C.cluster_bins(m, ref["n"])  # diagnostics.clusters: k grows with the compared set
         if ref["n"] >= 4 * k:
-            centers = torch.from_numpy(M.ndb_centers(ref["features"], k=k, seed=seed))
+            same = k == ref["ndb_centers"].shape[0]  # NDB's bins when k is theirs (the same fit and seed)
+            centers = ref["ndb_centers"] if same else torch.from_numpy(M.ndb_centers(ref["features"], k=k, seed=seed))
             ref["cluster_centers"] = centers
-            ref["cluster_shares"] = _cluster_counts(ref["features"], centers) / ref["n"]
+            ref["cluster_shares"] = C.cluster_counts(ref["features"], centers) / ref["n"]
     test_feats, test_probs = ex.features_and_probs(te, "held-out real (test)")
     test_feats = test_feats.double()
     ref["memo_radius"] = float(torch.quantile(_nn_to(_nn_subset(test_feats), ref["features"]), MEMO_QUANTILE))
@@ -498,6 +480,7 @@ def evaluate_samples(
         intervals=intervals,
         num_classes=ex.num_classes,
         num_modes=details.get("num_modes"),
+        num_clusters=details.get("num_clusters"),
         missing_classes=details.get("fake_classes_missing"),
         class_names=None if data is None else data.info.get("class_names"),
         notes=tuple(notes),

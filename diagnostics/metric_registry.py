@@ -204,7 +204,13 @@ REGISTRY: dict[str, MetricSpec] = {
         _spec(
             "clusters", "real clusters captured (count)", "count", "higher",
             "k-means clusters of the real features holding ≥ 25 % of their real share of the fakes",
-            applies="unlabelled images", source="diagnostics.evaluate._captured",
+            applies="unlabelled images", source="diagnostics.clusters.captured",
+        ),
+        _spec(
+            "cluster_mass", "real mass reached (fraction)", "fraction", "higher",
+            "the real data's share held by the k-means clusters of its features where the set has ≥ 25 % of their "
+            "real share (diagnostics/clusters.py)",
+            applies="unlabelled images", source="diagnostics.clusters.reached_mass",
         ),
         _spec(
             "cluster_kl", "cluster KL (nats, lower is better)", "nats", "lower",

@@ -126,6 +126,8 @@ class CollapseThresholds:
     cluster_p_partial: float = 1e-3
     cluster_tv_collapsed: float = 0.65
     cluster_tv_excess: float = 0.3
+    kinds_collapsed: float = 0.6
+    kinds_min_clusters: int = 10
     duplicates_collapsed: float = 0.5
     duplicates_partial: float = 0.1
     diversity_collapsed: float = 0.25
@@ -233,6 +235,7 @@ def collapse_verdict(
     intervals: Mapping[str, Any] | None = None,
     num_classes: int | None = None,
     num_modes: int | None = None,
+    num_clusters: int | None = None,
     missing_classes: Sequence[int] | None = None,
     class_names: Sequence[str] | None = None,
     notes: tuple[str, ...] = (),
@@ -282,7 +285,32 @@ def collapse_verdict(
     prec = _rel(metrics, ceiling, "precision")
     near = prec is not None and prec >= th.near_data
     clusters = _rel(metrics, ceiling, "clusters") if modes is None and classes is None else None
-    if clusters is not None:  # unlabelled data: k-means clusters of the real features stand in for modes
+    mass = _rel(metrics, ceiling, "cluster_mass") if clusters is not None else None
+    tv, tv_c = _num(metrics, "cluster_tv"), _num(ceiling, "cluster_tv")
+    if mass is not None and num_clusters is not None and num_clusters < th.kinds_min_clusters:
+        # ten kinds cannot be told apart in fewer clusters: the clusters reached are graded instead, as modes are
+        notes = notes + (
+            f"only {num_clusters} feature clusters (about ten fakes each): too few to weigh the real data's kinds, so "
+            "one or two kinds of ten may read partial.",
+        )
+        mass = None
+    if mass is not None and tv is not None and tv_c is not None:  # unlabelled data: kinds by their mass
+        missed, misplaced = max(0.0, 1.0 - mass), max(0.0, tv - tv_c)
+        scores["clusters_rel"], scores["cluster_mass_rel"] = clusters, mass
+        scores["kinds_missed"] = missed + misplaced
+        seen = (
+            f"the fakes reach feature clusters holding {metrics['cluster_mass']:.0%} of the real data's mass "
+            f"({metrics['clusters']:.0f} of {num_clusters or ceiling['clusters']:.0f} clusters; held-out real "
+            f"{ceiling['cluster_mass']:.0%})"
+        )
+        if near and missed + misplaced >= th.kinds_collapsed:
+            collapsed.append(
+                f"{seen} and {tv:.0%} of them would have to move to another cluster (held-out real {tv_c:.0%}): "
+                f"{missed:.0%} of the mass missed + {misplaced:.0%} misplaced ≥ {th.kinds_collapsed:.0%}"
+            )
+        elif mass < th.modes_partial:
+            partial.append(f"{seen}: {mass:.0%} of held-out real's < {th.modes_partial:.0%}")
+    elif clusters is not None:  # unlabelled data: k-means clusters of the real features stand in for modes
         scores["clusters_rel"] = clusters
         if near or clusters > th.modes_collapsed:
             grade(
@@ -291,7 +319,6 @@ def collapse_verdict(
                 th.modes_collapsed,
                 th.modes_partial,
             )
-    tv, tv_c = _num(metrics, "cluster_tv"), _num(ceiling, "cluster_tv")
     if clusters is not None and tv is not None and tv_c is not None:
         scores["cluster_tv"] = tv
         if tv >= th.cluster_tv_collapsed and tv - tv_c >= th.cluster_tv_excess:
