@@ -229,8 +229,8 @@ def run_path(
     """Score every case of one feature path.
 
     ``labelled``/``unlabelled``: ``data`` is a labelled image ``gans.data.Data``; its train split
-    gives the reference (``n_ref``, at most half the split) and the pool, its test split the held-out set (≤ n;
-    the fakes have as many samples).
+    gives the reference (``n_ref``, at most half the split) and the pool, its test split the held-out set (≤ n and
+    ≤ a sixth of the pool, so that no case repeats an image it did not mean to; the fakes have as many samples).
     ``2d-mixture``/``2d-found``: ``mixture`` names the toy, scored with and without ``--mixture``.
     """
     from .evaluate import evaluate_samples
@@ -240,9 +240,11 @@ def run_path(
     if path in ("labelled", "unlabelled"):
         n_ref = min(n_ref, data.n_train // 2)  # the rest of the train split is the pool the fakes are built from
         x_tr, y_tr = data.real(data.n_train, "train", seed=0)
-        n_te = min(n, int(data.info.get("n_test", 0)))
-        x_te, _ = data.real(n_te, "test", seed=0)
         ref, pool, pool_y = x_tr[:n_ref], x_tr[n_ref:], y_tr[n_ref:]
+        # at most the held-out split, and a sixth of the pool: imbalanced's 55 % class (a tenth of the pool) and the
+        # class cases are then drawn without repeats (digits: 719 pool images, so at most 119 fakes)
+        n_te = min(n, int(data.info.get("n_test", 0)), pool.shape[0] // 6)
+        x_te, _ = data.real(n_te, "test", seed=0)
         shape = tuple(ref.shape[1:])
         if path == "labelled":
             ex = get_extractor("classifier", data, shape=shape)

@@ -37,7 +37,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--data-root", metavar="PATH", help="where --data lives (mnist, fashion-mnist)")
     p.add_argument(
         "--n", type=int, default=120,
-        help="fake samples per case (default 120); image paths compare at most the data set's test split (digits: 360)",
+        help="fake samples per case (default 120); image paths compare at most the test split and a sixth of the "
+        "pool the fakes are built from (digits: 119)",
     )
     p.add_argument(
         "--n-ref", type=int, default=700,
