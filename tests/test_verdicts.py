@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from diagnostics.verdicts import collapse_verdict, quality_verdict, separated
 
 CEIL = {"fid": 2.0, "kid": 0.001, "precision": 0.8, "recall": 0.8, "density": 1.0, "coverage": 0.8, "ndb": 0.05}
@@ -109,3 +111,24 @@ def test_comparison_calls_a_difference_only_when_intervals_separate():
     meas.intervals = {16: [8.0, 11.0], 64: [12.0, 16.0]}
     j = judge(meas)
     assert j.intervals_separate is True and j.clear
+
+
+# Fashion-MNIST without labels (zoo, 1,000 fakes, 100 feature clusters): the real data's share of the clusters the
+# fakes reach, and how many of the fakes sit in the wrong clusters, against held-out real's
+KINDS_REAL = {**CEIL, "clusters": 99.0, "cluster_mass": 0.99, "cluster_tv": 0.12, "cluster_p": 0.9, "cluster_kl": 0.01}
+
+
+def test_kinds_rule_adds_the_mass_missed_and_the_fakes_misplaced():
+    two = {**CEIL, "clusters": 52.0, "cluster_mass": 0.64, "cluster_tv": 0.45, "cluster_p": 0.0, "cluster_kl": 0.5}
+    v = collapse_verdict(two, KINDS_REAL, num_clusters=100)  # 2 of 10 classes: 35 % missed + 33 % misplaced
+    assert v.verdict == "collapsed", v.sentence
+    assert "holding 64% of the real data's mass (52 of 100 clusters; held-out real 99%)" in v.sentence
+    assert v.scores["kinds_missed"] == pytest.approx(1 - 0.64 / 0.99 + 0.33)
+    five = {**two, "cluster_mass": 0.70, "cluster_tv": 0.37}  # 5 of 10: 29 % + 25 % < 60 %
+    v = collapse_verdict(five, KINDS_REAL, num_clusters=100)
+    assert v.verdict == "partial" and "71% of held-out real's < 90%" in v.sentence
+    far = {**two, "precision": 0.1}  # far from the data: a quality problem, never collapse by the kinds rule
+    assert collapse_verdict(far, KINDS_REAL, num_clusters=100).verdict != "collapsed"
+    # under ten clusters the kinds cannot be weighed: the clusters reached are graded as modes, and it says so
+    v = collapse_verdict({**two, "clusters": 5.0}, {**KINDS_REAL, "clusters": 8.0}, num_clusters=8)
+    assert "kinds_missed" not in v.scores and "too few to weigh the real data's kinds" in v.sentence
