@@ -30,7 +30,7 @@ class_min_share          0.25     … and a class is covered at ≥ 25 % of its 
 imbalance_partial        0.15     class/mode/feature-cluster histogram KL(fake‖real) − the ceiling's ≥ 0.15 nats
                                   → partial (feature clusters: only where the χ² test below also gives p < 0.001;
                                   30 held-out digits read KL 0.19 vs 0.03 at p = 0.007)
-kinds_collapsed          0.60     unlabelled data (k-means clusters of the real features: ~10 fakes and ≥ 20 reference
+kinds_collapsed          0.60     unlabelled data (k-means clusters of the real features: ~10 fakes and ≥ 10 reference
                                   images per cluster, at most 100; :mod:`diagnostics.clusters`): the real mass the
                                   fakes miss (1 − cluster_mass / held-out real's; a cluster is reached at ≥ 25 % of its
                                   real share) plus the fakes misplaced beyond held-out real's (cluster TV − its TV)
