@@ -135,8 +135,13 @@ def test_a_stopped_multi_device_sweep_kills_every_devices_cell(tmp_path):
              for d in ("cuda:0", "cuda:1") for b in (2, 4)]
     threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
     t0 = time.monotonic()
-    with pytest.raises(Interrupted) as e, signals_raise():
-        run_sweep_by_device(cells, tmp_path / "sw", steps=1, warmup=0, runner=runner, log=lambda s: None)
+    try:
+        with pytest.raises(Interrupted) as e, signals_raise():
+            run_sweep_by_device(cells, tmp_path / "sw", steps=1, warmup=0, runner=runner, log=lambda s: None)
+    finally:
+        # the stop is this process's: left set, every later in-process sweep of this pytest worker would stop
+        # before its first cell (an Interrupted, i.e. a KeyboardInterrupt, that ended the worker)
+        sweep.STOP_CELLS.clear()
     assert e.value.exit_code == 143 and time.monotonic() - t0 < 30
     assert len(started) == 2 and all(p.poll() is not None for p in started)  # one per device, both killed
     assert not (tmp_path / "sw" / "results.jsonl").exists()
