@@ -124,6 +124,9 @@ def dry_run_config(cfg: Any, entry: Any) -> Any:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from diagnostics.live import training_callbacks
+    from gans.models import get_gan_entry
+    from gans.training import train
 
     if args.resume is None and args.gan is None:
         raise UserError("train needs a GAN name (see `ganbench list`) or --resume RUN_DIR")
@@ -141,21 +144,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if cfg.batch_size is not None:
         DistContext(world=env_world_size()).check_batch(cfg.batch_size)  # before joining the group
     dctx = context(cfg.device)  # joins the process group when launched by torchrun
-    try:
-        return _train_in_group(args, cfg, dctx)
-    finally:
-        if dctx.active:  # leave the group before the interpreter ends: torch's gloo threads torn down at exit with
-            from gans.training.distributed import leave_group  # the group alive can abort the rank (exit -6)
-
-            leave_group()
-
-
-def _train_in_group(args: argparse.Namespace, cfg: Any, dctx: Any) -> int:
-    """The train command once this process is in its group (world 1 outside torchrun)."""
-    from diagnostics.live import training_callbacks
-    from gans.models import get_gan_entry
-    from gans.training import train
-
     callbacks = []
     if args.resume is not None:
         if args.dry_run:

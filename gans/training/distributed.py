@@ -35,6 +35,7 @@ Backend: NCCL when training on CUDA (one GPU per rank, ``cuda:LOCAL_RANK``), glo
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import signal
@@ -570,6 +571,9 @@ def context(device: str = "auto") -> DistContext:
             raise UserError("the torchrun launcher of this rank is gone; not starting")
     if not dist.is_initialized():
         dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout))
+        # left at interpreter exit, not after each command (a process may run several jobs): gloo threads torn
+        # down with the group alive could abort a rank after a finished run (exit -6)
+        atexit.register(leave_group)
     _CONTEXT = DistContext(
         world=dist.get_world_size(), rank=dist.get_rank(), local_rank=local_rank, backend=backend, timeout_s=timeout
     )
