@@ -162,6 +162,8 @@ def _as_tensor(x: Any, role: str) -> torch.Tensor:
     if not t.is_floating_point():
         t = t.float() / 255.0 if t.dtype == torch.uint8 else t.float()
     t = t.float()
+    if t.ndim < 2:
+        raise UserError(f"{role} samples must be an array of samples (N, ...); got shape {tuple(t.shape)}")
     bad = ~torch.isfinite(t.reshape(t.shape[0], -1)).all(dim=1) if t.ndim >= 2 and t.shape[0] else None
     if bad is not None and bool(bad.any()):
         hint = " (the generator has diverged)" if role == "fake" else ""
@@ -450,27 +452,23 @@ def evaluate_samples(
     if m < MIN_FOR_INTERVAL:
         notes.append(f"only {m} samples per set: too few for intervals, so FID/KID differences are not judged.")
     details: dict[str, Any] = {"data_kind": data_kind, "mixture": mixture, "extractor_info": ex.info}
-    try:
-        blob = _reference(ex, tr, te, mixture, cache, m=m, seed=seed, thresholds=th)
-        details.update(blob["details"])
-        ref = blob["ref"]
-        dim = int(ref["features"].shape[1])
-        if min(ref["n"], m) <= dim and dim > 2:
-            notes.append(
-                f"only {min(ref['n'], m)} samples per set for {dim}-dimensional {ex.name} features (N ≤ D): the "
-                "covariance behind FID is singular, so FID is biased high and comparable only at equal N; use more "
-                f"than {dim} samples (--n)."
-            )
-        details["reference_stats"] = {"mu": ref["mu"], "sigma": ref["sigma"], "n": ref["n"]}
-        fake_feats, fake_probs = ex.features_and_probs(fk, "fake")
-        fake_feats = fake_feats.double()
-        metrics = _scores(ref, fake_feats, fake_probs, fk, ex=ex, mixture=mixture, details=details, tag="fake")
-        ceiling = dict(blob["ceiling"])
-        fiv = _bootstrap(ref, [fake_feats], m, BOOTSTRAP, g, metrics) if m >= MIN_FOR_INTERVAL else {}
-    except ValueError as e:
-        if isinstance(e, UserError):
-            raise
-        raise UserError(str(e)) from None
+    # the inputs were checked above: a ValueError from here on is a bug, not the user's mistake
+    blob = _reference(ex, tr, te, mixture, cache, m=m, seed=seed, thresholds=th)
+    details.update(blob["details"])
+    ref = blob["ref"]
+    dim = int(ref["features"].shape[1])
+    if min(ref["n"], m) <= dim and dim > 2:
+        notes.append(
+            f"only {min(ref['n'], m)} samples per set for {dim}-dimensional {ex.name} features (N ≤ D): the "
+            "covariance behind FID is singular, so FID is biased high and comparable only at equal N; use more "
+            f"than {dim} samples (--n)."
+        )
+    details["reference_stats"] = {"mu": ref["mu"], "sigma": ref["sigma"], "n": ref["n"]}
+    fake_feats, fake_probs = ex.features_and_probs(fk, "fake")
+    fake_feats = fake_feats.double()
+    metrics = _scores(ref, fake_feats, fake_probs, fk, ex=ex, mixture=mixture, details=details, tag="fake")
+    ceiling = dict(blob["ceiling"])
+    fiv = _bootstrap(ref, [fake_feats], m, BOOTSTRAP, g, metrics) if m >= MIN_FOR_INTERVAL else {}
     intervals = {"fake": fiv, "ceiling": dict(blob["ceiling_intervals"])}
     details["ceiling_draws"] = blob["ceiling_draws"]
     verdict = collapse_verdict(

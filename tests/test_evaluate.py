@@ -151,6 +151,23 @@ def test_bad_inputs():
     with pytest.raises(UserError, match="NaN/Inf in 1 of 50"):
         evaluate_samples(x, x, bad, extractor="raw", data_kind="vector")
 
+    with pytest.raises(UserError, match=r"array of samples \(N, ...\); got shape \(50,\)"):
+        evaluate_samples(x, x, torch.randn(50), extractor="raw", data_kind="vector")
+
+
+def test_a_bug_inside_evaluate_is_not_called_the_users_mistake(monkeypatch):
+    """Inputs are checked where they enter; a ValueError raised later is an internal error, not exit 2."""
+    import diagnostics.evaluate as E
+
+    def broken(*a, **k):
+        raise ValueError("a bug in a metric")
+
+    monkeypatch.setattr(E, "_scores", broken)
+    x = torch.randn(50, 2)
+    with pytest.raises(ValueError, match="a bug in a metric") as info:
+        evaluate_samples(x, x, x + 0.1, extractor="raw", data_kind="vector", cache=False)
+    assert type(info.value) is ValueError  # not relabelled as UserError
+
 
 def test_training_writes_eval_records_and_verdicts(tmp_path):
     from diagnostics.live import training_callbacks
