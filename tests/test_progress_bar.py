@@ -20,7 +20,11 @@ class _Verdicts:
         run.postfix["quality"] = "good"
 
 
-def test_the_bar_ends_with_the_final_verdicts(tmp_path, capsys):
+def test_the_bar_ends_with_the_final_verdicts(tmp_path, capsys, monkeypatch):
+    # draw the bar at every update (tqdm's environment overrides): at its default 0.1 s a fast run may finish
+    # before the bar is drawn during training at all
+    monkeypatch.setenv("TQDM_MININTERVAL", "0")
+    monkeypatch.setenv("TQDM_MINITERS", "1")
     cb = _Verdicts()
     cfg = TrainConfig(gan="mnist_mlp", dataset="fake", batch_size=8, steps=20, log_every=5)  # evaluated at the end
     result = train(cfg, tmp_path / "run", callbacks=[cb], progress=True)
