@@ -3,6 +3,8 @@ flush, and the bar used to keep the verdict of the evaluation before it (quality
 
 from __future__ import annotations
 
+import functools
+
 from gans.training.loop import TrainConfig, train
 
 
@@ -21,10 +23,11 @@ class _Verdicts:
 
 
 def test_the_bar_ends_with_the_final_verdicts(tmp_path, capsys, monkeypatch):
-    # draw the bar at every update (tqdm's environment overrides): at its default 0.1 s a fast run may finish
-    # before the bar is drawn during training at all
-    monkeypatch.setenv("TQDM_MININTERVAL", "0")
-    monkeypatch.setenv("TQDM_MINITERS", "1")
+    # draw the bar at every update: at tqdm's default 0.1 s a fast run may finish before the bar is drawn during
+    # training at all (tqdm's TQDM_* environment overrides are read when tqdm is first imported, so not those)
+    import tqdm.auto
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", functools.partial(tqdm.auto.tqdm, mininterval=0, miniters=1))
     cb = _Verdicts()
     cfg = TrainConfig(gan="mnist_mlp", dataset="fake", batch_size=8, steps=20, log_every=5)  # evaluated at the end
     result = train(cfg, tmp_path / "run", callbacks=[cb], progress=True)
