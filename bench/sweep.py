@@ -293,6 +293,10 @@ def _child(spec: dict[str, Any], result_path: str) -> int:
         load_family(cell.gan)
     # start the thread pools before capping, so their stacks are not charged to the cell
     (torch.ones(64, 64) @ torch.ones(64, 64)).sum()
+    if spec.get("flops", True):
+        # library code is not the cell's memory either: importing the FLOP counter maps ~190 MB of address space
+        # (RLIMIT_AS counts mappings), which left a 300 MB cap too little for a 4-sample cell
+        import torch.utils.flop_counter  # noqa: F401
     if cell.device.startswith("cuda") and torch.cuda.is_available():
         torch.zeros(1, device=cell.device)
     cap = spec.get("memory_cap_mb")

@@ -252,7 +252,9 @@ def test_a_users_repository_gates_its_own_family_file_against_main(tmp_path):
     env = _env(tmp_path)
     r = _cli(["--quick", "--against", added, "--gans", "myfam.py:TinyGAN", "--rounds", "4", "--json"], repo, env)
     row = json.loads(r.stdout)[0]
-    assert r.returncode == 1 and row["verdict"] == "slower" and row["ci_low"] > 1.3, r.stderr
+    # the planted matmuls roughly add a third to the step (1.30, interval 1.18-1.45, on a quiet 2-core VM); the gate's
+    # claim is that the whole interval lies above its 5 % threshold
+    assert r.returncode == 1 and row["verdict"] == "slower" and row["ci_low"] > 1.05 and row["ratio"] > 1.15, r.stderr
     assert row["gan"] == f"{repo / 'myfam.py'}:TinyGAN" and row["batch_size"] == 32  # the family's own gate settings
     r = _cli(["--quick", "--against", "main", "--gans", "myfam.py:TinyGAN", "--rounds", "4", "--json"], repo, env)
     row = json.loads(r.stdout)[0]
