@@ -104,6 +104,10 @@ def train(
         if dctx.active:  # leave the process group, so that a rank that stops on an error exits cleanly (no abort)
             leave_group()
         raise
+    finally:
+        # the process-wide context outlives the run: its budget check closes over the loop, and with it the GAN and
+        # its optimisers (a second train() in one process held two models until the check was replaced)
+        dctx.budget_check = None
 
 
 def _train_locked(
