@@ -119,12 +119,15 @@ KINDS_REAL = {**CEIL, "clusters": 99.0, "cluster_mass": 0.99, "cluster_tv": 0.12
 
 
 def test_kinds_rule_adds_the_mass_missed_and_the_fakes_misplaced():
-    two = {**CEIL, "clusters": 52.0, "cluster_mass": 0.64, "cluster_tv": 0.45, "cluster_p": 0.0, "cluster_kl": 0.5}
-    v = collapse_verdict(two, KINDS_REAL, num_clusters=100)  # 2 of 10 classes: 35 % missed + 33 % misplaced
+    # 2 of 10 classes: 35 % missed + 33 % misplaced, and PRDC coverage 53 % of held-out's (as measured)
+    two = {**CEIL, "clusters": 52.0, "cluster_mass": 0.64, "cluster_tv": 0.45, "cluster_p": 0.0, "cluster_kl": 0.5,
+           "coverage": 0.424}
+    v = collapse_verdict(two, KINDS_REAL, num_clusters=100)
     assert v.verdict == "collapsed", v.sentence
+    assert "PRDC coverage 53% of held-out real's ≤ 65%" in v.sentence
     assert "holding 64% of the real data's mass (52 of 100 clusters; held-out real 99%)" in v.sentence
     assert v.scores["kinds_missed"] == pytest.approx(1 - 0.64 / 0.99 + 0.33)
-    five = {**two, "cluster_mass": 0.70, "cluster_tv": 0.37}  # 5 of 10: 29 % + 25 % < 60 %
+    five = {**two, "cluster_mass": 0.70, "cluster_tv": 0.37, "coverage": 0.64}  # 5 of 10: 29 % + 25 % < 60 %
     v = collapse_verdict(five, KINDS_REAL, num_clusters=100)
     assert v.verdict == "partial" and "71% of held-out real's < 90%" in v.sentence
     far = {**two, "precision": 0.1}  # far from the data: a quality problem, never collapse by the kinds rule
