@@ -43,6 +43,7 @@ def test_five_of_ten_kinds_count_twice_in_the_clusters():
         (5, 0.81, "partial"),  # digits' 5 of 10 (zoo, case seed 1): coverage 81 % of held-out's
         (5, 0.71, "partial"),  # … seed 2: 71 %
         (2, 0.45, "collapsed"),  # digits' 2 of 10: coverage 40-45 %
+        (2, 0.65, "collapsed"),  # Fashion-MNIST's 2 of 10 at its highest (n = 1,000, case seed 1)
         (1, 0.22, "collapsed"),  # digits' 1 of 10: 19-25 %
     ],
 )
@@ -51,9 +52,9 @@ def test_coverage_decides_when_the_clusters_count_a_kind_twice(drawn, coverage_r
     assert v.scores["kinds_missed"] >= CollapseThresholds().kinds_collapsed  # every one of them crosses the sum
     assert v.verdict == want, v.sentence
     if want == "partial":
-        assert f"but PRDC coverage {coverage_rel:.0%} of held-out real's > 65%" in v.sentence
+        assert f"but PRDC coverage {coverage_rel:.0%} of held-out real's > 68%" in v.sentence
     else:
-        assert f"PRDC coverage {coverage_rel:.0%} of held-out real's ≤ 65%" in v.sentence
+        assert f"PRDC coverage {coverage_rel:.0%} of held-out real's ≤ 68%" in v.sentence
 
 
 def test_coverage_never_calls_collapse_alone():
