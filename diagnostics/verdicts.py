@@ -338,15 +338,15 @@ def collapse_verdict(
         # where the clusters are the kinds, a missing kind is both missed mass and misplaced fakes (5 of 10 kinds
         # score 0.5 + 0.5): PRDC coverage, one count per real sample, must confirm that most kinds are gone
         cov_k = _rel(metrics, ceiling, "coverage")
-        confirmed = cov_k is None or cov_k <= th.kinds_coverage
         cov_txt = "" if cov_k is None else f"PRDC coverage {cov_k:.0%} of held-out real's"
-        if near and missed + misplaced >= th.kinds_collapsed and confirmed:
-            collapsed.append(kinds + (f", and {cov_txt} ≤ {th.kinds_coverage:.0%}" if cov_txt else ""))
-        elif near and missed + misplaced >= th.kinds_collapsed:
-            partial.append(
-                f"{kinds}, but {cov_txt} > {th.kinds_coverage:.0%}: most of the real data's neighbourhoods are "
-                "reached (the clusters count each missing kind twice where they follow kinds)"
-            )
+        if near and missed + misplaced >= th.kinds_collapsed:
+            if cov_k is None or cov_k <= th.kinds_coverage:
+                collapsed.append(kinds + (f", and {cov_txt} ≤ {th.kinds_coverage:.0%}" if cov_txt else ""))
+            else:
+                partial.append(
+                    f"{kinds}, but {cov_txt} > {th.kinds_coverage:.0%}: most of the real data's neighbourhoods are "
+                    "reached (the clusters count each missing kind twice where they follow kinds)"
+                )
         elif mass < th.modes_partial:
             partial.append(f"{seen}: {mass:.0%} of held-out real's < {th.modes_partial:.0%}")
     elif clusters is not None:  # unlabelled data: k-means clusters of the real features stand in for modes

@@ -79,19 +79,11 @@ def _temporary_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 # ---- memory: a worker gives back what a big test freed ------------------------------------------------------------
-# The full-size face GANs (celeba_mlp: 47 M parameters, ~0.75 GB with Adam's state) leave their tensors in reference
-# cycles and freed heap pages in the worker after the test, so the next big test on the same xdist worker stacked on
+# The full-size face GANs (celeba_mlp: 47 M parameters, ~0.75 GB with Adam's state) leave freed heap pages, and
+# sometimes reference cycles, in the worker after the test, so the next big test on the same xdist worker stacked on
 # top (a worker peaked at 3.2 GB). After any test that leaves the worker above RELEASE_ABOVE_MB, the cycles are
 # collected and glibc returns free heap pages to the system (malloc_trim); cheaper tests pay one read of /proc.
-RELEASE_ABOVE_MB = 1200
-
-
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
+RELEASE_ABOVE_MB = 1000  # anonymous memory (bench.memory.rss_bytes: RSS less ~230 MB of library code)
 
 
 def _malloc_trim() -> None:
@@ -107,7 +99,9 @@ def _malloc_trim() -> None:
 @pytest.fixture(autouse=True)
 def _release_memory():
     yield
-    if _rss_mb() > RELEASE_ABOVE_MB:
+    from bench.memory import rss_bytes
+
+    if rss_bytes() > RELEASE_ABOVE_MB * 2**20:
         import gc
 
         gc.collect()
